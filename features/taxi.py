@@ -1,0 +1,202 @@
+"""Taxi-trip features: pure DataFrame -> DataFrame functions, and Spark ML stages that apply them.
+
+Everything here is built from native Spark column expressions (no Python UDFs), so it runs inside the
+JVM at Spark speed. The stages are stateless Transformers; wrapped in a PipelineModel they are saved
+with the trained model, so scoring applies exactly the transform training saw.
+"""
+from __future__ import annotations
+
+from pyspark import keyword_only
+from pyspark.ml import Pipeline, Transformer
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.zones import airport_coordinates, centroid_arrays
+
+EARTH_DIAMETER_KM = 12734.0  # 2 x 6367 km, the constant of the NVIDIA taxi example
+TIME_PART_COLUMNS = ["year", "month", "day", "day_of_week", "is_weekend", "hour"]
+COORDINATE_COLUMNS = ["pickup_longitude", "pickup_latitude", "dropoff_longitude", "dropoff_latitude"]
+AIRPORT_FLAG_COLUMNS = ["jfk_trip", "lga_trip", "ewr_trip"]
+DEFAULT_CATEGORIES = ["vendor_id", "rate_code", "store_and_fwd_flag"]
+LABEL = "fare_amount"
+
+
+# --- pure functions -------------------------------------------------------------------------------
+
+def haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:
+    """Great-circle distance in km between two points given in degrees."""
+    lat1, lon1, lat2, lon2 = (F.radians(c) for c in (lat1, lon1, lat2, lon2))
+    inner = (F.lit(0.5) - F.cos(lat2 - lat1) / 2
+             + F.cos(lat1) * F.cos(lat2) * (F.lit(1.0) - F.cos(lon2 - lon1)) / 2)
+    # Clamp: rounding can push the argument a hair past 1 for antipodal points.
+    return F.lit(EARTH_DIAMETER_KM) * F.asin(F.sqrt(F.least(F.greatest(inner, F.lit(0.0)), F.lit(1.0))))
+
+
+def add_time_parts(df: DataFrame, timestamp: str = "pickup_datetime") -> DataFrame:
+    """Calendar parts of the pickup time, as wall-clock values (timestamps are TIMESTAMP_NTZ)."""
+    ts = F.col(timestamp)
+    day_of_week = F.dayofweek(ts)  # 1 = Sunday ... 7 = Saturday
+    return df.withColumns({
+        "year": F.year(ts), "month": F.month(ts), "day": F.dayofmonth(ts),
+        "day_of_week": day_of_week,
+        "is_weekend": day_of_week.isin(1, 7).cast("int"),
+        "hour": F.hour(ts),
+    })
+
+
+def add_zone_coordinates(df: DataFrame) -> DataFrame:
+    """Fill missing coordinates from zone centroids (current-schema files carry zone ids only)."""
+    if "pickup_zone" not in df.columns:
+        return df
+    lons, lats = centroid_arrays()
+    lon_array = F.array(*[F.lit(v).cast("double") for v in lons])
+    lat_array = F.array(*[F.lit(v).cast("double") for v in lats])
+
+    def lookup(array: Column, zone: str) -> Column:
+        valid = F.col(zone).between(1, len(lons) - 1)
+        return F.when(valid, F.element_at(array, F.col(zone) + 1))
+
+    return df.withColumns({
+        "pickup_longitude": F.coalesce(F.col("pickup_longitude"), lookup(lon_array, "pickup_zone")),
+        "pickup_latitude": F.coalesce(F.col("pickup_latitude"), lookup(lat_array, "pickup_zone")),
+        "dropoff_longitude": F.coalesce(F.col("dropoff_longitude"), lookup(lon_array, "dropoff_zone")),
+        "dropoff_latitude": F.coalesce(F.col("dropoff_latitude"), lookup(lat_array, "dropoff_zone")),
+    })
+
+
+def add_haversine(df: DataFrame, output: str = "haversine_km") -> DataFrame:
+    return df.withColumn(output, haversine_km(F.col("pickup_latitude"), F.col("pickup_longitude"),
+                                              F.col("dropoff_latitude"), F.col("dropoff_longitude")))
+
+
+def add_airport_flags(df: DataFrame, radius_km: float = 2.0) -> DataFrame:
+    """1 when either end of the trip lies within ``radius_km`` of JFK, LaGuardia or Newark."""
+    flags = {}
+    for code, (lon, lat) in airport_coordinates().items():
+        def near(lat_col: str, lon_col: str) -> Column:
+            return haversine_km(F.col(lat_col), F.col(lon_col), F.lit(lat), F.lit(lon)) <= radius_km
+        either_end = near("pickup_latitude", "pickup_longitude") | near("dropoff_latitude", "dropoff_longitude")
+        flags[f"{code.lower()}_trip"] = F.coalesce(either_end.cast("int"), F.lit(0))
+    return df.withColumns(flags)
+
+
+def hash_categories(df: DataFrame, columns: list[str], num_buckets: int = 0) -> DataFrame:
+    """``<col>_hash``: a 32-bit hash of each category (bucketed when ``num_buckets`` > 0); nulls -> -1."""
+    hashed = {}
+    for column in columns:
+        value = F.hash(F.col(column).cast("string"))
+        if num_buckets:
+            value = F.pmod(value, F.lit(num_buckets))
+        hashed[f"{column}_hash"] = F.when(F.col(column).isNull(), F.lit(-1)).otherwise(value)
+    return df.withColumns(hashed)
+
+
+def feature_columns(categories: list[str] = DEFAULT_CATEGORIES) -> list[str]:
+    """The numeric columns the model is trained on, in a fixed order."""
+    return (["passenger_count", "trip_distance", *COORDINATE_COLUMNS, "haversine_km", *TIME_PART_COLUMNS,
+             *AIRPORT_FLAG_COLUMNS, *(f"{c}_hash" for c in categories)])
+
+
+# --- Spark ML stages ---------------------------------------------------------------------------------
+
+class _StatelessStage(Transformer, DefaultParamsReadable, DefaultParamsWritable):
+    """A Transformer whose transform is one of the pure functions above; saved by its params."""
+
+    @keyword_only
+    def setParams(self, **kwargs):
+        return self._set(**kwargs)
+
+
+class TimeParts(_StatelessStage):
+    timestampCol = Param(Params._dummy(), "timestampCol", "timestamp to split", TypeConverters.toString)
+
+    @keyword_only
+    def __init__(self, *, timestampCol: str = "pickup_datetime"):
+        super().__init__()
+        self._setDefault(timestampCol="pickup_datetime")
+        self._set(**self._input_kwargs)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        return add_time_parts(dataset, self.getOrDefault(self.timestampCol))
+
+
+class ZoneCoordinates(_StatelessStage):
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        return add_zone_coordinates(dataset)
+
+
+class Haversine(_StatelessStage):
+    outputCol = Param(Params._dummy(), "outputCol", "distance column (km)", TypeConverters.toString)
+
+    @keyword_only
+    def __init__(self, *, outputCol: str = "haversine_km"):
+        super().__init__()
+        self._setDefault(outputCol="haversine_km")
+        self._set(**self._input_kwargs)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        return add_haversine(dataset, self.getOrDefault(self.outputCol))
+
+
+class AirportFlags(_StatelessStage):
+    radiusKm = Param(Params._dummy(), "radiusKm", "distance to an airport that flags a trip",
+                     TypeConverters.toFloat)
+
+    @keyword_only
+    def __init__(self, *, radiusKm: float = 2.0):
+        super().__init__()
+        self._setDefault(radiusKm=2.0)
+        self._set(**self._input_kwargs)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        return add_airport_flags(dataset, self.getOrDefault(self.radiusKm))
+
+
+class HashCategories(_StatelessStage):
+    inputCols = Param(Params._dummy(), "inputCols", "categorical columns", TypeConverters.toListString)
+    numBuckets = Param(Params._dummy(), "numBuckets", "0 = raw 32-bit hash", TypeConverters.toInt)
+
+    @keyword_only
+    def __init__(self, *, inputCols: list[str] | None = None, numBuckets: int = 0):
+        super().__init__()
+        self._setDefault(inputCols=list(DEFAULT_CATEGORIES), numBuckets=0)
+        self._set(**self._input_kwargs)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        return hash_categories(dataset, self.getOrDefault(self.inputCols), self.getOrDefault(self.numBuckets))
+
+
+class AssembleArray(_StatelessStage):
+    """Pack numeric columns into one ``array<float>`` column (nulls kept as NaN = missing for XGBoost).
+
+    Used instead of ``VectorAssembler``: a native expression, and XGBoost's Spark estimator reads it
+    without a vector-to-array UDF."""
+
+    inputCols = Param(Params._dummy(), "inputCols", "numeric columns", TypeConverters.toListString)
+    outputCol = Param(Params._dummy(), "outputCol", "array column", TypeConverters.toString)
+
+    @keyword_only
+    def __init__(self, *, inputCols: list[str] | None = None, outputCol: str = "features"):
+        super().__init__()
+        self._setDefault(outputCol="features")
+        self._set(**self._input_kwargs)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        values = [F.coalesce(F.col(c).cast("float"), F.lit(float("nan")).cast("float"))
+                  for c in self.getOrDefault(self.inputCols)]
+        return dataset.withColumn(self.getOrDefault(self.outputCol), F.array(*values))
+
+
+def feature_stages(categories: list[str] = DEFAULT_CATEGORIES, num_buckets: int = 0,
+                   airport_radius_km: float = 2.0, assemble_into: str | None = "features") -> list[Transformer]:
+    stages = [ZoneCoordinates(), TimeParts(), Haversine(), AirportFlags(radiusKm=airport_radius_km),
+              HashCategories(inputCols=list(categories), numBuckets=num_buckets)]
+    if assemble_into:
+        stages.append(AssembleArray(inputCols=feature_columns(list(categories)), outputCol=assemble_into))
+    return stages
+
+
+def feature_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(stages=feature_stages(**kwargs))

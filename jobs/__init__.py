@@ -1,0 +1,1 @@
+"""Thin spark-submit / ``python -m`` entry points: argument parsing lives in pipelines.cli."""

@@ -1,0 +1,249 @@
+"""The ``taxi_fare`` pipeline: TLC trips -> validate/quarantine -> features -> distributed XGBoost -> store.
+
+Each stage is a function of (spark, config) that reads its inputs from and commits its outputs to the
+store, so stages run alone (``jobs/<stage>.py``) or chained (``jobs/run_pipeline.py``).
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
+from typing import Literal, Optional
+
+from pydantic import Field, PositiveInt, field_validator
+
+from features.taxi import LABEL, feature_columns, feature_pipeline, feature_stages
+from pipelines import ingest as ingest_lib
+from pipelines import taxi_generator as generator
+from pipelines.config_models import PipelineConfigBase, Section, SplitConfig, XGBoostConfig
+from pipelines.errors import DataError
+from pipelines.io import HadoopFS, atomic_output, join
+from pipelines.lineage import lineage_record
+from pipelines.store import Store, commit_spark_model, flatten, log_json, log_params
+from pipelines.train import best_iteration, fit_pipeline, regression_metrics, split_by_hash, xgb_regressor
+
+NAME = "taxi_fare"
+FEATURES_COLUMN = "features"
+
+
+# --- configuration -----------------------------------------------------------------------------------
+
+class GenerateSection(Section):
+    rows: PositiveInt = 200_000
+    seed: int = 42
+    tlc_schema: Literal["legacy", "current"] = "legacy"
+    format: Literal["parquet", "csv"] = "parquet"
+    start_month: str = "2015-01"
+    months: int = Field(3, ge=1, le=120)
+    # Capped so that no clean fare can be pushed to <= 0 by the (3-sigma clipped) noise.
+    noise_sigma: float = Field(2.0, gt=0, le=2.1)
+    dirty_fraction: float = Field(0.02, ge=0, le=0.5)
+    files_per_month: PositiveInt = 1
+    output: Optional[str] = None  # default: <store>/data/taxi_fare/raw
+
+    @field_validator("start_month")
+    @classmethod
+    def _year_month(cls, value: str) -> str:
+        if not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", value):
+            raise ValueError("expected YYYY-MM")
+        return value
+
+
+class IngestSection(Section):
+    input: Optional[str] = None  # path, URI or glob of TLC files; default: the generator's output
+    format: Optional[Literal["parquet", "csv"]] = None  # default: generate.format
+    tlc_schema: Literal["auto", "legacy", "current"] = "auto"
+    fare_max: float = Field(500.0, gt=0)
+    passenger_max: int = Field(6, ge=1)
+    distance_max_miles: float = Field(100.0, gt=0)
+
+
+class FeaturesSection(Section):
+    categories: list[str] = ["vendor_id", "rate_code", "store_and_fwd_flag"]
+    hash_buckets: int = Field(0, ge=0)
+    airport_radius_km: float = Field(2.0, gt=0)
+
+
+class TaxiFareConfig(PipelineConfigBase):
+    pipeline: Literal["taxi_fare"] = NAME
+    generate: GenerateSection = GenerateSection()
+    ingest: IngestSection = IngestSection()
+    features: FeaturesSection = FeaturesSection()
+    model: XGBoostConfig = XGBoostConfig()
+    split: SplitConfig = SplitConfig()
+
+
+# --- locations ---------------------------------------------------------------------------------------
+
+def run_date(config: TaxiFareConfig) -> str:
+    return (config.run_date or datetime.now(timezone.utc).date()).isoformat()
+
+
+def raw_location(config: TaxiFareConfig, store: Store) -> str:
+    return config.ingest.input or config.generate.output or store.data(NAME, "raw")
+
+
+def input_format(config: TaxiFareConfig) -> str:
+    return config.ingest.format or config.generate.format
+
+
+def ingest_location(config: TaxiFareConfig, store: Store) -> str:
+    return store.data(NAME, "ingest", f"run_date={run_date(config)}")
+
+
+def features_location(config: TaxiFareConfig, store: Store) -> str:
+    return store.data(NAME, "features", f"run_date={run_date(config)}")
+
+
+def generator_spec(config: TaxiFareConfig) -> generator.GeneratorSpec:
+    g = config.generate
+    return generator.GeneratorSpec(rows=g.rows, seed=g.seed, tlc_schema=g.tlc_schema, output_format=g.format,
+                                   start_month=g.start_month, months=g.months, noise_sigma=g.noise_sigma,
+                                   dirty_fraction=g.dirty_fraction, files_per_month=g.files_per_month)
+
+
+# --- stages ------------------------------------------------------------------------------------------
+
+def generate(spark, config: TaxiFareConfig) -> generator.Manifest:
+    store = Store(config.store)
+    return generator.write_trips(spark, generator_spec(config), config.generate.output or store.data(NAME, "raw"))
+
+
+def ensure_generated(spark, config: TaxiFareConfig) -> dict | None:
+    """Generate the synthetic input unless it already exists with the same spec (idempotent reruns).
+
+    Returns the generator manifest, or None when the pipeline reads user-supplied files."""
+    if config.ingest.input:
+        return _manifest_if_any(spark, config.ingest.input)
+    store = Store(config.store)
+    output = config.generate.output or store.data(NAME, "raw")
+    existing = _manifest_if_any(spark, output)
+    if existing and existing["spec"] == asdict(generator_spec(config)):
+        return existing
+    return asdict(generate(spark, config))
+
+
+def _manifest_if_any(spark, location: str) -> dict | None:
+    if not HadoopFS(spark).exists(join(location, generator.MANIFEST)):
+        return None
+    return generator.read_manifest(spark, location)
+
+
+def ingest(spark, config: TaxiFareConfig) -> ingest_lib.IngestStats:
+    store = Store(config.store)
+    rules = ingest_lib.ValidationRules(fare_max=config.ingest.fare_max, passenger_max=config.ingest.passenger_max,
+                                       distance_max_miles=config.ingest.distance_max_miles)
+    return ingest_lib.ingest(spark, raw_location(config, store), ingest_location(config, store),
+                             input_format(config), config.ingest.tlc_schema, rules)
+
+
+def _valid_trips(spark, config: TaxiFareConfig):
+    location = ingest_location(config, Store(config.store))
+    if not HadoopFS(spark).exists(join(location, ingest_lib.VALID)):
+        raise DataError(f"{location}: no ingested data for run date {run_date(config)}; run the ingest stage first")
+    return ingest_lib.read_valid(spark, location), ingest_lib.read_stats(spark, location)
+
+
+def _feature_kwargs(config: TaxiFareConfig) -> dict:
+    f = config.features
+    return dict(categories=f.categories, num_buckets=f.hash_buckets, airport_radius_km=f.airport_radius_km)
+
+
+def featurize(spark, config: TaxiFareConfig) -> str:
+    """Write the feature table (features + label) of this run date; returns its location."""
+    trips, _ = _valid_trips(spark, config)
+    model = feature_pipeline(**_feature_kwargs(config), assemble_into=None).fit(trips)
+    columns = [*feature_columns(config.features.categories), LABEL]
+    output = features_location(config, Store(config.store))
+    with atomic_output(spark, output) as temporary:
+        model.transform(trips).select(*columns).write.parquet(temporary)
+    return output
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_uri: str
+    metrics: dict
+    rows: dict
+    noise_floor_rmse: float | None
+    tracking_uri: str
+    seconds: float
+
+
+def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainResult:
+    """Fit features + XGBoost on train (early stopping on validation), evaluate on test, record it all."""
+    started = time.time()
+    store = Store(config.store)
+    trips, ingest_stats = _valid_trips(spark, config)
+    if manifest is None:
+        manifest = _manifest_if_any(spark, ingest_stats.input)
+    splits = split_by_hash(trips, config.split)
+    regressor = xgb_regressor(config.model, FEATURES_COLUMN, LABEL, device=config.compute.device)
+    stages = feature_stages(**_feature_kwargs(config))
+    config_snapshot = config.model_dump(mode="json")
+
+    with store.run(config.store.experiment or NAME, run_name=f"{NAME}-{run_date(config)}",
+                   tags={"pipeline": NAME, "run_date": run_date(config), "device": config.compute.device,
+                         "spark_master": spark.sparkContext.master}) as run:
+        log_params({k: v for k, v in flatten(config_snapshot).items()
+                    if k.split(".")[0] in ("model", "features", "split", "generate", "ingest", "compute")})
+        lineage = lineage_record(ingest_stats.input_files, config_snapshot)
+        import mlflow
+        mlflow.set_tags({"data_fingerprint": lineage["data_fingerprint"], "git_commit": lineage["git_commit"],
+                         "git_dirty": lineage["git_dirty"], "tlc_schema": ingest_stats.tlc_schema})
+        log_json(lineage, "lineage.json")
+        log_json(config_snapshot, "config.json")
+        log_json(asdict(ingest_stats), "ingest_stats.json")
+
+        fit_started = time.time()
+        model = fit_pipeline(stages, regressor, splits.train_with_indicator())
+        fit_seconds = time.time() - fit_started
+        test_metrics = regression_metrics(model.transform(splits.test), LABEL)
+        validation_metrics = regression_metrics(model.transform(splits.validation), LABEL)
+        rows = {"rows_in": ingest_stats.rows_in, "rows_valid": ingest_stats.rows_valid,
+                "rows_quarantined": ingest_stats.rows_quarantined,
+                "rows_test": test_metrics["n"], "rows_validation": validation_metrics["n"]}
+        rows["rows_train"] = rows["rows_valid"] - rows["rows_test"] - rows["rows_validation"]
+        metrics = {f"test_{k}": v for k, v in test_metrics.items() if k != "n"}
+        metrics.update({f"validation_{k}": v for k, v in validation_metrics.items() if k != "n"})
+        metrics["fit_seconds"] = fit_seconds
+        metrics["best_iteration"] = best_iteration(model) if config.model.early_stopping_rounds else None
+        floor = manifest["noise_floor_rmse"] if manifest else None
+        if floor:
+            metrics["noise_floor_rmse"] = floor
+            metrics["test_rmse_over_floor"] = test_metrics["rmse"] / floor
+        mlflow.log_metrics({k: float(v) for k, v in {**metrics, **rows}.items() if v is not None})
+        mlflow.log_metrics({f"quarantined_{reason}": float(n)
+                            for reason, n in ingest_stats.quarantined_by_reason.items()})
+        model_uri = commit_spark_model(spark, model, run)
+    return TrainResult(run_id=run.info.run_id, model_uri=model_uri, metrics=metrics, rows=rows,
+                       noise_floor_rmse=floor, tracking_uri=store.tracking_uri, seconds=time.time() - started)
+
+
+def run(spark, config: TaxiFareConfig) -> TrainResult:
+    """The whole pipeline: (generate) -> ingest -> features + XGBoost -> store."""
+    manifest = ensure_generated(spark, config)
+    ingest(spark, config)
+    return train(spark, config, manifest)
+
+
+def summary(result: TrainResult, config: TaxiFareConfig) -> str:
+    r, m = result.rows, result.metrics
+    share = r["rows_quarantined"] / r["rows_in"] if r["rows_in"] else 0.0
+    lines = [
+        f"taxi_fare · run date {run_date(config)} · MLflow run {result.run_id} · {result.seconds:.0f} s",
+        f"  rows read {r['rows_in']:,} · quarantined {r['rows_quarantined']:,} ({share:.1%}) · "
+        f"trained on {r['rows_train']:,} (validation {r['rows_validation']:,}, test {r['rows_test']:,})",
+        f"  test RMSE {m['test_rmse']:.3f} · MAE {m['test_mae']:.3f} · R² {m['test_r2']:.4f}"
+        + (f" · noise floor {result.noise_floor_rmse:.3f} (RMSE/floor {m['test_rmse_over_floor']:.2f})"
+           if result.noise_floor_rmse else " · noise floor unknown (real data)"),
+        f"  model   {result.model_uri}",
+        f"  metrics {result.tracking_uri} (experiment {config.store.experiment or NAME})",
+    ]
+    return "\n".join(lines)
+
+
+CONFIG = TaxiFareConfig
+STAGES = {"generate": generate, "ingest": ingest, "featurize": featurize, "train": train, "run": run}
