@@ -10,4 +10,4 @@ def report(result, config) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(run_stage("run", __doc__, report=report))
+    sys.exit(run_stage("run", __doc__, report=report, prog="jobs.run_pipeline"))

@@ -34,9 +34,9 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def run_stage(stage: str, description: str, argv: Sequence[str] | None = None,
-              report: Callable | None = None) -> int:
+              report: Callable | None = None, prog: str | None = None) -> int:
     """Parse arguments, load and validate configuration (before Spark starts), run one stage."""
-    args = parser(f"jobs.{stage}", description).parse_args(argv)
+    args = parser(prog or f"jobs.{stage}", description).parse_intermixed_args(argv)
     try:
         config = load_config(args.pipeline, [e for e in args.env.split(",") if e], args.overrides, args.conf_dir)
         module = pipeline_module(args.pipeline)

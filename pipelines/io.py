@@ -17,7 +17,8 @@ def to_uri(path: str | Path) -> str:
     text = str(path)
     if urlparse(text).scheme and not (len(text) > 1 and text[1] == ":"):
         return text
-    return Path(text).expanduser().resolve().as_uri()
+    # Not Path.as_uri(): it percent-encodes '=' (run_date=...), which Hadoop would keep literally.
+    return "file://" + str(Path(text).expanduser().resolve())
 
 
 def is_local_uri(uri: str) -> bool:

@@ -63,17 +63,29 @@ def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = 
     return conf
 
 
+def submitted_conf_keys() -> set[str]:
+    """Properties spark-submit already set: its flags (--master ...) win over configuration files."""
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not launched by spark-submit
+        return set()
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # connect to spark-submit's JVM, whose properties hold its flags
+    return {key for key, _ in SparkConf().getAll()}
+
+
 def get_session(spark: SparkConfig, compute: ComputeConfig):
     """Create (or return the active) SparkSession configured as ``spark`` says."""
     from pyspark.sql import SparkSession
 
     conf = spark_conf(spark, compute)
+    submitted = submitted_conf_keys()
     os.environ.setdefault("PYSPARK_PYTHON", conf["spark.pyspark.python"])
     if spark.is_local:
         os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
     builder = SparkSession.builder
     for key, value in conf.items():
-        builder = builder.config(key, value)
+        if key not in submitted:
+            builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(spark.log_level)
     return session

@@ -152,13 +152,22 @@ def generate_trips(spark: SparkSession, spec: GeneratorSpec) -> DataFrame:
     df = df.withColumn("_weekend", F.dayofweek("_day").isin(1, 7))
 
     # Where: trip type, then zones, then coordinates near the zones' centroids.
-    manhattan = [z.location_id for z in zones_in("Manhattan")]
+    # Manhattan zones ordered along the island, so "nearby" is a small step in the list: most city
+    # trips are short hops (median about 2 miles, as in the public data).
+    manhattan = [z.location_id for z in sorted(zones_in("Manhattan"), key=lambda z: z.latitude)]
     outer = ([z.location_id for z in zones_in("Brooklyn")] * 9 + [z.location_id for z in zones_in("Queens")] * 7
              + [z.location_id for z in zones_in("Bronx")] * 3 + [z.location_id for z in zones_in("Staten Island")])
     trip_type = _categorical(u(6), {"jfk": 0.05, "lga": 0.04, "ewr": 0.01, "nassau": 0.003,
                                     "negotiated": 0.003, "group": 0.002, "city": 0.892})
-    city_pickup = F.when(u(7) < 0.8, _pick(u(8), manhattan)).otherwise(_pick(u(8), outer))
-    city_dropoff = F.when(u(9) < 0.7, _pick(u(10), manhattan)).otherwise(_pick(u(10), outer))
+    manhattan_array = F.array(*[F.lit(z) for z in manhattan])
+    pickup_index = F.least((u(8) * len(manhattan)).cast("int"), F.lit(len(manhattan) - 1))
+    nearby_index = F.least(F.greatest(pickup_index + F.round(_normal(seed, 32) * 8).cast("int"), F.lit(0)),
+                           F.lit(len(manhattan) - 1))
+    picked_up_in_manhattan = u(7) < 0.8
+    city_pickup = F.when(picked_up_in_manhattan, F.element_at(manhattan_array, pickup_index + 1)).otherwise(
+        _pick(u(8), outer))
+    city_dropoff = (F.when(picked_up_in_manhattan & (u(9) < 0.8), F.element_at(manhattan_array, nearby_index + 1))
+                    .when(u(9) < 0.9, _pick(u(10), manhattan)).otherwise(_pick(u(10), outer)))
     to_airport = u(11) < 0.5
     df = df.withColumn("_trip_type", trip_type)
     airport_end = F.when(F.col("_trip_type") == "jfk", AIRPORT_ZONES["JFK"]).when(

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# A Spark standalone cluster on 127.0.0.1 from the scripts shipped inside pyspark:
+# one Master and $SML_CLUSTER_WORKERS one-core Workers, with their own pid, log and work dirs.
+#   scripts/cluster.sh up | down | status
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${VENV:-.venv}
+python="$PWD/$venv/bin/python"
+state=${SML_CLUSTER_DIR:-$PWD/.cluster}
+port=${SML_CLUSTER_PORT:-7077}
+ui_port=${SML_CLUSTER_UI_PORT:-8080}
+workers=${SML_CLUSTER_WORKERS:-2}
+worker_memory=${SML_CLUSTER_WORKER_MEMORY:-3g}
+
+SPARK_HOME=$("$python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
+export SPARK_HOME SPARK_LOCAL_IP=127.0.0.1 SPARK_MASTER_HOST=127.0.0.1 PYSPARK_PYTHON="$python"
+export SPARK_PID_DIR="$state/pid" SPARK_LOG_DIR="$state/logs" SPARK_WORKER_DIR="$state/work"
+export SPARK_IDENT_STRING=sml-$port
+daemon="$SPARK_HOME/sbin/spark-daemon.sh"
+master_url="spark://127.0.0.1:$port"
+
+alive_workers() {
+  "$python" - "$ui_port" <<'PY' 2>/dev/null || echo 0
+import json, sys, urllib.request
+with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/json/", timeout=2) as response:
+    print(sum(1 for w in json.load(response).get("workers", []) if w.get("state") == "ALIVE"))
+PY
+}
+
+up() {
+  mkdir -p "$SPARK_PID_DIR" "$SPARK_LOG_DIR" "$SPARK_WORKER_DIR"
+  "$daemon" start org.apache.spark.deploy.master.Master 1 --host 127.0.0.1 --port "$port" --webui-port "$ui_port" >/dev/null
+  for i in $(seq 1 "$workers"); do
+    "$daemon" start org.apache.spark.deploy.worker.Worker "$i" --host 127.0.0.1 --cores 1 \
+      --memory "$worker_memory" --webui-port $((ui_port + i)) --work-dir "$SPARK_WORKER_DIR" "$master_url" >/dev/null
+  done
+  for _ in $(seq 1 90); do
+    if [ "$(alive_workers)" -ge "$workers" ]; then
+      echo "cluster up: $master_url with $workers workers (UI http://127.0.0.1:$ui_port, logs $SPARK_LOG_DIR)"
+      return 0
+    fi
+    sleep 1
+  done
+  echo "cluster did not come up; see $SPARK_LOG_DIR" >&2
+  tail -n 20 "$SPARK_LOG_DIR"/*.out >&2 || true
+  return 1
+}
+
+down() {
+  for i in $(seq 1 "$workers"); do "$daemon" stop org.apache.spark.deploy.worker.Worker "$i" >/dev/null || true; done
+  "$daemon" stop org.apache.spark.deploy.master.Master 1 >/dev/null || true
+  echo "cluster down"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) echo "$(alive_workers) alive workers at $master_url" ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,46 @@
+"""One SparkSession for the whole test session (local[2], loopback, quiet), and small shared data sets."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from pipelines.config_models import ComputeConfig, SparkConfig
+    from pipelines.session import get_session
+
+    session = get_session(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="3g",
+                                      app_name="spark-ml-pipeline-tests"), ComputeConfig())
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def legacy_csv(spark, tmp_path_factory):
+    """Legacy-schema CSV trips with every kind of dirty row, malformed lines included."""
+    from pipelines.taxi_generator import GeneratorSpec, write_trips
+
+    output = str(tmp_path_factory.mktemp("legacy_csv") / "raw")
+    manifest = write_trips(spark, GeneratorSpec(rows=6000, seed=3, tlc_schema="legacy", output_format="csv",
+                                                dirty_fraction=0.1, months=2), output)
+    return output, manifest
+
+
+@pytest.fixture(scope="session")
+def current_parquet(spark, tmp_path_factory):
+    """Current-schema (taxi zone) Parquet trips."""
+    from pipelines.taxi_generator import GeneratorSpec, write_trips
+
+    output = str(tmp_path_factory.mktemp("current_parquet") / "raw")
+    manifest = write_trips(spark, GeneratorSpec(rows=6000, seed=5, tlc_schema="current", output_format="parquet",
+                                                dirty_fraction=0.1, months=2), output)
+    return output, manifest

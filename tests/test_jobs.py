@@ -1,0 +1,41 @@
+"""Jobs are thin command lines: --help explains them; configuration errors are one clear line."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+JOBS = ["generate", "ingest", "featurize", "train", "run_pipeline"]
+
+
+def run_job(*args):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_help_explains_the_options(job):
+    result = run_job("-m", f"jobs.{job}", "--help")
+    assert result.returncode == 0
+    assert "taxi_fare" in result.stdout and "key=value" in result.stdout and "--env" in result.stdout
+
+
+def test_job_runs_as_a_script_too():
+    result = run_job(str(ROOT / "jobs" / "train.py"), "--help")
+    assert result.returncode == 0 and "XGBoost" in result.stdout
+
+
+def test_configuration_error_is_one_clear_message_without_traceback():
+    result = run_job("-m", "jobs.train", "taxi_fare", "model.max_depth=deep", "model.colour=red")
+    assert result.returncode == 2
+    assert "key 'model.max_depth' (set in command line)" in result.stderr
+    assert "unknown key 'model.colour' (set in command line)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_input_is_one_clear_message(tmp_path):
+    result = run_job("-m", "jobs.ingest", "taxi_fare", f"ingest.input={tmp_path}/none", "ingest.format=csv",
+                     f"store.root={tmp_path}/store", "spark.master=local[1]")
+    assert result.returncode == 2
+    assert f"error: file://{tmp_path}/none: no input files found" in result.stderr
+    assert "Traceback" not in result.stderr
