@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup run test dist cluster-up cluster-down bench lock clean
 
-$(STAMP): requirements/lock.txt setup.cfg pyproject.toml scripts/setup_env.sh scripts/build_horovod.sh
+$(STAMP): requirements/lock.txt requirements/data.txt setup.cfg pyproject.toml scripts/setup_env.sh scripts/build_horovod.sh
 	bash scripts/setup_env.sh $(VENV)
 	touch $(STAMP)
 

@@ -132,6 +132,9 @@ def describe_validation_error(exc: ValidationError, tree: LayeredTree) -> str:
     lines = []
     for error in exc.errors():
         dotted = ".".join(str(part) for part in error["loc"])
+        if not dotted:
+            lines.append(error["msg"])
+            continue
         if error["type"] == "extra_forbidden":
             lines.append(f"unknown key '{dotted}' (set in {tree.source_of(dotted)})")
         elif error["type"] == "missing":

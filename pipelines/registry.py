@@ -8,6 +8,10 @@ from pipelines.errors import ConfigError
 
 PIPELINES = {
     "taxi_fare": "pipelines.taxi_fare",
+    "fashion_mnist": "pipelines.fashion_mnist",
+    "fashion_autoencoder": "pipelines.fashion_autoencoder",
+    "darcy_surrogate": "pipelines.darcy_surrogate",
+    "tweet_sentiment": "pipelines.tweet_sentiment",
 }
 
 

