@@ -418,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
                         "quiet (<0.25 cores); 0 disables")
     p.add_argument("--clean-threshold", type=float, default=0.15,
                    help="runs with less foreign load than this many cores count as 'clean'")
+    p.add_argument("--omp-wait-policy", choices=("default", "passive", "active"), default="default",
+                   help="set OMP_WAIT_POLICY for native xgboost and the Spark Python workers alike "
+                        "(passive makes OpenMP far less sensitive to other processes using the cores)")
     p.add_argument("--json", default=str(OUT_DIR / "xgb_spark_vs_native.json"))
     args = p.parse_args(argv)
 
@@ -426,6 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
 
+    if args.omp_wait_policy != "default":
+        # Must be set before libgomp is loaded (first xgboost import); inherited by the Spark JVM and
+        # its Python workers, which are started later by this process.
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
     import pyspark
     import xgboost
 
@@ -435,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
           f"ready in {time.perf_counter() - t:.1f}s)")
     print(f"xgboost {xgboost.__version__}, pyspark {pyspark.__version__}, python {platform.python_version()}, "
           f"cores {CORES}, rounds {args.rounds}, max_depth {args.max_depth}, max_bin {args.max_bin}, "
-          f"native {args.native_dmatrix}")
+          f"native {args.native_dmatrix} nthread {args.native_nthread}, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
     for n in names:
         v = VARIANTS[n]
         print(f"spark variant {n!r}: conf={v['conf'] or '{}'} estimator={v['estimator']} "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
@@ -107,6 +107,81 @@ class XGBoostConfig(Section):
     seed: int = 0
 
 
+class ParamSpec(Section):
+    """One hyperparameter of a search (``tune.space.<name>``).
+
+    ``int`` / ``float`` take ``low``..``high`` (``log: true`` or type ``logfloat`` for a log scale, ``step``
+    for a grid of steps); ``categorical`` takes ``choices``. ``key`` is the configuration key the value sets
+    (default ``model.<name>``; ``""`` sets nothing, e.g. a selector other parameters depend on). ``when``
+    makes the parameter conditional: ``{other_param: value or [values]}``. ``grid`` lists the values the
+    grid sampler uses for an ``int``/``float`` parameter (categoricals use their ``choices``).
+    """
+
+    type: Literal["int", "float", "logfloat", "categorical"]
+    low: Optional[float] = None
+    high: Optional[float] = None
+    step: Optional[float] = None
+    log: bool = False
+    choices: Optional[list[Any]] = None
+    grid: Optional[list[Any]] = None
+    key: Optional[str] = None
+    when: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ParamSpec":
+        if self.type == "logfloat":
+            self.__dict__["type"], self.__dict__["log"] = "float", True
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical parameter needs a non-empty 'choices' list")
+            if any(v is not None for v in (self.low, self.high, self.step)) or self.log:
+                raise ValueError("a categorical parameter takes 'choices', not low/high/step/log")
+            if self.grid is not None:
+                raise ValueError("a categorical parameter's grid is its 'choices'; remove 'grid'")
+            return self
+        if self.choices is not None:
+            raise ValueError(f"an {self.type} parameter takes low/high, not 'choices' (use type: categorical)")
+        if self.low is None or self.high is None:
+            raise ValueError(f"an {self.type} parameter needs both 'low' and 'high'")
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) is greater than high ({self.high:g})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log-scale range needs low > 0 (got low={self.low:g})")
+        if self.log and self.step is not None:
+            raise ValueError("'step' and a log scale cannot be combined")
+        if self.step is not None and self.step <= 0:
+            raise ValueError(f"step must be > 0 (got {self.step:g})")
+        if self.type == "int":
+            for name in ("low", "high", "step"):
+                value = getattr(self, name)
+                if value is not None and value != int(value):
+                    raise ValueError(f"an int parameter needs an integer {name} (got {value:g})")
+        for value in self.grid or []:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not self.low <= value <= self.high:
+                raise ValueError(f"grid value {value!r} is not a number within [{self.low:g}, {self.high:g}]")
+        return self
+
+
+class TuneConfig(Section):
+    """Hyperparameter search (``jobs/tune.py``): budget, engine, where the study lives, the space."""
+
+    n_trials: PositiveInt = 20  # trials that finish (COMPLETE or PRUNED), counted across restarts
+    parallelism: PositiveInt = 1  # trials at once; the cluster's slots are split between them
+    timeout: Optional[float] = Field(None, gt=0)  # seconds; no new trial starts after it
+    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    pruner: Literal["median", "successive_halving", "none"] = "median"
+    seed: int = 0
+    storage: Optional[str] = None  # default: journal file <store root>/optuna/<study>.journal; or an RDB URL
+    study_name: Optional[str] = None  # default: <pipeline>-<hash of the search definition>
+    budgets: list[PositiveInt] = []  # pruning rungs (XGBoost rounds); default: n_estimators/8, /4, /2, /1
+    max_failures: PositiveInt = 5  # failed trials (exceptions) in one invocation before the search stops
+    registered_model: Optional[str] = None  # model registry name; default: the pipeline's name
+    alias: str = "champion"
+    promote: bool = True  # refit the best, compare with the current champion, register / move the alias
+    report: bool = True
+    space: dict[str, ParamSpec] = {}
+
+
 class PipelineConfigBase(Section):
     """Sections every pipeline has; a named pipeline adds its own."""
 
@@ -115,3 +190,4 @@ class PipelineConfigBase(Section):
     spark: SparkConfig = SparkConfig()
     compute: ComputeConfig = ComputeConfig()
     store: StoreConfig = StoreConfig()
+    tune: TuneConfig = TuneConfig()

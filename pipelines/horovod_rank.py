@@ -55,6 +55,7 @@ class RankResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     initial_epoch: int = 0
     epochs_run: int = 0
+    epoch_seconds: list[float] = field(default_factory=list)
     weights_digest: str | None = None
     allreduce_check: float | None = None
 
@@ -189,6 +190,29 @@ def _checkpoint_callback(checkpoint_dir: str, history_so_far: dict):
     return EpochCheckpoint()
 
 
+def _EpochTimer():
+    """Wall time of each epoch's training steps (for throughput figures), validation excluded."""
+    import time
+
+    from tensorflow import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._last_batch = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(getattr(self, "_last_batch", time.perf_counter()) - self._started)
+
+    return EpochTimer()
+
+
 def train_rank(spec: RankSpec) -> dict:
     """The Horovod training function: one call per rank."""
     import horovod.tensorflow.keras as hvd
@@ -237,6 +261,8 @@ def train_rank(spec: RankSpec) -> dict:
                                                        restore_best_weights=True))
     if rank == 0:
         callbacks.append(_checkpoint_callback(spec.checkpoint_dir, history_so_far))
+    timer = _EpochTimer()
+    callbacks.append(timer)
 
     history = {}
     epochs_run = 0
@@ -255,7 +281,7 @@ def train_rank(spec: RankSpec) -> dict:
         _mark_finished(spec.checkpoint_dir)
     check = hvd.allreduce(tf.constant([float(rank + 1)]), op=hvd.Sum)
     result = RankResult(rank=rank, size=size, rows=len(x), row_ids=row_ids, history=full_history,
-                        initial_epoch=initial_epoch, epochs_run=epochs_run,
+                        initial_epoch=initial_epoch, epochs_run=epochs_run, epoch_seconds=timer.seconds,
                         weights_digest=_weights_digest(model) if spec.record_weights_digest else None,
                         allreduce_check=float(check.numpy()[0]))
     return asdict(result)

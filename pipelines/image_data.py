@@ -4,14 +4,13 @@ Shared by the ``fashion_mnist`` classifier and the ``fashion_autoencoder`` pipel
 """
 from __future__ import annotations
 
-
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from features.images import normalise_pixels
 from pipelines.datasets.fashion_mnist import default_root, load_fashion_mnist
-from pipelines.io import HadoopFS, atomic_output, join
+from pipelines.io import HadoopFS, atomic_output
 from pipelines.store import Store
 
 SPLITS = ("train", "test")
@@ -49,5 +48,3 @@ def read_images(spark: SparkSession, store: Store, split: str, limit: int | None
     if limit:
         df = df.where(F.col("row_id") < limit)
     return normalise_pixels(df, "pixels", "features").drop("pixels")
-
-

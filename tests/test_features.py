@@ -119,3 +119,11 @@ def test_feature_pipeline_round_trips_through_save_and_load(spark, tmp_path):
     row = reloaded.transform(df).first()
     assert len(row["features"]) == len(taxi.feature_columns())
     assert row["jfk_trip"] == 1 and row["hour"] == 18
+
+
+def test_grid_coordinates_are_appended_channel_last(spark):
+    from features.fields import with_grid_coordinates
+
+    df = spark.createDataFrame([([1.0, 2.0, 3.0, 4.0, 5.0, 6.0],)], "field array<double>")
+    row = with_grid_coordinates(df, "field", height=2, width=3).first()
+    assert row["features"] == pytest.approx([1, 0, 0, 2, 0, 0.5, 3, 0, 1, 4, 1, 0, 5, 1, 0.5, 6, 1, 1])

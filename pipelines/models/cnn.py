@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 from pydantic import Field, PositiveInt
 
-from pipelines.models.mlp import (Activation, ShapeLike, SpecBase, as_shape, check_activation, dense_head,
-                                  dense_stack)
+from pipelines.models.mlp import (BN_MOMENTUM, Activation, ShapeLike, SpecBase, as_shape, check_activation,
+                                  dense_head, dense_stack)
 
 if TYPE_CHECKING:  # pragma: no cover
     from tensorflow import keras
@@ -79,7 +79,7 @@ def conv_bn_act(x, filters: int, kernel_size: int, activation: str, batch_norm: 
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=not batch_norm,
                             name=f"{name}_conv")(x)
     if batch_norm:
-        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
 
 

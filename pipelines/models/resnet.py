@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal, Optional
 from pydantic import Field, PositiveInt
 
 from pipelines.models.cnn import conv_head, image_input, resolve_fully_convolutional
-from pipelines.models.mlp import ShapeLike, SpecBase, as_shape, check_activation, dense_head
+from pipelines.models.mlp import BN_MOMENTUM, ShapeLike, SpecBase, as_shape, check_activation, dense_head
 
 if TYPE_CHECKING:  # pragma: no cover
     from tensorflow import keras
@@ -39,13 +39,13 @@ def basic_block(x, filters: int, strides: int, name: str):
     layers = keras.layers
     shortcut = x
     y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv1")(x)
-    y = layers.BatchNormalization(name=f"{name}_bn1")(y)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn1")(y)
     y = layers.Activation("relu", name=f"{name}_relu1")(y)
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
-    y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn2")(y)
     if strides != 1 or x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_shortcut")(x)
-        shortcut = layers.BatchNormalization(name=f"{name}_shortcut_bn")(shortcut)
+        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_shortcut_bn")(shortcut)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.Activation("relu", name=f"{name}_out")(y)
 
@@ -59,7 +59,7 @@ def build_resnet(spec: ResNetSpec, input_shape: ShapeLike, output_shape: ShapeLi
     fully_conv = resolve_fully_convolutional(spec.fully_convolutional, input_shape, output_shape)
     inputs, x = image_input(input_shape)
     x = keras.layers.Conv2D(spec.width, 3, padding="same", use_bias=False, name="stem_conv")(x)
-    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
     x = keras.layers.Activation("relu", name="stem_relu")(x)
     for i, blocks in enumerate(spec.stages):
         filters = spec.width * 2 ** i

@@ -1,0 +1,49 @@
+"""Quality of the deep-learning pipelines on their real test sets (full data, a few epochs, 2 ranks).
+
+    .venv/bin/python bench/dl_quality.py [--only fashion_cnn,darcy_cnn,...]
+
+Prints one line per case and appends JSON records to bench/out/dl_quality.jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+
+from dl_runner import OUT, append, run_pipeline, session
+
+CASES = {
+    "fashion_cnn": ("fashion_mnist", ["model=cnn", "training.epochs=6"], "test_accuracy", ">= 0.91"),
+    "fashion_resnet": ("fashion_mnist", ["model=resnet", "training.epochs=3"], "test_accuracy", ">= 0.93"),
+    "darcy_mlp": ("darcy_surrogate", ["model=mlp"], "test_relative_l2", "<= 0.05"),
+    "darcy_cnn": ("darcy_surrogate", ["model=cnn"], "test_relative_l2", "<= 0.05"),
+    "darcy_resnet": ("darcy_surrogate", ["model=resnet"], "test_relative_l2", "<= 0.05"),
+    "tweets_bilstm": ("tweet_sentiment", ["model=bilstm", "training.epochs=4"], "test_macro_f1", "vs baseline"),
+    "tweets_lstm": ("tweet_sentiment", ["model=lstm", "training.epochs=4"], "test_macro_f1", "vs baseline"),
+    "autoencoder_conv": ("fashion_autoencoder", ["training.epochs=4"], "test_reconstruction_mse", "(lower is better)"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(CASES), help="comma-separated case names")
+    parser.add_argument("--run-date", default="2026-11-27")
+    args = parser.parse_args()
+    spark = session()
+    for case in args.only.split(","):
+        pipeline, overrides, key, target = CASES[case]
+        record = run_pipeline(spark, pipeline, [*overrides, f"run_date={args.run_date}"])
+        record["case"] = case
+        append(OUT / "dl_quality.jsonl", record)
+        extra = ""
+        if pipeline == "tweet_sentiment":
+            m = record["metrics"]
+            extra = (f" | accuracy {m['test_accuracy']:.4f} vs TF-IDF+LR accuracy "
+                     f"{m['baseline_tfidf_logreg_accuracy']:.4f}, macro-F1 {m['baseline_tfidf_logreg_macro_f1']:.4f}")
+        if pipeline == "darcy_surrogate":
+            extra = f" | 32x32 test (subsampled) {record['metrics']['test32_relative_l2']:.4f}"
+        print(f"{case:18s} {key} {record['metrics'][key]:.4f} (target {target}) "
+              f"epochs {record['metrics']['epochs_trained']} fit {record['metrics']['fit_seconds']:.0f} s{extra}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Run a named deep-learning pipeline in-process from a benchmark and return its figures."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT))
+
+
+def session():
+    from pipelines.config_models import ComputeConfig, SparkConfig
+    from pipelines.session import get_session
+
+    return get_session(SparkConfig(master="local[2]", shuffle_partitions=4, driver_memory="6g"), ComputeConfig())
+
+
+def run_pipeline(spark, name: str, overrides: list[str], store: Path | None = None) -> dict:
+    from pipelines.config import load_config
+    from pipelines.registry import pipeline_module
+
+    store = store or OUT / "store"
+    config = load_config(name, ["local"], [f"store.root={store}", *overrides])
+    started = time.time()
+    module = pipeline_module(name)
+    result = module.run(spark, config)
+    return {"pipeline": name, "overrides": overrides, "model": config.model.kind,
+            "seconds": round(time.time() - started, 1), "metrics": result.metrics, "rows": result.rows,
+            "run_id": result.run_id}
+
+
+def append(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write(json.dumps(record, default=str) + "\n")

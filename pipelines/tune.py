@@ -1,0 +1,679 @@
+"""Parallel, resumable hyperparameter search (Optuna) for any pipeline with a tuner; the best is promoted.
+
+* The space is the pipeline's ``tune.space`` (see :mod:`pipelines.search_space`); the objective is the
+  pipeline's validation metric with its direction (taxi_fare: ``validation_rmse``, minimize).
+* The study lives in the shared store: ``<store root>/optuna/<study>.journal`` (or ``tune.storage``, an
+  RDB URL), named ``<pipeline>-<hash of the search definition>``; re-running the same command resumes it.
+  Trials left RUNNING by a crash are marked FAILED and their parameters re-queued; COMPLETE + PRUNED trials
+  count against ``tune.n_trials`` across restarts. One driver per study is assumed (a second driver
+  starting on the same study would mark the first one's running trials FAILED).
+* ``tune.parallelism`` trials run at once from driver threads, each in its own Spark scheduler pool
+  (``trial-<i>``) and job group, each fitting on ``max(1, slots // parallelism)`` XGBoost workers.
+* Every trial is an MLflow child run of the search's parent run (logged through ``MlflowClient``).
+* At the end the best configuration is refit on train + validation, evaluated on test, registered, and
+  given the ``champion`` alias only if it beats the current champion on the same test split.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from pipelines import search_space
+from pipelines.errors import ConfigError, PipelineError
+
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
+# What defines a search (its study name hashes these); budget, parallelism, timeout and storage do not.
+SEARCH_DEFINING_TUNE_KEYS = ("sampler", "seed", "space", "budgets")
+NOT_SEARCH_DEFINING = {"spark", "store", "compute", "run_date", "tune"}
+
+
+# --- study: name, storage, sampler, pruner, crash recovery --------------------------------------------
+
+def search_hash(config) -> str:
+    definition = config.model_dump(mode="json", exclude=NOT_SEARCH_DEFINING)
+    tune = config.tune.model_dump(mode="json")
+    definition["tune"] = {k: tune[k] for k in SEARCH_DEFINING_TUNE_KEYS}
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def study_name(config) -> str:
+    return config.tune.study_name or f"{config.pipeline}-{search_hash(config)}"
+
+
+def optuna_dir(config) -> Path:
+    from pipelines.io import local_path
+    from pipelines.store import Store
+
+    try:
+        return local_path(Store(config.store).root) / "optuna"
+    except ValueError:
+        raise ConfigError(f"store.root={config.store.root} is not a local path: set tune.storage to a journal "
+                          "file on a shared filesystem or an RDB URL (e.g. postgresql://...)") from None
+
+
+def journal_path(config) -> Path:
+    storage = config.tune.storage
+    if storage and not _is_rdb_url(storage):
+        return Path(storage[len("file://"):] if storage.startswith("file://") else storage)
+    return optuna_dir(config) / f"{study_name(config)}.journal"
+
+
+def _is_rdb_url(storage: str) -> bool:
+    return "://" in storage and not storage.startswith("file://")
+
+
+def open_storage(config):
+    import optuna
+
+    if config.tune.storage and _is_rdb_url(config.tune.storage):
+        return optuna.storages.RDBStorage(config.tune.storage)
+    path = journal_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
+def make_sampler(config, resumed_trials: int = 0):
+    """The sampler; on resume its seed moves on by the trials already made, so a restarted random or TPE
+    start-up phase does not replay the first run's proposals."""
+    import optuna
+
+    tune = config.tune
+    seed = tune.seed + resumed_trials
+    if tune.sampler == "grid":
+        return optuna.samplers.GridSampler(search_space.grid_space(tune.space), seed=seed)
+    if tune.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant_liar is "experimental"
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                          constant_liar=tune.parallelism > 1, n_startup_trials=5)
+
+
+def make_pruner(config):
+    import optuna
+
+    if config.tune.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+    if config.tune.pruner == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+def open_study(config, direction: str, tracking=None):
+    """Create or resume the study; trials a crash left RUNNING become FAILED and are queued again."""
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=study_name(config), storage=open_storage(config),
+                                sampler=make_sampler(config), pruner=make_pruner(config),
+                                direction=direction, load_if_exists=True)
+    if study.trials:
+        study.sampler = make_sampler(config, resumed_trials=len(study.trials))
+    if study.direction.name.lower() != direction:
+        raise ConfigError(f"study {study.study_name} was created to {study.direction.name.lower()}, "
+                          f"the metric now asks to {direction}")
+    recovered = []
+    for orphan in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(orphan._trial_id, "orphaned", True)  # before: FAIL is final
+        study._storage.set_trial_state_values(orphan._trial_id, TrialState.FAIL)
+        if orphan.params:
+            study.enqueue_trial(orphan.params, user_attrs={"retry_of": orphan.number})
+        run_id = orphan.user_attrs.get("mlflow_run_id")
+        if tracking is not None and run_id:
+            try:
+                tracking.set_terminated(run_id, "KILLED")
+            except Exception:  # the run may never have been created
+                pass
+        recovered.append(orphan.number)
+    return study, recovered
+
+
+def finished_count(study) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+# --- the tuner interface and the taxi_fare tuner ---------------------------------------------------------
+
+class Pruned(Exception):
+    pass
+
+
+class TaxiFareTuner:
+    """XGBoost on the taxi features: successive budgets of boosting rounds, validation RMSE at each.
+
+    Features are computed once (they are deterministic) and cached; every trial fits
+    ``SparkXGBRegressor`` on the cached train+validation frame. Rounds grow rung by rung (``tune.budgets``),
+    each rung continuing the previous booster (``xgb_model``), so a trial that reaches the last rung costs
+    the same rounds as one fit. Early stopping is applied at rung granularity on the per-round validation
+    curve (xgboost's own early stopping would count rounds per rung); the trial's value is the minimum
+    validation RMSE over the rounds trained, i.e. the model cut at its best round, and the refit uses that
+    many rounds.
+    """
+
+    metric = "validation_rmse"
+    direction = "minimize"
+    test_metric = "test_rmse"
+    curve_metrics = ("train_rmse_by_round", "validation_rmse_by_round")
+
+    def __init__(self, spark, config) -> None:
+        self.spark, self.config = spark, config
+
+    def prepare(self) -> dict:
+        from pyspark.ml import PipelineModel
+
+        from features.taxi import LABEL, feature_stages
+        from pipelines import taxi_fare
+        from pipelines.train import VALIDATION_INDICATOR, split_by_hash
+
+        spark, config = self.spark, self.config
+        taxi_fare.ensure_generated(spark, config)
+        taxi_fare.ingest(spark, config)
+        trips, _ = taxi_fare._valid_trips(spark, config)
+        self.splits = split_by_hash(trips, config.split)
+        self.feature_kwargs = taxi_fare._feature_kwargs(config)
+        features = PipelineModel(feature_stages(**self.feature_kwargs))
+        self.train_frame = (features.transform(self.splits.train_with_indicator())
+                            .select(taxi_fare.FEATURES_COLUMN, LABEL, VALIDATION_INDICATOR)
+                            # a shuffle boundary: XGBoost's barrier stage must not see the union's partitions
+                            .repartition(max(2, spark.sparkContext.defaultParallelism)).cache())
+        rows = {r[VALIDATION_INDICATOR]: r["count"]
+                for r in self.train_frame.groupBy(VALIDATION_INDICATOR).count().collect()}
+        if not rows.get(True) or not rows.get(False):
+            raise PipelineError(f"taxi_fare: the split leaves {rows.get(False, 0)} training and "
+                                f"{rows.get(True, 0)} validation rows; tuning needs both")
+        return {"rows_train": rows[False], "rows_validation": rows[True]}
+
+    def budgets(self, trial_config) -> list[int]:
+        total = trial_config.model.n_estimators
+        rungs = trial_config.tune.budgets or [total // 8, total // 4, total // 2]
+        return sorted({b for b in rungs if 0 < b < total} | {total})
+
+    def fit_trial(self, trial_config, num_workers: int, report: Callable[[int, float], None]) -> dict:
+        from features.taxi import LABEL
+        from pipelines.taxi_fare import FEATURES_COLUMN
+        from pipelines.train import VALIDATION_INDICATOR, xgb_regressor
+
+        model = trial_config.model
+        patience = model.early_stopping_rounds
+        booster, trained = None, 0
+        train_curve: list[float] = []
+        validation_curve: list[float] = []
+        for budget in self.budgets(trial_config):
+            segment = model.model_copy(update={"n_estimators": budget - trained, "num_workers": num_workers,
+                                               "early_stopping_rounds": None})
+            estimator = xgb_regressor(segment, FEATURES_COLUMN, LABEL, device=trial_config.compute.device,
+                                      with_validation=False)
+            estimator.setParams(validation_indicator_col=VALIDATION_INDICATOR)
+            if booster is not None:
+                estimator.setParams(xgb_model=booster)
+            fitted = estimator.fit(self.train_frame)
+            summary = fitted.training_summary
+            train_curve += list(summary.train_objective_history.get("rmse", []))
+            validation_curve += list(summary.validation_objective_history.get("rmse", []))
+            booster = fitted.get_booster()
+            trained = booster.num_boosted_rounds()
+            best = min(range(len(validation_curve)), key=validation_curve.__getitem__)
+            report(trained, validation_curve[best])
+            if patience and trained - (best + 1) >= patience:
+                break
+        best = min(range(len(validation_curve)), key=validation_curve.__getitem__)
+        return {"value": validation_curve[best], "best_rounds": best + 1, "rounds": trained,
+                "curves": {"train_rmse_by_round": train_curve, "validation_rmse_by_round": validation_curve}}
+
+    def refit(self, best_config, best_attrs: dict):
+        """The best configuration, fitted with its best number of rounds on train + validation."""
+        from features.taxi import LABEL, feature_stages
+        from pipelines.taxi_fare import FEATURES_COLUMN
+        from pipelines.train import fit_pipeline, regression_metrics, xgb_regressor
+
+        model = best_config.model.model_copy(update={"n_estimators": int(best_attrs["best_rounds"]),
+                                                     "early_stopping_rounds": None})
+        estimator = xgb_regressor(model, FEATURES_COLUMN, LABEL, device=best_config.compute.device,
+                                  with_validation=False)
+        fitted = fit_pipeline(feature_stages(**self.feature_kwargs), estimator,
+                              self.splits.train.unionByName(self.splits.validation)  # see prepare()
+                              .repartition(max(2, self.spark.sparkContext.defaultParallelism)))
+        metrics = regression_metrics(fitted.transform(self.splits.test), LABEL)
+        return fitted, {f"test_{k}": v for k, v in metrics.items()}
+
+    def evaluate(self, model_uri: str) -> float:
+        """The test metric of a saved model (e.g. the current champion) on this search's test split."""
+        from pyspark.ml import PipelineModel
+
+        from features.taxi import LABEL
+        from pipelines.train import regression_metrics
+
+        return regression_metrics(PipelineModel.load(model_uri).transform(self.splits.test), LABEL)["rmse"]
+
+
+TUNERS = {"taxi_fare": TaxiFareTuner}
+
+
+def tuner_for(spark, config):
+    if config.pipeline not in TUNERS:
+        raise ConfigError(f"pipeline {config.pipeline!r} has no tuner yet (tunable: {', '.join(sorted(TUNERS))})")
+    return TUNERS[config.pipeline](spark, config)
+
+
+# --- the search ---------------------------------------------------------------------------------------
+
+@dataclass
+class TuneResult:
+    study_name: str
+    storage: str
+    parent_run_id: str
+    status: str  # "finished" | "interrupted" | "timeout" | "failed"
+    finished: int
+    budget: int
+    seconds: float
+    best_number: int | None = None
+    best_value: float | None = None
+    best_params: dict = field(default_factory=dict)
+    recovered: list = field(default_factory=list)
+    test_value: float | None = None
+    champion_value: float | None = None
+    promoted: bool | None = None
+    model_version: str | None = None
+    report: str | None = None
+    top: list = field(default_factory=list)
+
+
+def _better(a: float, b: float, direction: str) -> bool:
+    return a < b if direction == "minimize" else a > b
+
+
+class Search:
+    """``parallelism`` driver threads run ask -> fit -> tell until the budget, the timeout or Ctrl-C."""
+
+    def __init__(self, spark, config, tuner, study, tracking, experiment_id: str, parent_run_id: str,
+                 progress: Callable[[str], None]) -> None:
+        from optuna.trial import TrialState
+
+        self.spark, self.config, self.tuner, self.study = spark, config, tuner, study
+        self.tracking, self.experiment_id, self.parent_run_id = tracking, experiment_id, parent_run_id
+        self.progress = progress
+        self.k = config.tune.parallelism
+        slots = spark.sparkContext.defaultParallelism
+        self.num_workers = max(1, slots // self.k)
+        self.budget = config.tune.n_trials
+        if config.tune.sampler == "grid":
+            self.budget = min(self.budget, search_space.grid_size(config.tune.space))
+        self.done_before = finished_count(study)
+        self.done = self.done_before
+        self.in_flight = 0
+        self.failures = 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.interrupted = False
+        self.timed_out = False
+        self.running: dict[int, str] = {}  # trial number -> Spark job group
+        self.started = time.time()
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        self.best = min(complete, key=lambda t: t.value if self._minimize else -t.value) if complete else None
+
+    @property
+    def _minimize(self) -> bool:
+        return self.tuner.direction == "minimize"
+
+    def _claim(self) -> bool:
+        with self.lock:
+            timeout = self.config.tune.timeout
+            if timeout is not None and time.time() - self.started >= timeout:
+                self.timed_out = True
+                self.stop.set()
+            if (self.stop.is_set() or self.done + self.in_flight >= self.budget
+                    or self.failures >= self.config.tune.max_failures):
+                return False
+            self.in_flight += 1
+            return True
+
+    def run(self) -> None:
+        threads = [threading.Thread(target=self._worker, args=(i,), name=f"tune-trial-{i}", daemon=True)
+                   for i in range(self.k)]
+        for thread in threads:
+            thread.start()
+        try:
+            while any(t.is_alive() for t in threads):
+                for thread in threads:
+                    thread.join(0.2)
+        except KeyboardInterrupt:
+            self.interrupt()
+            for thread in threads:
+                thread.join()
+
+    def interrupt(self) -> None:
+        self.progress("interrupted: cancelling running trials (they will be re-run on resume) ...")
+        self.interrupted = True
+        self.stop.set()
+        with self.lock:
+            groups = list(self.running.values())
+        for group in groups:
+            self.spark.sparkContext.cancelJobGroup(group)
+
+    def _worker(self, index: int) -> None:
+        sc = self.spark.sparkContext
+        sc.setLocalProperty("spark.scheduler.pool", f"trial-{index}")
+        try:
+            while self._claim():
+                self._one_trial(sc)
+        except BaseException as exc:  # never let a thread die silently
+            self.progress(f"tuning thread {index} stopped: {type(exc).__name__}: {exc}")
+            self.stop.set()
+
+    def _one_trial(self, sc) -> None:
+        import optuna
+        from mlflow.entities import Metric, Param
+        from optuna.trial import TrialState
+
+        config, space = self.config, self.config.tune.space
+        with self.lock:  # the sampler sees every trial told so far (and, with constant_liar, those running)
+            trial = self.study.ask()
+            values = search_space.suggest(trial, space, grid=config.tune.sampler == "grid")
+        started = time.time()
+        group = f"tune-{self.study.study_name}-trial-{trial.number}"
+        with self.lock:
+            self.running[trial.number] = group
+        sc.setJobGroup(group, f"trial {trial.number} of {self.study.study_name}", interruptOnCancel=True)
+        run = self.tracking.create_run(self.experiment_id, run_name=f"trial-{trial.number}", tags={
+            "mlflow.parentRunId": self.parent_run_id, "optuna.study": self.study.study_name,
+            "optuna.trial": str(trial.number), "pipeline": config.pipeline})
+        run_id = run.info.run_id
+        trial.set_user_attr("mlflow_run_id", run_id)
+        state, value, attrs, error = TrialState.FAIL, None, {}, None
+        try:
+            self.tracking.log_batch(run_id, params=[Param(k, str(v)) for k, v in values.items()] +
+                                    [Param("num_workers", str(self.num_workers))])
+            trial_config = search_space.apply(config, space, values)
+
+            def report(step: int, intermediate: float) -> None:
+                trial.report(intermediate, step)
+                self.tracking.log_metric(run_id, self.tuner.metric, intermediate, step=step)
+                if trial.should_prune():
+                    raise Pruned(f"pruned at step {step} ({intermediate:.4f})")
+
+            attrs = self.tuner.fit_trial(trial_config, self.num_workers, report)
+            value, state = attrs["value"], TrialState.COMPLETE
+        except Pruned:
+            state = TrialState.PRUNED
+        except Exception as exc:  # a failed trial is recorded and does not count against the budget
+            error = f"{type(exc).__name__}: {exc}"
+            if self.stop.is_set() and self.interrupted:
+                error = "interrupted"
+        finally:
+            with self.lock:
+                self.running.pop(trial.number, None)
+        seconds = time.time() - started
+        curves = attrs.pop("curves", {}) if attrs else {}
+        for key in ("best_rounds", "rounds"):
+            if key in attrs:
+                trial.set_user_attr(key, attrs[key])
+        trial.set_user_attr("seconds", seconds)
+        trial.set_user_attr("num_workers", self.num_workers)
+        if error:
+            trial.set_user_attr("error", error[:2000])
+        # MLflow first: once the trial is told, a resumed search trusts it completely.
+        now = int(time.time() * 1000)
+        metrics = [Metric("duration_seconds", seconds, now, 0)]
+        if state == TrialState.COMPLETE:
+            metrics.append(Metric(self.tuner.metric, value, now, attrs.get("rounds", 0)))
+        for name, curve in curves.items():
+            metrics += [Metric(name, float(v), now, step) for step, v in enumerate(curve, start=1)]
+        for start in range(0, len(metrics), 900):
+            self.tracking.log_batch(run_id, metrics=metrics[start:start + 900])
+        self.tracking.set_tag(run_id, "optuna.state", state.name)
+        if error:
+            self.tracking.set_tag(run_id, "error", error[:5000])
+        with self.lock:
+            self.in_flight -= 1
+            if state == TrialState.COMPLETE:
+                self.study.tell(trial, value)
+            elif state == TrialState.PRUNED:
+                self.study.tell(trial, state=TrialState.PRUNED)
+            else:
+                self.study.tell(trial, state=TrialState.FAIL)
+                if self.interrupted:  # re-run it on resume
+                    self.study.enqueue_trial(values, user_attrs={"retry_of": trial.number})
+                else:
+                    self.failures += 1
+            if state in (TrialState.COMPLETE, TrialState.PRUNED):
+                self.done += 1
+            frozen = self.study._storage.get_trial(trial._trial_id)
+            if state == TrialState.COMPLETE and (self.best is None or _better(value, self.best.value,
+                                                                              self.tuner.direction)):
+                self.best = frozen
+            self._print_progress(frozen, error)
+        status = ("FINISHED" if state in (TrialState.COMPLETE, TrialState.PRUNED)
+                  else "KILLED" if self.interrupted else "FAILED")
+        self.tracking.set_terminated(run_id, status)
+
+    def _print_progress(self, trial, error: str | None) -> None:
+        elapsed = time.time() - self.started
+        finished_here = self.done - self.done_before
+        remaining = self.budget - self.done
+        eta = elapsed / finished_here * remaining if finished_here else float("nan")
+        if trial.state.name == "COMPLETE":
+            what = f"{self.tuner.metric} {trial.value:.4f}"
+        elif trial.state.name == "PRUNED":
+            step = trial.last_step
+            what = f"pruned at {step} ({trial.intermediate_values.get(step, float('nan')):.4f})"
+        else:
+            what = f"FAILED ({error})"
+        best = f"best {self.best.value:.4f} (#{self.best.number})" if self.best else "best -"
+        self.progress(f"trial {trial.number:3d} {what} · {best} · {self.done}/{self.budget} done · "
+                      f"{elapsed:5.0f} s elapsed · ETA {eta:4.0f} s")
+
+
+def top_trials(study, direction: str, n: int = 5) -> list:
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return sorted(complete, key=lambda t: t.value if direction == "minimize" else -t.value)[:n]
+
+
+def format_table(trials, metric: str) -> str:
+    if not trials:
+        return "  (no complete trials)"
+    names = sorted({k for t in trials for k in t.params})
+    header = f"  {'#':>4} {metric:>16} {'rounds':>7} {'seconds':>8}  " + "  ".join(names)
+    lines = [header]
+    for t in trials:
+        values = "  ".join(f"{_fmt(t.params.get(k)):>{len(k)}}" for k in names)
+        lines.append(f"  {t.number:>4} {t.value:>16.4f} {t.user_attrs.get('best_rounds', ''):>7} "
+                     f"{t.user_attrs.get('seconds', float('nan')):>8.1f}  {values}")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _parent_run(tracking, experiment_id: str, study, config) -> str:
+    from mlflow.exceptions import MlflowException
+
+    existing = study.user_attrs.get(PARENT_RUN_ATTR)
+    if existing:
+        try:
+            run = tracking.get_run(existing)
+            if run.info.experiment_id == experiment_id and run.info.lifecycle_stage == "active":
+                tracking.update_run(existing, status="RUNNING")
+                return existing
+        except MlflowException:
+            pass
+    run = tracking.create_run(experiment_id, run_name=f"tune-{study.study_name}", tags={
+        "pipeline": config.pipeline, "optuna.study": study.study_name, "kind": "tune"})
+    study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
+    return run.info.run_id
+
+
+def tune(spark, config, progress: Callable[[str], None] | None = None) -> TuneResult:
+    """Run (or resume) the search defined by ``config.tune``; refit, compare and promote the best."""
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.store import Store, flatten
+
+    progress = progress or (lambda line: print(line, flush=True))
+    started = time.time()
+    search_space.check_space(config)
+    tuner = tuner_for(spark, config)
+    store = Store(config.store)
+    experiment_id = store.experiment_id(config.store.experiment or config.pipeline)
+    tracking = MlflowClient(store.tracking_uri)
+    study, recovered = open_study(config, tuner.direction, tracking)
+    storage = config.tune.storage if config.tune.storage and _is_rdb_url(config.tune.storage) \
+        else str(journal_path(config))
+    parent_run_id = _parent_run(tracking, experiment_id, study, config)
+    tune_params = {f"tune.{k}": v for k, v in flatten(config.tune.model_dump(mode="json", exclude={"space"})).items()}
+    existing_params = tracking.get_run(parent_run_id).data.params
+    fresh = [Param(k, str(v)[:6000]) for k, v in tune_params.items() if k not in existing_params]
+    if fresh:
+        tracking.log_batch(parent_run_id, params=fresh)
+    tracking.log_dict(parent_run_id, config.model_dump(mode="json"), "config.json")
+
+    prefix = f"tune {study.study_name} · storage {storage}"
+    progress(f"{prefix}\n  {finished_count(study)} of {config.tune.n_trials} trials already finished"
+             + (f"; trials {recovered} were left running by a crash: marked FAILED, queued again" if recovered
+                else ""))
+    status = "failed"
+    search = None
+    try:
+        rows = tuner.prepare()
+        search = Search(spark, config, tuner, study, tracking, experiment_id, parent_run_id, progress)
+        progress(f"  {rows} · {search.k} trial(s) at once, {search.num_workers} XGBoost worker(s) each "
+                 f"(slots {spark.sparkContext.defaultParallelism}) · sampler {config.tune.sampler} · "
+                 f"pruner {config.tune.pruner}")
+        search.run()
+        status = ("interrupted" if search.interrupted else "timeout" if search.timed_out
+                  else "failed" if search.failures >= config.tune.max_failures else "finished")
+        top = top_trials(study, tuner.direction)
+        progress(f"search {status}: {finished_count(study)}/{search.budget} trials finished · top trials:\n"
+                 + format_table(top, tuner.metric))
+        result = TuneResult(study_name=study.study_name, storage=storage, parent_run_id=parent_run_id,
+                            status=status, finished=finished_count(study), budget=search.budget,
+                            seconds=0.0, recovered=recovered, top=[(t.number, t.value, t.params) for t in top])
+        if top:
+            best = top[0]
+            result.best_number, result.best_value, result.best_params = best.number, best.value, dict(best.params)
+            tracking.log_metric(parent_run_id, f"best_{tuner.metric}", best.value)
+            tracking.set_tag(parent_run_id, "best_trial", str(best.number))
+        if top and config.tune.promote and status != "interrupted":
+            _promote(spark, config, tuner, study, top[0], tracking, experiment_id, parent_run_id, result, progress)
+        if config.tune.report:
+            from pipelines.tune_report import write_report
+
+            report_path = optuna_dir_for_report(config, study.study_name) / "report.html"
+            write_report(study, report_path, tuner=tuner, tracking=tracking, result=result)
+            tracking.log_artifact(parent_run_id, str(report_path))
+            result.report = str(report_path)
+            progress(f"report {report_path}")
+        for key, value in (("trials_finished", result.finished), ("seconds", time.time() - started)):
+            tracking.log_metric(parent_run_id, key, float(value))
+        result.seconds = time.time() - started
+        return result
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        tracking.set_tag(parent_run_id, "tune_status", status)
+        tracking.set_terminated(parent_run_id, {"finished": "FINISHED", "timeout": "FINISHED",
+                                                "interrupted": "KILLED"}.get(status, "FAILED"))
+
+
+def optuna_dir_for_report(config, name: str) -> Path:
+    try:
+        base = optuna_dir(config)
+    except ConfigError:
+        import tempfile
+
+        base = Path(tempfile.mkdtemp(prefix="tune-report-"))
+    path = base / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _promote(spark, config, tuner, study, best, tracking, experiment_id, parent_run_id, result, progress) -> None:
+    """Refit the best on train + validation, test it, register it; move the alias only on improvement."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from pipelines.store import commit_spark_model, flatten, log_params
+
+    best_config = search_space.apply(config, config.tune.space, best.params)
+    name = config.tune.registered_model or config.pipeline
+    alias = config.tune.alias
+    progress(f"refit trial {best.number} on train + validation ({best.user_attrs.get('best_rounds')} rounds) ...")
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"refit-trial-{best.number}",
+                          tags={"mlflow.parentRunId": parent_run_id, "optuna.study": study.study_name,
+                                "optuna.trial": str(best.number), "kind": "refit"}) as run:
+        model, test_metrics = tuner.refit(best_config, best.user_attrs)
+        log_params({k: v for k, v in flatten(best_config.model_dump(mode="json")).items()
+                    if k.split(".")[0] == "model"})
+        mlflow.log_params({"best_rounds": best.user_attrs.get("best_rounds")})
+        mlflow.log_metrics({k: float(v) for k, v in test_metrics.items()})
+        model_uri = commit_spark_model(spark, model, run)
+    test_value = float(test_metrics[tuner.test_metric])
+    try:
+        tracking.get_registered_model(name)
+    except MlflowException:
+        tracking.create_registered_model(name, description=f"{config.pipeline} models; alias {alias!r} = best "
+                                                            f"on its test split")
+    champion_value, champion_version = None, None
+    try:
+        champion = tracking.get_model_version_by_alias(name, alias)
+        champion_version = champion.version
+    except MlflowException:
+        champion = None
+    if champion is not None:
+        try:
+            champion_value = tuner.evaluate(champion.source)
+        except Exception as exc:
+            progress(f"  could not evaluate the current champion (version {champion.version}, {champion.source}): "
+                     f"{type(exc).__name__}: {str(exc)[:200]}; it stays champion")
+    promoted = champion is None or (champion_value is not None and _better(test_value, champion_value,
+                                                                           tuner.direction))
+    version = tracking.create_model_version(name, source=model_uri, run_id=run.info.run_id, tags={
+        tuner.test_metric: f"{test_value:.6f}", "optuna.study": study.study_name, "optuna.trial": str(best.number),
+        "promoted": str(promoted).lower(),
+        f"champion_{tuner.test_metric}": "" if champion_value is None else f"{champion_value:.6f}"})
+    if promoted:
+        tracking.set_registered_model_alias(name, alias, version.version)
+    tracking.log_metric(parent_run_id, tuner.test_metric, test_value)
+    if champion_value is not None:
+        tracking.log_metric(parent_run_id, f"champion_{tuner.test_metric}", champion_value)
+    tracking.set_tag(parent_run_id, "promoted", str(promoted).lower())
+    tracking.set_tag(parent_run_id, "model_version", str(version.version))
+    result.test_value, result.champion_value = test_value, champion_value
+    result.promoted, result.model_version = promoted, str(version.version)
+    against = (f"current champion v{champion_version} {tuner.test_metric} {champion_value:.4f} on the same split"
+               if champion_value is not None else "no comparable champion")
+    progress(f"  {tuner.test_metric} {test_value:.4f} vs {against} -> registered {name} v{version.version}"
+             + (f", alias {alias!r} -> v{version.version}" if promoted else f", alias {alias!r} unchanged"))
+
+
+def summary(result: TuneResult) -> str:
+    lines = [f"tune {result.study_name} · {result.status} · {result.finished}/{result.budget} trials · "
+             f"{result.seconds:.0f} s · MLflow parent run {result.parent_run_id}"]
+    if result.best_number is not None:
+        lines.append(f"  best trial {result.best_number}: {result.best_value:.4f} {result.best_params}")
+    if result.promoted is not None:
+        lines.append(f"  test {result.test_value:.4f} · champion before "
+                     f"{'-' if result.champion_value is None else f'{result.champion_value:.4f}'} · "
+                     f"{'promoted' if result.promoted else 'not promoted'} (model version {result.model_version})")
+    if result.status == "interrupted":
+        lines.append("  re-run the same command to resume the search")
+    return "\n".join(lines)
