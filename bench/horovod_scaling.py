@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 
 from dl_runner import OUT, append, session
 
@@ -19,8 +20,9 @@ def fit(spark, ranks: int, rows: int, epochs: int) -> dict:
     from pipelines.config import load_config
     from pipelines.fashion_mnist import CLASSES, ingest, prepare
 
+    # A fresh work directory per invocation: a finished fit in the store would be reused, not re-timed.
     config = load_config("fashion_mnist", ["local"], [
-        f"store.root={OUT / 'store'}", "model=cnn", f"training.num_proc={ranks}", "training.threads_per_rank=1",
+        f"store.root={OUT / 'store'}", "model=cnn", f"training.seed={int(time.time())}", f"training.num_proc={ranks}", "training.threads_per_rank=1",
         f"training.epochs={epochs}", "training.early_stopping_patience=0", f"data.train_limit={rows}",
         f"run_date=2026-11-{20 + ranks}"])
     ingest(spark, config)
