@@ -59,14 +59,16 @@ BASE_SPARK_CONF = {
 
 
 def _variant(workers: int, task_cpus: int, features: str, one_split: bool = False,
-             big_batch: bool = False) -> dict:
+             big_batch: bool = False, batch: int | None = None) -> dict:
     conf = {}
     if task_cpus != 1:
         conf["spark.task.cpus"] = str(task_cpus)
     if one_split:
         conf["spark.sql.files.maxPartitionNum"] = str(workers)
     if big_batch:
-        conf["spark.sql.execution.arrow.maxRecordsPerBatch"] = "1000000"
+        batch = 1_000_000
+    if batch:
+        conf["spark.sql.execution.arrow.maxRecordsPerBatch"] = str(batch)
     return dict(conf=conf, estimator=dict(num_workers=workers), features=features)
 
 
@@ -77,6 +79,12 @@ for _w, _c in ((1, 1), (1, CORES), (CORES, 1)):
             for _b in (False, True):
                 _name = f"w{_w}_cpu{_c}_{_f}" + ("_1split" if _s else "") + ("_bigbatch" if _b else "")
                 VARIANTS[_name] = _variant(_w, _c, _f, _s, _b)
+for _f in ("array", "cols"):
+    VARIANTS[f"w1_cpu{CORES}_{_f}_1split_batch100k"] = _variant(1, CORES, _f, True, batch=100_000)
+for _f in ("array", "cols"):
+    # the whole partition in one Arrow batch (maxBytesPerBatch default 64 MiB would split it)
+    VARIANTS[f"w1_cpu{CORES}_{_f}_1split_onebatch"] = _variant(1, CORES, _f, True, batch=10_000_000)
+    VARIANTS[f"w1_cpu{CORES}_{_f}_1split_onebatch"]["conf"]["spark.sql.execution.arrow.maxBytesPerBatch"] = "1g"
 # Out of the box: num_workers=1 and spark.task.cpus=1, so xgboost trains with nthread=1.
 VARIANTS["default"] = VARIANTS["w1_cpu1_array"]
 # Fastest configuration found (see the report at the end of the module docstring).
