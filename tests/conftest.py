@@ -24,23 +24,21 @@ def spark():
     session.stop()
 
 
+def _generated(spark, tmp_path_factory, name, **spec):
+    from pipelines.taxi_generator import GeneratorSpec, write_trips
+
+    output = str(tmp_path_factory.mktemp(name) / "raw")
+    return output, write_trips(spark, GeneratorSpec(rows=6000, dirty_fraction=0.1, months=2, **spec), output)
+
+
 @pytest.fixture(scope="session")
 def legacy_csv(spark, tmp_path_factory):
     """Legacy-schema CSV trips with every kind of dirty row, malformed lines included."""
-    from pipelines.taxi_generator import GeneratorSpec, write_trips
-
-    output = str(tmp_path_factory.mktemp("legacy_csv") / "raw")
-    manifest = write_trips(spark, GeneratorSpec(rows=6000, seed=3, tlc_schema="legacy", output_format="csv",
-                                                dirty_fraction=0.1, months=2), output)
-    return output, manifest
+    return _generated(spark, tmp_path_factory, "legacy_csv", seed=3, tlc_schema="legacy", output_format="csv")
 
 
 @pytest.fixture(scope="session")
 def current_parquet(spark, tmp_path_factory):
     """Current-schema (taxi zone) Parquet trips."""
-    from pipelines.taxi_generator import GeneratorSpec, write_trips
-
-    output = str(tmp_path_factory.mktemp("current_parquet") / "raw")
-    manifest = write_trips(spark, GeneratorSpec(rows=6000, seed=5, tlc_schema="current", output_format="parquet",
-                                                dirty_fraction=0.1, months=2), output)
-    return output, manifest
+    return _generated(spark, tmp_path_factory, "current_parquet", seed=5, tlc_schema="current",
+                      output_format="parquet")
