@@ -182,6 +182,13 @@ class TuneConfig(Section):
     space: dict[str, ParamSpec] = {}
 
 
+def run_date(config: "PipelineConfigBase") -> str:
+    """The run's date partition: the configured ``run_date``, else today (UTC)."""
+    from datetime import datetime, timezone
+
+    return (config.run_date or datetime.now(timezone.utc).date()).isoformat()
+
+
 class PipelineConfigBase(Section):
     """Sections every pipeline has; a named pipeline adds its own."""
 

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from features.images import normalise_pixels
 from pipelines.datasets.fashion_mnist import default_root, load_fashion_mnist
 from pipelines.io import HadoopFS, atomic_output
+from pipelines.lineage import local_file_stats
 from pipelines.store import Store
 
 SPLITS = ("train", "test")
@@ -22,8 +23,7 @@ def raw_location(store: Store, split: str) -> str:
 
 
 def input_files() -> list[tuple[str, int, int]]:
-    root = default_root()
-    return sorted((str(p), p.stat().st_size, int(p.stat().st_mtime * 1000)) for p in root.iterdir() if p.is_file())
+    return local_file_stats(p for p in default_root().iterdir() if p.is_file())
 
 
 def ingest_fashion_mnist(spark: SparkSession, store: Store) -> dict[str, int]:

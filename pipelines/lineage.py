@@ -11,6 +11,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TRACKED_LIBRARIES = ("pyspark", "xgboost", "tensorflow-cpu", "horovod", "numpy", "pandas", "pyarrow", "mlflow")
 
 
+def local_file_stats(paths) -> list[tuple[str, int, int]]:
+    """(path, size, mtime in ms) of local files, sorted: the input-file record lineage fingerprints."""
+    stats = []
+    for path in paths:
+        info = Path(path).stat()
+        stats.append((str(path), info.st_size, int(info.st_mtime * 1000)))
+    return sorted(stats)
+
+
 def data_fingerprint(files: list[tuple[str, int, int]]) -> str:
     """sha256 over (uri, size, mtime) of every input file: changes when any input file changes."""
     digest = hashlib.sha256()

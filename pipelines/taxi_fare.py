@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
 from typing import Literal, Optional
 
 from pydantic import Field, PositiveInt, field_validator
@@ -16,7 +15,7 @@ from pydantic import Field, PositiveInt, field_validator
 from features.taxi import LABEL, feature_columns, feature_pipeline, feature_stages
 from pipelines import ingest as ingest_lib
 from pipelines import taxi_generator as generator
-from pipelines.config_models import PipelineConfigBase, Section, SplitConfig, XGBoostConfig
+from pipelines.config_models import PipelineConfigBase, Section, SplitConfig, XGBoostConfig, run_date
 from pipelines.errors import DataError
 from pipelines.io import HadoopFS, atomic_output, join
 from pipelines.lineage import lineage_record
@@ -75,10 +74,6 @@ class TaxiFareConfig(PipelineConfigBase):
 
 
 # --- locations ---------------------------------------------------------------------------------------
-
-def run_date(config: TaxiFareConfig) -> str:
-    return (config.run_date or datetime.now(timezone.utc).date()).isoformat()
-
 
 def raw_location(config: TaxiFareConfig, store: Store) -> str:
     return config.ingest.input or config.generate.output or store.data(NAME, "raw")

@@ -22,9 +22,9 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from pipelines import search_space
 from pipelines.errors import ConfigError, PipelineError
