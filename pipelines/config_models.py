@@ -170,6 +170,7 @@ class TuneConfig(Section):
     timeout: Optional[float] = Field(None, gt=0)  # seconds; no new trial starts after it
     sampler: Literal["tpe", "random", "grid"] = "tpe"
     pruner: Literal["median", "successive_halving", "none"] = "median"
+    pruner_startup_trials: int = Field(3, ge=0)  # median pruner: finished trials before it prunes
     seed: int = 0
     storage: Optional[str] = None  # default: journal file <store root>/optuna/<study>.journal; or an RDB URL
     study_name: Optional[str] = None  # default: <pipeline>-<hash of the search definition>

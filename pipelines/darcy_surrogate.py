@@ -18,6 +18,7 @@ from pipelines import deep_learning as dl
 from pipelines.config_models import Section
 from pipelines.datasets.darcy import darcy_dir, load_darcy
 from pipelines.io import HadoopFS, atomic_output
+from pipelines.lineage import local_file_stats
 from pipelines.store import Store
 
 NAME = "darcy_surrogate"
@@ -58,8 +59,7 @@ def ingest(spark, config: DarcySurrogateConfig) -> dict[str, int]:
 
 
 def input_files() -> list[tuple[str, int, int]]:
-    return sorted((str(p), p.stat().st_size, int(p.stat().st_mtime * 1000))
-                  for p in darcy_dir().glob("darcy_*.pt"))
+    return local_file_stats(darcy_dir().glob("darcy_*.pt"))
 
 
 def _read(spark, store: Store, name: str, limit: int | None, grid_coordinates: bool):
@@ -97,4 +97,6 @@ def run(spark, config: DarcySurrogateConfig) -> dl.DeepResult:
 
 summary = dl.summary
 CONFIG = DarcySurrogateConfig
+TUNING = dl.Tuning(ingest=ingest, prepare=prepare, evaluate=evaluate, objective="val_loss",
+                   direction="minimize", test_metric="relative_l2", test_direction="minimize")
 STAGES = {"ingest": ingest, "train": run, "run": run}

@@ -11,14 +11,13 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Callable, Literal, Optional
 
 from pydantic import Field, PositiveInt, model_validator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.config_models import PipelineConfigBase, Section
+from pipelines.config_models import PipelineConfigBase, Section, run_date
 from pipelines.io import join, local_path
 from pipelines.keras_estimator import VALIDATION, KerasHorovodEstimator, KerasModel
 from pipelines.lineage import lineage_record
@@ -85,6 +84,23 @@ class Prepared:
     extra_params: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """How a Keras pipeline is searched (see :mod:`pipelines.tune_keras`): its data, and the objective.
+
+    ``objective`` is a Keras epoch-log key of the validation split (``val_loss``, ``val_accuracy``) optimised in
+    ``direction``; ``test_metric`` is a key of ``evaluate``'s result on the ``test`` set, compared with the
+    champion in ``test_direction``."""
+
+    ingest: Callable
+    prepare: Callable  # (spark, config) -> Prepared
+    evaluate: Callable[[DataFrame], dict]
+    objective: str = "val_loss"
+    direction: str = "minimize"
+    test_metric: str = "loss"
+    test_direction: str = "minimize"
+
+
 @dataclass
 class DeepResult:
     run_id: str
@@ -95,10 +111,6 @@ class DeepResult:
     tracking_uri: str
     seconds: float
     model: KerasModel | None = None
-
-
-def run_date(config: DeepPipelineConfig) -> str:
-    return (config.run_date or datetime.now(timezone.utc).date()).isoformat()
 
 
 def work_location(config: DeepPipelineConfig) -> str:

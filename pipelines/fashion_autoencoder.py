@@ -58,10 +58,14 @@ def write_codes(spark, config: FashionAutoencoderConfig, result: dl.DeepResult) 
     return output
 
 
+def ingest(spark, config: FashionAutoencoderConfig) -> dict[str, int]:
+    return ingest_fashion_mnist(spark, Store(config.store))
+
+
 def run(spark, config: FashionAutoencoderConfig) -> dl.DeepResult:
     from mlflow import MlflowClient
 
-    ingest_fashion_mnist(spark, Store(config.store))
+    ingest(spark, config)
     result = dl.train_and_record(spark, config, prepare(spark, config), evaluate)
     location = write_codes(spark, config, result)
     MlflowClient(result.tracking_uri).set_tag(result.run_id, "codes_uri", location)
@@ -74,4 +78,6 @@ def summary(result: dl.DeepResult, config: FashionAutoencoderConfig) -> str:
 
 
 CONFIG = FashionAutoencoderConfig
-STAGES = {"train": run, "run": run}
+TUNING = dl.Tuning(ingest=ingest, prepare=prepare, evaluate=evaluate, objective="val_loss",
+                   direction="minimize", test_metric="reconstruction_mse", test_direction="minimize")
+STAGES = {"ingest": ingest, "train": run, "run": run}

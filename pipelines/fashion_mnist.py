@@ -29,12 +29,17 @@ def prepare(spark, config: FashionMnistConfig) -> dl.Prepared:
                        loss="sparse_categorical_crossentropy", metrics=("accuracy",), input_files=input_files())
 
 
+def evaluate(scored) -> dict:
+    return dl.classification_metrics(scored, classes=CLASSES)
+
+
 def run(spark, config: FashionMnistConfig) -> dl.DeepResult:
     ingest(spark, config)
-    return dl.train_and_record(spark, config, prepare(spark, config),
-                               lambda scored: dl.classification_metrics(scored, classes=CLASSES))
+    return dl.train_and_record(spark, config, prepare(spark, config), evaluate)
 
 
 summary = dl.summary
 CONFIG = FashionMnistConfig
+TUNING = dl.Tuning(ingest=ingest, prepare=prepare, evaluate=evaluate, objective="val_accuracy",
+                   direction="maximize", test_metric="accuracy", test_direction="maximize")
 STAGES = {"ingest": ingest, "train": run, "run": run}

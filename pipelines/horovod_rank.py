@@ -44,6 +44,9 @@ class RankSpec:
     shuffle_buffer: int = 10_000
     seed: int = 0
     record_weights_digest: bool = False
+    # A search trial (pipelines.trial_reporting.RemoteTrial): rank 0 reports each epoch, the pruner may stop
+    # the fit on every rank.
+    trial: Any = None
 
 
 @dataclass
@@ -58,6 +61,7 @@ class RankResult:
     epoch_seconds: list[float] = field(default_factory=list)
     weights_digest: str | None = None
     allreduce_check: float | None = None
+    pruned_at_epoch: int | None = None
 
 
 # --- sharding ------------------------------------------------------------------------------------------
@@ -190,6 +194,30 @@ def _checkpoint_callback(checkpoint_dir: str, history_so_far: dict):
     return EpochCheckpoint()
 
 
+def _PruningCallback(remote, rank: int):
+    """Report each epoch's (rank-averaged) metric to the search trial from rank 0; if its pruner says stop,
+    every rank stops after this epoch (the decision travels in an allreduce, so ranks never diverge)."""
+    import horovod.tensorflow.keras as hvd
+    import tensorflow as tf
+    from tensorflow import keras
+
+    class Pruning(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.trial = remote.open() if rank == 0 else None
+            self.pruned_at_epoch: int | None = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            stop = 0.0
+            if self.trial is not None:
+                stop = float(remote.report(self.trial, epoch + 1, logs or {}))
+            if float(hvd.allreduce(tf.constant([stop]), op=hvd.Sum).numpy()[0]) > 0:
+                self.pruned_at_epoch = epoch + 1
+                self.model.stop_training = True
+
+    return Pruning()
+
+
 def _EpochTimer():
     """Wall time of each epoch's training steps (for throughput figures), validation excluded."""
     import time
@@ -225,6 +253,7 @@ def train_rank(spec: RankSpec) -> dict:
     tf.config.threading.set_intra_op_parallelism_threads(spec.threads_per_rank)
     tf.config.threading.set_inter_op_parallelism_threads(spec.threads_per_rank)
     keras.utils.set_random_seed(spec.seed)
+    tf.get_logger().setLevel("ERROR")  # e.g. "callback slow compared to the batch time" on tiny batches
 
     columns = [spec.features_column, spec.label_column]
     table, row_ids = read_shard(spec.train_dir, columns, rank, size)
@@ -261,6 +290,9 @@ def train_rank(spec: RankSpec) -> dict:
                                                        restore_best_weights=True))
     if rank == 0:
         callbacks.append(_checkpoint_callback(spec.checkpoint_dir, history_so_far))
+    pruning = _PruningCallback(spec.trial, rank) if spec.trial is not None else None
+    if pruning is not None:
+        callbacks.append(pruning)
     timer = _EpochTimer()
     callbacks.append(timer)
 
@@ -283,5 +315,6 @@ def train_rank(spec: RankSpec) -> dict:
     result = RankResult(rank=rank, size=size, rows=len(x), row_ids=row_ids, history=full_history,
                         initial_epoch=initial_epoch, epochs_run=epochs_run, epoch_seconds=timer.seconds,
                         weights_digest=_weights_digest(model) if spec.record_weights_digest else None,
-                        allreduce_check=float(check.numpy()[0]))
+                        allreduce_check=float(check.numpy()[0]),
+                        pruned_at_epoch=pruning.pruned_at_epoch if pruning is not None else None)
     return asdict(result)

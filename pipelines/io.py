@@ -64,6 +64,10 @@ class HadoopFS:
         if not self._fs(source).rename(self._path(source), self._path(target)):
             raise OSError(f"could not rename {source} to {target}")
 
+    def copy_from_local(self, local_file: str, uri: str) -> None:
+        self._fs(uri).copyFromLocalFile(False, True, self._jvm.org.apache.hadoop.fs.Path(to_uri(local_file)),
+                                        self._path(uri))
+
     def write_text(self, uri: str, text: str) -> None:
         stream = self._fs(uri).create(self._path(uri), True)
         try:

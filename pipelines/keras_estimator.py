@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Iterator
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsReader, DefaultParamsWritable, DefaultParamsWriter
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -64,6 +65,11 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
     seed = Param(Params._dummy(), "seed", "random seed", TypeConverters.toInt)
     workDir = Param(Params._dummy(), "workDir", "store location for data, checkpoints and the model",
                     TypeConverters.toString)
+    dataDir = Param(Params._dummy(), "dataDir", "where the ranks' Parquet data goes (default <workDir>/data); "
+                    "fits of one data set (search trials) can share it", TypeConverters.toString)
+    trialReporting = Param(Params._dummy(), "trialReporting", "JSON of a pipelines.trial_reporting.RemoteTrial: "
+                           "rank 0 reports every epoch to that search trial, whose pruner can stop the fit",
+                           TypeConverters.toString)
     recordWeightsDigest = Param(Params._dummy(), "recordWeightsDigest", "hash final weights per rank (tests)",
                                 TypeConverters.toBoolean)
 
@@ -72,7 +78,8 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
                  labelDtype="float32", validationCol=VALIDATION, modelSpec=None, outputShape=None,
                  outputActivation="", loss="mse", metrics=None, optimizer="adam", learningRate=1e-3, batchSize=64,
                  epochs=3, numProc=2, threadsPerRank=1, earlyStoppingPatience=3, shuffleBuffer=10_000, seed=0,
-                 workDir=None, predictionCol="prediction", recordWeightsDigest=False):
+                 workDir=None, dataDir=None, trialReporting=None, predictionCol="prediction",
+                 recordWeightsDigest=False):
         super().__init__()
         self._setDefault(featuresCol="features", labelCol="label", labelShape=[], labelDtype="float32",
                          validationCol=VALIDATION, outputActivation="", loss="mse", metrics=[], optimizer="adam",
@@ -93,12 +100,16 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
         if self.getOrDefault(self.optimizer) not in ("adam", "sgd"):
             raise ValueError(f"{type(self).__name__}: optimizer must be adam or sgd")
         json.loads(self.getOrDefault(self.modelSpec))
+        if self.isDefined(self.trialReporting):
+            from pipelines.trial_reporting import RemoteTrial
+
+            RemoteTrial(**json.loads(self.getOrDefault(self.trialReporting)))
         if dataset is not None:
             for column in (self.getOrDefault(self.featuresCol), self.getOrDefault(self.labelCol)):
                 if column not in dataset.columns:
                     raise ValueError(f"{type(self).__name__}: input has no column {column!r} "
                                      f"(columns: {', '.join(dataset.columns)})")
-        slots = _task_slots()
+        slots = _task_slots(dataset)
         if self.getOrDefault(self.numProc) > slots:
             raise ValueError(f"{type(self).__name__}: numProc={self.getOrDefault(self.numProc)} exceeds the "
                              f"cluster's {slots} task slots")
@@ -117,33 +128,46 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
             optimizer=g(self.optimizer), learning_rate=g(self.learningRate), batch_size=g(self.batchSize),
             epochs=g(self.epochs), early_stopping_patience=g(self.earlyStoppingPatience) or None,
             threads_per_rank=g(self.threadsPerRank), shuffle_buffer=g(self.shuffleBuffer), seed=g(self.seed),
-            record_weights_digest=g(self.recordWeightsDigest))
+            record_weights_digest=g(self.recordWeightsDigest), trial=self._remote_trial())
+
+    def _remote_trial(self):
+        if not self.isDefined(self.trialReporting):
+            return None
+        from pipelines.trial_reporting import RemoteTrial
+
+        return RemoteTrial(**json.loads(self.getOrDefault(self.trialReporting)))
+
+    def write_data(self, dataset: DataFrame) -> tuple[str, bool]:
+        """Write what the ranks read (train/ and validation/ Parquet) once, atomically; a restarted fit
+        (same workDir) or another search trial (same dataDir) reuses it. Returns (location, has validation)."""
+        g = self.getOrDefault
+        columns = [g(self.featuresCol), g(self.labelCol)]
+        validation_col = g(self.validationCol)
+        has_validation = validation_col in dataset.columns
+        data_dir = g(self.dataDir) if self.isDefined(self.dataDir) else join(g(self.workDir), "data")
+        if not HadoopFS(dataset.sparkSession).exists(data_dir):
+            selected = dataset.select(*columns, *([validation_col] if has_validation else []))
+            partitions = g(self.numProc)
+            with atomic_output(dataset.sparkSession, data_dir) as temporary:
+                if has_validation:
+                    for name, condition in (("train", ~F.col(validation_col)), ("validation", F.col(validation_col))):
+                        (selected.where(condition).drop(validation_col).repartition(partitions)
+                         .write.parquet(join(temporary, name)))
+                else:
+                    selected.repartition(partitions).write.parquet(join(temporary, "train"))
+        return data_dir, has_validation
 
     def _fit(self, dataset: DataFrame) -> "KerasModel":
         import horovod.spark
 
         self.validate(dataset)
         g = self.getOrDefault
-        work = g(self.workDir)
-        columns = [g(self.featuresCol), g(self.labelCol)]
-        validation_col = g(self.validationCol)
-        has_validation = validation_col in dataset.columns
         num_proc = g(self.numProc)
-        # Write the data the ranks read once, atomically; a restarted fit (same workDir) reuses it along
-        # with its checkpoint.
-        data_dir = join(work, "data")
-        if not HadoopFS(dataset.sparkSession).exists(data_dir):
-            selected = dataset.select(*columns, *([validation_col] if has_validation else []))
-            with atomic_output(dataset.sparkSession, data_dir) as temporary:
-                if has_validation:
-                    for name, condition in (("train", ~F.col(validation_col)), ("validation", F.col(validation_col))):
-                        (selected.where(condition).drop(validation_col).repartition(num_proc)
-                         .write.parquet(join(temporary, name)))
-                else:
-                    selected.repartition(num_proc).write.parquet(join(temporary, "train"))
+        data_dir, has_validation = self.write_data(dataset)
         spec = self.rank_spec(str(local_path(join(data_dir, "train"))),
                               str(local_path(join(data_dir, "validation"))) if has_validation else None)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        _signal_free_gloo_launch()
         self.rank_results = horovod.spark.run(train_rank, args=(spec,), num_proc=num_proc, use_gloo=True,
                                               env=env, verbose=0)
         model = KerasModel(modelPath=spec.output_model, featuresCol=g(self.featuresCol),
@@ -153,10 +177,29 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
         return model
 
 
-def _task_slots() -> int:
+def _signal_free_gloo_launch() -> None:
+    """Horovod's Gloo launcher installs SIGINT/SIGTERM handlers at every launch and never restores them: that
+    fails off the main thread (search trials fit from driver threads) and, on it, leaves Ctrl-C swallowed for
+    the rest of the process. Its handler only sets a shutdown flag, so hand out plain flags instead; on Ctrl-C
+    the caller cancels the Spark jobs, which ends the ranks."""
+    from horovod.runner import gloo_run
+
+    if getattr(gloo_run.register_shutdown_event, "signal_free", False):
+        return
+
+    def register_shutdown_event():
+        return threading.Event()
+
+    register_shutdown_event.signal_free = True
+    gloo_run.register_shutdown_event = register_shutdown_event
+
+
+def _task_slots(dataset: DataFrame | None) -> int:
     from pyspark.sql import SparkSession
 
-    return SparkSession.getActiveSession().sparkContext.defaultParallelism
+    # The active session is per thread (search trials run in driver threads): prefer the data's session.
+    spark = dataset.sparkSession if dataset is not None else SparkSession.builder.getOrCreate()
+    return spark.sparkContext.defaultParallelism
 
 
 _LOADED: dict[str, object] = {}
@@ -172,8 +215,34 @@ def _load_once(path: str):
     return _LOADED[path]
 
 
+EMBEDDED_MODEL_FILE = "model.keras"
+
+
+class _KerasModelWriter(DefaultParamsWriter):
+    """Params plus a copy of the Keras file in the saved directory: a saved pipeline is self-contained."""
+
+    def saveImpl(self, path: str) -> None:
+        source = self.instance.getOrDefault(self.instance.modelPath)
+        params = {param.name: value for param, value in self.instance._paramMap.items()}
+        DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession,
+                                         paramMap={**params, "modelPath": EMBEDDED_MODEL_FILE})
+        HadoopFS(self.sparkSession).copy_from_local(source, join(path, EMBEDDED_MODEL_FILE))
+
+
+class _KerasModelReader(DefaultParamsReader):
+    def load(self, path: str):
+        model = super().load(path)
+        if model.getOrDefault(model.modelPath) == EMBEDDED_MODEL_FILE:
+            # TensorFlow opens local files: the store must be mounted where the executors run.
+            model.set(model.modelPath, str(local_path(join(path, EMBEDDED_MODEL_FILE))))
+        return model
+
+
 class KerasModel(Model, _KerasParams, DefaultParamsReadable, DefaultParamsWritable):
-    """Scores with a vectorised pandas UDF: Arrow batches -> one batched ``model.predict`` each."""
+    """Scores with a vectorised pandas UDF: Arrow batches -> one batched ``model.predict`` each.
+
+    Saved (alone or inside a ``PipelineModel``) with a copy of its Keras file, so the saved directory is
+    self-contained."""
 
     modelPath = Param(Params._dummy(), "modelPath", "Keras model file (shared store)", TypeConverters.toString)
 
@@ -184,6 +253,13 @@ class KerasModel(Model, _KerasParams, DefaultParamsReadable, DefaultParamsWritab
         self._setDefault(featuresCol="features", predictionCol="prediction", batchSize=256)
         self._set(**self._input_kwargs)
         self.history: dict = {}
+
+    def write(self):
+        return _KerasModelWriter(self)
+
+    @classmethod
+    def read(cls):
+        return _KerasModelReader(cls)
 
     def keras_model(self):
         return _load_once(self.getOrDefault(self.modelPath))

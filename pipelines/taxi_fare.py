@@ -16,10 +16,11 @@ from features.taxi import LABEL, feature_columns, feature_pipeline, feature_stag
 from pipelines import ingest as ingest_lib
 from pipelines import taxi_generator as generator
 from pipelines.config_models import PipelineConfigBase, Section, SplitConfig, XGBoostConfig, run_date
-from pipelines.errors import DataError
+from pipelines.errors import ConfigError, DataError
 from pipelines.io import HadoopFS, atomic_output, join
 from pipelines.lineage import lineage_record
 from pipelines.store import Store, commit_spark_model, flatten, log_json, log_params
+from pipelines.taxi_keras import KerasMLPSection
 from pipelines.train import best_iteration, fit_pipeline, regression_metrics, split_by_hash, xgb_regressor
 
 NAME = "taxi_fare"
@@ -70,6 +71,9 @@ class TaxiFareConfig(PipelineConfigBase):
     ingest: IngestSection = IngestSection()
     features: FeaturesSection = FeaturesSection()
     model: XGBoostConfig = XGBoostConfig()
+    # The model family: the pipeline trains XGBoost; a search may also try the Keras MLP (tune.space.family).
+    family: Literal["xgboost", "keras_mlp"] = "xgboost"
+    keras: KerasMLPSection = KerasMLPSection()
     split: SplitConfig = SplitConfig()
 
 
@@ -169,6 +173,9 @@ class TrainResult:
 
 def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainResult:
     """Fit features + XGBoost on train (early stopping on validation), evaluate on test, record it all."""
+    if config.family != "xgboost":
+        raise ConfigError(f"family={config.family}: the taxi_fare pipeline trains XGBoost; the Keras MLP is a "
+                          "family of its search (python -m jobs.tune taxi_fare), whose refit is registered")
     started = time.time()
     store = Store(config.store)
     trips, ingest_stats = _valid_trips(spark, config)

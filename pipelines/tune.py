@@ -1,14 +1,18 @@
 """Parallel, resumable hyperparameter search (Optuna) for any pipeline with a tuner; the best is promoted.
 
 * The space is the pipeline's ``tune.space`` (see :mod:`pipelines.search_space`); the objective is the
-  pipeline's validation metric with its direction (taxi_fare: ``validation_rmse``, minimize).
+  pipeline's validation metric with its direction (taxi_fare: ``validation_rmse``, minimize; the Keras
+  pipelines: the ``objective`` of their ``TUNING``, e.g. fashion_mnist ``val_accuracy``, maximize).
+  Tuners: :mod:`pipelines.tune_taxi` (XGBoost, pruned on rungs of rounds) and :mod:`pipelines.tune_keras`
+  (Horovod fits, pruned per epoch by rank 0).
 * The study lives in the shared store: ``<store root>/optuna/<study>.journal`` (or ``tune.storage``, an
   RDB URL), named ``<pipeline>-<hash of the search definition>``; re-running the same command resumes it.
   Trials left RUNNING by a crash are marked FAILED and their parameters re-queued; COMPLETE + PRUNED trials
   count against ``tune.n_trials`` across restarts. One driver per study is assumed (a second driver
   starting on the same study would mark the first one's running trials FAILED).
 * ``tune.parallelism`` trials run at once from driver threads, each in its own Spark scheduler pool
-  (``trial-<i>``) and job group, each fitting on ``max(1, slots // parallelism)`` XGBoost workers.
+  (``trial-<i>``) and job group, each fitting on ``max(1, slots // parallelism)`` XGBoost workers or
+  Horovod ranks.
 * Every trial is an MLflow child run of the search's parent run (logged through ``MlflowClient``).
 * At the end the best configuration is refit on train + validation, evaluated on test, registered, and
   given the ``champion`` alias only if it beats the current champion on the same test split.
@@ -27,7 +31,9 @@ from pathlib import Path
 from typing import Callable
 
 from pipelines import search_space
-from pipelines.errors import ConfigError, PipelineError
+from pipelines.errors import ConfigError
+from pipelines.trial_reporting import Pruned, RemoteTrial, TrialContext, is_rdb_url, open_storage_at
+from pipelines.trial_reporting import make_pruner as pruner_named
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 # What defines a search (its study name hashes these); budget, parallelism, timeout and storage do not.
@@ -61,23 +67,23 @@ def optuna_dir(config) -> Path:
 
 def journal_path(config) -> Path:
     storage = config.tune.storage
-    if storage and not _is_rdb_url(storage):
+    if storage and not is_rdb_url(storage):
         return Path(storage[len("file://"):] if storage.startswith("file://") else storage)
     return optuna_dir(config) / f"{study_name(config)}.journal"
 
 
-def _is_rdb_url(storage: str) -> bool:
-    return "://" in storage and not storage.startswith("file://")
+def storage_location(config) -> str:
+    """The RDB URL or the journal file's path: what every process of the search (ranks too) opens."""
+    if config.tune.storage and is_rdb_url(config.tune.storage):
+        return config.tune.storage
+    return str(journal_path(config))
 
 
 def open_storage(config):
-    import optuna
-
-    if config.tune.storage and _is_rdb_url(config.tune.storage):
-        return optuna.storages.RDBStorage(config.tune.storage)
-    path = journal_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    location = storage_location(config)
+    if not is_rdb_url(location):
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+    return open_storage_at(location)
 
 
 def make_sampler(config, resumed_trials: int = 0):
@@ -98,13 +104,7 @@ def make_sampler(config, resumed_trials: int = 0):
 
 
 def make_pruner(config):
-    import optuna
-
-    if config.tune.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
-    if config.tune.pruner == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner()
-    return optuna.pruners.NopPruner()
+    return pruner_named(config.tune.pruner, config.tune.pruner_startup_trials)
 
 
 def open_study(config, direction: str, tracking=None):
@@ -126,7 +126,7 @@ def open_study(config, direction: str, tracking=None):
         study._storage.set_trial_user_attr(orphan._trial_id, "orphaned", True)  # before: FAIL is final
         study._storage.set_trial_state_values(orphan._trial_id, TrialState.FAIL)
         if orphan.params:
-            study.enqueue_trial(orphan.params, user_attrs={"retry_of": orphan.number})
+            study.enqueue_trial(orphan.params, user_attrs={"retry_of": orphan.number, "work_of": work_key(orphan)})
         run_id = orphan.user_attrs.get("mlflow_run_id")
         if tracking is not None and run_id:
             try:
@@ -137,133 +137,41 @@ def open_study(config, direction: str, tracking=None):
     return study, recovered
 
 
+def work_key(trial) -> int:
+    """The trial whose working directory this trial uses: its own, or the crashed trial it retries."""
+    return int(trial.user_attrs.get("work_of", trial.number))
+
+
 def finished_count(study) -> int:
     from optuna.trial import TrialState
 
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-# --- the tuner interface and the taxi_fare tuner ---------------------------------------------------------
+# --- tuners: what a pipeline's search fits -------------------------------------------------------------
+#
+# A tuner has: metric / direction (the validation objective), test_metric / test_direction, curve_metrics,
+# worker_noun, budget_attr / budget_name (e.g. best_rounds / rounds), param_sections (config sections logged
+# for the refit), prepare() -> row counts, fit_trial(trial_config, TrialContext) -> {"value", ..., "curves"}
+# (raising trial_reporting.Pruned when pruned), refit(best_config, best_attrs) -> (model, test metrics),
+# commit_model(model, run) -> model URI, evaluate(model_uri) -> test metric.
 
-class Pruned(Exception):
-    pass
-
-
-class TaxiFareTuner:
-    """XGBoost on the taxi features: successive budgets of boosting rounds, validation RMSE at each.
-
-    Features are computed once (they are deterministic) and cached; every trial fits
-    ``SparkXGBRegressor`` on the cached train+validation frame. Rounds grow rung by rung (``tune.budgets``),
-    each rung continuing the previous booster (``xgb_model``), so a trial that reaches the last rung costs
-    the same rounds as one fit. Early stopping is applied at rung granularity on the per-round validation
-    curve (xgboost's own early stopping would count rounds per rung); the trial's value is the minimum
-    validation RMSE over the rounds trained, i.e. the model cut at its best round, and the refit uses that
-    many rounds.
-    """
-
-    metric = "validation_rmse"
-    direction = "minimize"
-    test_metric = "test_rmse"
-    curve_metrics = ("train_rmse_by_round", "validation_rmse_by_round")
-
-    def __init__(self, spark, config) -> None:
-        self.spark, self.config = spark, config
-
-    def prepare(self) -> dict:
-        from pyspark.ml import PipelineModel
-
-        from features.taxi import LABEL, feature_stages
-        from pipelines import taxi_fare
-        from pipelines.train import VALIDATION_INDICATOR, split_by_hash
-
-        spark, config = self.spark, self.config
-        taxi_fare.ensure_generated(spark, config)
-        taxi_fare.ingest(spark, config)
-        trips, _ = taxi_fare._valid_trips(spark, config)
-        self.splits = split_by_hash(trips, config.split)
-        self.feature_kwargs = taxi_fare._feature_kwargs(config)
-        features = PipelineModel(feature_stages(**self.feature_kwargs))
-        self.train_frame = (features.transform(self.splits.train_with_indicator())
-                            .select(taxi_fare.FEATURES_COLUMN, LABEL, VALIDATION_INDICATOR)
-                            # a shuffle boundary: XGBoost's barrier stage must not see the union's partitions
-                            .repartition(max(2, spark.sparkContext.defaultParallelism)).cache())
-        rows = {r[VALIDATION_INDICATOR]: r["count"]
-                for r in self.train_frame.groupBy(VALIDATION_INDICATOR).count().collect()}
-        if not rows.get(True) or not rows.get(False):
-            raise PipelineError(f"taxi_fare: the split leaves {rows.get(False, 0)} training and "
-                                f"{rows.get(True, 0)} validation rows; tuning needs both")
-        return {"rows_train": rows[False], "rows_validation": rows[True]}
-
-    def budgets(self, trial_config) -> list[int]:
-        total = trial_config.model.n_estimators
-        rungs = trial_config.tune.budgets or [total // 8, total // 4, total // 2]
-        return sorted({b for b in rungs if 0 < b < total} | {total})
-
-    def fit_trial(self, trial_config, num_workers: int, report: Callable[[int, float], None]) -> dict:
-        from features.taxi import LABEL
-        from pipelines.taxi_fare import FEATURES_COLUMN
-        from pipelines.train import VALIDATION_INDICATOR, xgb_regressor
-
-        model = trial_config.model
-        patience = model.early_stopping_rounds
-        booster, trained = None, 0
-        train_curve: list[float] = []
-        validation_curve: list[float] = []
-        for budget in self.budgets(trial_config):
-            segment = model.model_copy(update={"n_estimators": budget - trained, "num_workers": num_workers,
-                                               "early_stopping_rounds": None})
-            estimator = xgb_regressor(segment, FEATURES_COLUMN, LABEL, device=trial_config.compute.device,
-                                      with_validation=False)
-            estimator.setParams(validation_indicator_col=VALIDATION_INDICATOR)
-            if booster is not None:
-                estimator.setParams(xgb_model=booster)
-            fitted = estimator.fit(self.train_frame)
-            summary = fitted.training_summary
-            train_curve += list(summary.train_objective_history.get("rmse", []))
-            validation_curve += list(summary.validation_objective_history.get("rmse", []))
-            booster = fitted.get_booster()
-            trained = booster.num_boosted_rounds()
-            best = min(range(len(validation_curve)), key=validation_curve.__getitem__)
-            report(trained, validation_curve[best])
-            if patience and trained - (best + 1) >= patience:
-                break
-        best = min(range(len(validation_curve)), key=validation_curve.__getitem__)
-        return {"value": validation_curve[best], "best_rounds": best + 1, "rounds": trained,
-                "curves": {"train_rmse_by_round": train_curve, "validation_rmse_by_round": validation_curve}}
-
-    def refit(self, best_config, best_attrs: dict):
-        """The best configuration, fitted with its best number of rounds on train + validation."""
-        from features.taxi import LABEL, feature_stages
-        from pipelines.taxi_fare import FEATURES_COLUMN
-        from pipelines.train import fit_pipeline, regression_metrics, xgb_regressor
-
-        model = best_config.model.model_copy(update={"n_estimators": int(best_attrs["best_rounds"]),
-                                                     "early_stopping_rounds": None})
-        estimator = xgb_regressor(model, FEATURES_COLUMN, LABEL, device=best_config.compute.device,
-                                  with_validation=False)
-        fitted = fit_pipeline(feature_stages(**self.feature_kwargs), estimator,
-                              self.splits.train.unionByName(self.splits.validation)  # see prepare()
-                              .repartition(max(2, self.spark.sparkContext.defaultParallelism)))
-        metrics = regression_metrics(fitted.transform(self.splits.test), LABEL)
-        return fitted, {f"test_{k}": v for k, v in metrics.items()}
-
-    def evaluate(self, model_uri: str) -> float:
-        """The test metric of a saved model (e.g. the current champion) on this search's test split."""
-        from pyspark.ml import PipelineModel
-
-        from features.taxi import LABEL
-        from pipelines.train import regression_metrics
-
-        return regression_metrics(PipelineModel.load(model_uri).transform(self.splits.test), LABEL)["rmse"]
-
-
-TUNERS = {"taxi_fare": TaxiFareTuner}
+TUNERS = {
+    "taxi_fare": "pipelines.tune_taxi:TaxiFareTuner",
+    "fashion_mnist": "pipelines.tune_keras:KerasTuner",
+    "fashion_autoencoder": "pipelines.tune_keras:KerasTuner",
+    "darcy_surrogate": "pipelines.tune_keras:KerasTuner",
+    "tweet_sentiment": "pipelines.tune_keras:KerasTuner",
+}
 
 
 def tuner_for(spark, config):
+    import importlib
+
     if config.pipeline not in TUNERS:
-        raise ConfigError(f"pipeline {config.pipeline!r} has no tuner yet (tunable: {', '.join(sorted(TUNERS))})")
-    return TUNERS[config.pipeline](spark, config)
+        raise ConfigError(f"pipeline {config.pipeline!r} has no tuner (tunable: {', '.join(sorted(TUNERS))})")
+    module, name = TUNERS[config.pipeline].split(":")
+    return getattr(importlib.import_module(module), name)(spark, config)
 
 
 # --- the search ---------------------------------------------------------------------------------------
@@ -306,6 +214,8 @@ class Search:
         self.k = config.tune.parallelism
         slots = spark.sparkContext.defaultParallelism
         self.num_workers = max(1, slots // self.k)
+        # Threads per XGBoost worker / Horovod rank so that k trials x workers fill the cores, not more.
+        self.threads = max(1, slots // (self.k * self.num_workers))
         self.budget = config.tune.n_trials
         if config.tune.sampler == "grid":
             self.budget = min(self.budget, search_space.grid_size(config.tune.space))
@@ -339,18 +249,21 @@ class Search:
             return True
 
     def run(self) -> None:
-        threads = [threading.Thread(target=self._worker, args=(i,), name=f"tune-trial-{i}", daemon=True)
+        # Each thread sets its own flag when it has recorded its last trial. The main thread waits on those
+        # flags, not on Thread.join: a join cut short by Ctrl-C can leave the thread looking finished while it
+        # still runs (CPython's join/KeyboardInterrupt race), and the process would exit under it.
+        finished = [threading.Event() for _ in range(self.k)]
+        threads = [threading.Thread(target=self._worker, args=(i, finished[i]), name=f"tune-trial-{i}", daemon=True)
                    for i in range(self.k)]
         for thread in threads:
             thread.start()
         try:
-            while any(t.is_alive() for t in threads):
-                for thread in threads:
-                    thread.join(0.2)
+            while not all(flag.is_set() for flag in finished):
+                time.sleep(0.2)
         except KeyboardInterrupt:
             self.interrupt()
-            for thread in threads:
-                thread.join()
+            for flag in finished:
+                flag.wait()
 
     def interrupt(self) -> None:
         self.progress("interrupted: cancelling running trials (they will be re-run on resume) ...")
@@ -360,8 +273,11 @@ class Search:
             groups = list(self.running.values())
         for group in groups:
             self.spark.sparkContext.cancelJobGroup(group)
+        # Horovod runs its Spark job from a thread of its own, outside the trial's job group; every job of
+        # this driver belongs to the search, so cancel them all.
+        self.spark.sparkContext.cancelAllJobs()
 
-    def _worker(self, index: int) -> None:
+    def _worker(self, index: int, finished: threading.Event) -> None:
         sc = self.spark.sparkContext
         sc.setLocalProperty("spark.scheduler.pool", f"trial-{index}")
         try:
@@ -370,6 +286,8 @@ class Search:
         except BaseException as exc:  # never let a thread die silently
             self.progress(f"tuning thread {index} stopped: {type(exc).__name__}: {exc}")
             self.stop.set()
+        finally:
+            finished.set()
 
     def _one_trial(self, sc) -> None:
         import optuna
@@ -402,10 +320,15 @@ class Search:
                 if trial.should_prune():
                     raise Pruned(f"pruned at step {step} ({intermediate:.4f})")
 
-            attrs = self.tuner.fit_trial(trial_config, self.num_workers, report)
+            remote = RemoteTrial(storage=storage_location(config), study_name=self.study.study_name,
+                                 trial_id=trial._trial_id, metric=self.tuner.metric, pruner=config.tune.pruner,
+                                 pruner_startup_trials=config.tune.pruner_startup_trials)
+            context = TrialContext(number=trial.number, work_key=work_key(trial), workers=self.num_workers,
+                                   threads_per_worker=self.threads, report=report, remote=remote)
+            attrs = self.tuner.fit_trial(trial_config, context)
             value, state = attrs["value"], TrialState.COMPLETE
-        except Pruned:
-            state = TrialState.PRUNED
+        except Pruned as pruned:
+            state, attrs = TrialState.PRUNED, dict(pruned.attrs)
         except Exception as exc:  # a failed trial is recorded and does not count against the budget
             error = f"{type(exc).__name__}: {exc}"
             if self.stop.is_set() and self.interrupted:
@@ -415,9 +338,9 @@ class Search:
                 self.running.pop(trial.number, None)
         seconds = time.time() - started
         curves = attrs.pop("curves", {}) if attrs else {}
-        for key in ("best_rounds", "rounds"):
-            if key in attrs:
-                trial.set_user_attr(key, attrs[key])
+        for key, attr in attrs.items():
+            if key != "value" and isinstance(attr, (int, float, str)):
+                trial.set_user_attr(key, attr)
         trial.set_user_attr("seconds", seconds)
         trial.set_user_attr("num_workers", self.num_workers)
         if error:
@@ -426,7 +349,7 @@ class Search:
         now = int(time.time() * 1000)
         metrics = [Metric("duration_seconds", seconds, now, 0)]
         if state == TrialState.COMPLETE:
-            metrics.append(Metric(self.tuner.metric, value, now, attrs.get("rounds", 0)))
+            metrics.append(Metric(self.tuner.metric, value, now, attrs.get(self.tuner.budget_name, 0)))
         for name, curve in curves.items():
             metrics += [Metric(name, float(v), now, step) for step, v in enumerate(curve, start=1)]
         for start in range(0, len(metrics), 900):
@@ -443,7 +366,8 @@ class Search:
             else:
                 self.study.tell(trial, state=TrialState.FAIL)
                 if self.interrupted:  # re-run it on resume
-                    self.study.enqueue_trial(values, user_attrs={"retry_of": trial.number})
+                    self.study.enqueue_trial(values, user_attrs={"retry_of": trial.number,
+                                                                 "work_of": work_key(trial)})
                 else:
                     self.failures += 1
             if state in (TrialState.COMPLETE, TrialState.PRUNED):
@@ -467,6 +391,8 @@ class Search:
         elif trial.state.name == "PRUNED":
             step = trial.last_step
             what = f"pruned at {step} ({trial.intermediate_values.get(step, float('nan')):.4f})"
+        elif error == "interrupted":
+            what = "interrupted: queued to run again on resume"
         else:
             what = f"FAILED ({error})"
         best = f"best {self.best.value:.4f} (#{self.best.number})" if self.best else "best -"
@@ -481,15 +407,15 @@ def top_trials(study, direction: str, n: int = 5) -> list:
     return sorted(complete, key=lambda t: t.value if direction == "minimize" else -t.value)[:n]
 
 
-def format_table(trials, metric: str) -> str:
+def format_table(trials, metric: str, budget_attr: str = "best_rounds", budget_name: str = "rounds") -> str:
     if not trials:
         return "  (no complete trials)"
     names = sorted({k for t in trials for k in t.params})
-    header = f"  {'#':>4} {metric:>16} {'rounds':>7} {'seconds':>8}  " + "  ".join(names)
+    header = f"  {'#':>4} {metric:>16} {budget_name:>7} {'seconds':>8}  " + "  ".join(names)
     lines = [header]
     for t in trials:
         values = "  ".join(f"{_fmt(t.params.get(k)):>{len(k)}}" for k in names)
-        lines.append(f"  {t.number:>4} {t.value:>16.4f} {t.user_attrs.get('best_rounds', ''):>7} "
+        lines.append(f"  {t.number:>4} {t.value:>16.4f} {t.user_attrs.get(budget_attr, ''):>7} "
                      f"{t.user_attrs.get('seconds', float('nan')):>8.1f}  {values}")
     return "\n".join(lines)
 
@@ -535,8 +461,7 @@ def tune(spark, config, progress: Callable[[str], None] | None = None) -> TuneRe
     experiment_id = store.experiment_id(config.store.experiment or config.pipeline)
     tracking = MlflowClient(store.tracking_uri)
     study, recovered = open_study(config, tuner.direction, tracking)
-    storage = config.tune.storage if config.tune.storage and _is_rdb_url(config.tune.storage) \
-        else str(journal_path(config))
+    storage = storage_location(config)
     parent_run_id = _parent_run(tracking, experiment_id, study, config)
     tune_params = {f"tune.{k}": v for k, v in flatten(config.tune.model_dump(mode="json", exclude={"space"})).items()}
     existing_params = tracking.get_run(parent_run_id).data.params
@@ -554,7 +479,7 @@ def tune(spark, config, progress: Callable[[str], None] | None = None) -> TuneRe
     try:
         rows = tuner.prepare()
         search = Search(spark, config, tuner, study, tracking, experiment_id, parent_run_id, progress)
-        progress(f"  {rows} · {search.k} trial(s) at once, {search.num_workers} XGBoost worker(s) each "
+        progress(f"  {rows} · {search.k} trial(s) at once, {search.num_workers} {tuner.worker_noun}(s) each "
                  f"(slots {spark.sparkContext.defaultParallelism}) · sampler {config.tune.sampler} · "
                  f"pruner {config.tune.pruner}")
         search.run()
@@ -562,7 +487,7 @@ def tune(spark, config, progress: Callable[[str], None] | None = None) -> TuneRe
                   else "failed" if search.failures >= config.tune.max_failures else "finished")
         top = top_trials(study, tuner.direction)
         progress(f"search {status}: {finished_count(study)}/{search.budget} trials finished · top trials:\n"
-                 + format_table(top, tuner.metric))
+                 + format_table(top, tuner.metric, tuner.budget_attr, tuner.budget_name))
         result = TuneResult(study_name=study.study_name, storage=storage, parent_run_id=parent_run_id,
                             status=status, finished=finished_count(study), budget=search.budget,
                             seconds=0.0, recovered=recovered, top=[(t.number, t.value, t.params) for t in top])
@@ -611,21 +536,23 @@ def _promote(spark, config, tuner, study, best, tracking, experiment_id, parent_
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from pipelines.store import commit_spark_model, flatten, log_params
+    from pipelines.store import flatten, log_params
 
     best_config = search_space.apply(config, config.tune.space, best.params)
     name = config.tune.registered_model or config.pipeline
     alias = config.tune.alias
-    progress(f"refit trial {best.number} on train + validation ({best.user_attrs.get('best_rounds')} rounds) ...")
+    budget_attr, budget = next(((k, best.user_attrs[k]) for k in (tuner.budget_attr, "best_epochs", "best_rounds")
+                                if k in best.user_attrs), (tuner.budget_attr, None))
+    progress(f"refit trial {best.number} on train + validation ({budget_attr.removeprefix('best_')} {budget}) ...")
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"refit-trial-{best.number}",
                           tags={"mlflow.parentRunId": parent_run_id, "optuna.study": study.study_name,
                                 "optuna.trial": str(best.number), "kind": "refit"}) as run:
         model, test_metrics = tuner.refit(best_config, best.user_attrs)
         log_params({k: v for k, v in flatten(best_config.model_dump(mode="json")).items()
-                    if k.split(".")[0] == "model"})
-        mlflow.log_params({"best_rounds": best.user_attrs.get("best_rounds")})
+                    if k.split(".")[0] in tuner.param_sections})
+        mlflow.log_params({budget_attr: budget})
         mlflow.log_metrics({k: float(v) for k, v in test_metrics.items()})
-        model_uri = commit_spark_model(spark, model, run)
+        model_uri = tuner.commit_model(model, run)
     test_value = float(test_metrics[tuner.test_metric])
     try:
         tracking.get_registered_model(name)
@@ -645,7 +572,7 @@ def _promote(spark, config, tuner, study, best, tracking, experiment_id, parent_
             progress(f"  could not evaluate the current champion (version {champion.version}, {champion.source}): "
                      f"{type(exc).__name__}: {str(exc)[:200]}; it stays champion")
     promoted = champion is None or (champion_value is not None and _better(test_value, champion_value,
-                                                                           tuner.direction))
+                                                                           tuner.test_direction))
     version = tracking.create_model_version(name, source=model_uri, run_id=run.info.run_id, tags={
         tuner.test_metric: f"{test_value:.6f}", "optuna.study": study.study_name, "optuna.trial": str(best.number),
         "promoted": str(promoted).lower(),

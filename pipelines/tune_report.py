@@ -60,12 +60,14 @@ def write_report(study, path: Path, *, tuner, tracking, result) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
+    import optuna
     from optuna.importance import FanovaImportanceEvaluator
     from optuna.trial import TrialState
     from optuna.visualization import matplotlib as ovm
 
     from pipelines.tune import format_table, top_trials
 
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials" is said in the page itself
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     best = top_trials(study, tuner.direction, 1)
     curves: dict[str, list[float]] = {}
@@ -103,7 +105,8 @@ pre{{background:#f4f4f4;padding:1em;overflow-x:auto}} .note{{color:#777}}</style
 objective {html.escape(tuner.metric)} ({tuner.direction}) · trials {html.escape(str(states))} ·
 MLflow parent run {html.escape(result.parent_run_id)} · storage {html.escape(result.storage)}</p>
 {promotion}
-<h2>Top trials</h2><pre>{html.escape(format_table(top_trials(study, tuner.direction, 10), tuner.metric))}</pre>
+<h2>Top trials</h2><pre>{html.escape(format_table(top_trials(study, tuner.direction, 10), tuner.metric,
+                                      tuner.budget_attr, tuner.budget_name))}</pre>
 {chr(10).join(sections)}
 <p class=note>{len(complete)} complete trials.</p>
 </body></html>

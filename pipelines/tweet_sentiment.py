@@ -18,6 +18,7 @@ from pipelines import deep_learning as dl
 from pipelines.config_models import Section
 from pipelines.datasets.tweets import LABELS, load_tweets, tweets_csv_path
 from pipelines.io import HadoopFS, atomic_output
+from pipelines.lineage import local_file_stats
 from pipelines.store import Store
 
 NAME = "tweet_sentiment"
@@ -79,7 +80,7 @@ def prepare(spark, config: TweetSentimentConfig):
     prepared = dl.Prepared(
         train=train_seq, tests={"test": test_seq}, input_shape=(config.text.max_length,), label_column="label",
         label_shape=(), label_dtype="int32", output_shape=(len(LABELS),), output_activation="softmax",
-        loss="sparse_categorical_crossentropy", metrics=("accuracy",), input_files=_input_files(),
+        loss="sparse_categorical_crossentropy", metrics=("accuracy",), input_files=local_file_stats([tweets_csv_path()]),
         extra_params={"text.vocabulary_terms": len(terms)})
     return prepared, Pipeline(stages=[tokenize, vocabulary]).fit(train_tokens), (train, test)
 
@@ -98,9 +99,8 @@ def baseline_metrics(train, test, config: TweetSentimentConfig) -> dict:
     return dl.classification_metrics(scored, classes=len(LABELS))
 
 
-def _input_files():
-    path = tweets_csv_path()
-    return [(str(path), path.stat().st_size, int(path.stat().st_mtime * 1000))]
+def evaluate(scored) -> dict:
+    return dl.classification_metrics(scored, classes=len(LABELS))
 
 
 def run(spark, config: TweetSentimentConfig) -> dl.DeepResult:
@@ -108,9 +108,7 @@ def run(spark, config: TweetSentimentConfig) -> dl.DeepResult:
 
     ingest(spark, config)
     prepared, feature_pipeline, (train, test) = prepare(spark, config)
-    result = dl.train_and_record(spark, config, prepared,
-                                 lambda scored: dl.classification_metrics(scored, classes=len(LABELS)),
-                                 feature_pipeline=feature_pipeline)
+    result = dl.train_and_record(spark, config, prepared, evaluate, feature_pipeline=feature_pipeline)
     baseline = baseline_metrics(train, test, config)
     client = MlflowClient(result.tracking_uri)
     for key in ("accuracy", "macro_f1"):
@@ -121,4 +119,7 @@ def run(spark, config: TweetSentimentConfig) -> dl.DeepResult:
 
 summary = dl.summary
 CONFIG = TweetSentimentConfig
+TUNING = dl.Tuning(ingest=ingest, prepare=lambda spark, config: prepare(spark, config)[0], evaluate=evaluate,
+                   objective="val_accuracy", direction="maximize", test_metric="accuracy",
+                   test_direction="maximize")
 STAGES = {"ingest": ingest, "train": run, "run": run}

@@ -38,3 +38,22 @@ def test_transformer_matches_predict(spark, tmp_path, name):
     expected = keras.models.load_model(path).predict(inputs.reshape((rows, *input_shape)), verbose=0)
     actual = np.stack(scored["prediction"].to_numpy())
     np.testing.assert_allclose(actual, expected.reshape(rows, -1), rtol=1e-4, atol=1e-5)
+
+
+def test_a_saved_keras_model_carries_its_file_and_scores_the_same(spark, tmp_path):
+    """KerasModel.save copies the Keras file into the saved directory; loading needs nothing else."""
+    import shutil
+
+    from pyspark.ml import PipelineModel
+
+    source = tmp_path / "source.keras"
+    build_model({"kind": "mlp", "hidden": [4]}, (3,), (2,), None).save(source)
+    rows = spark.createDataFrame([([0.1, 0.2, 0.3],), ([1.0, -1.0, 0.5],)], "features array<float>")
+    model = PipelineModel(stages=[KerasModel(modelPath=str(source), inputShape=[3], batchSize=8)])
+    expected = [r["prediction"] for r in model.transform(rows).collect()]
+    model.save(str(tmp_path / "saved"))
+    source.unlink()
+    shutil.move(tmp_path / "saved", tmp_path / "moved")  # self-contained: it works from anywhere
+    loaded = PipelineModel.load(str(tmp_path / "moved"))
+    assert loaded.stages[0].getOrDefault("inputShape") == [3]
+    np.testing.assert_allclose([r["prediction"] for r in loaded.transform(rows).collect()], expected, rtol=1e-6)

@@ -138,6 +138,57 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(conf_dir, tmp_
         assert len(retries) == 1 and retries[0].params == orphan.params and retries[0].state.name != "FAIL"
 
 
+def test_ctrl_c_stops_cleanly_and_a_rerun_finishes_the_budget(conf_dir, tmp_path):
+    """SIGINT to the process group, as Ctrl-C in a terminal: exit 130 after recording what finished; the
+    trial it cut short is queued again, and the re-run completes the budget."""
+    from mlflow.tracking import MlflowClient
+
+    from jobs.tune import expand_aliases
+    from pipelines.store import Store
+    from pipelines.tune import journal_path, study_name
+
+    overrides = tiny(tmp_path / "store", "n_trials=3", "parallelism=1", "tune.promote=false", "tune.report=false",
+                     "spark.master=local[2]", "model.n_estimators=60")
+    config = load_config("taxi_fare", ["local"], expand_aliases(map(str, overrides)), conf_dir)
+    journal, name = journal_path(config), study_name(config)
+    env = {**os.environ, "SML_CONF_DIR": str(conf_dir)}
+    command = [sys.executable, "-m", "jobs.tune", "taxi_fare", *map(str, overrides)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True, text=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and process.poll() is None:
+            time.sleep(0.3)
+            if journal.exists() and _finished(journal, name)[1]:
+                break
+        assert process.poll() is None, process.stdout.read()[-3000:]
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, output[-3000:]
+    assert "interrupted" in output and "re-run the same command to resume" in output
+    study, before = _finished(journal, name)
+    assert 1 <= len(before) < 3
+    states = [t.state.name for t in study.trials]
+    assert "RUNNING" not in states, output[-5000:]  # nothing left looking alive
+    cut_short = [t for t in study.trials if t.state.name == "FAIL" and t.user_attrs.get("error") == "interrupted"]
+    queued = [t for t in study.trials if t.state.name == "WAITING"]
+    assert [t.params for t in queued] == [t.params for t in cut_short]
+    client = MlflowClient(Store(config.store).tracking_uri)
+    parent = client.get_run(study.user_attrs["mlflow_parent_run_id"])
+    assert parent.data.tags["tune_status"] == "interrupted" and parent.info.status == "KILLED"
+
+    resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    study, after = _finished(journal, name)
+    assert len(after) == 3 and all(after[n] == trial for n, trial in before.items())
+    for trial in cut_short:
+        retries = [t for t in study.trials if t.user_attrs.get("retry_of") == trial.number]
+        assert len(retries) == 1 and retries[0].state.name == "COMPLETE"
+
+
 # --- parallel trials, MLflow child runs, champion promotion ---------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,90 @@
+"""Optuna storages and pruners by name, and reporting a trial's progress from another process.
+
+Keras trials run their epochs inside Horovod ranks (Spark tasks), not in the search driver. Rank 0 opens
+the same study storage (a journal file is safe across processes; an RDB URL works from any host), reports
+each epoch's validation metric to the trial and asks the pruner; the decision is shared with every rank.
+This module depends on Optuna only (no Spark), so the rank processes can import it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def is_rdb_url(storage: str) -> bool:
+    return "://" in storage and not storage.startswith("file://")
+
+
+def open_storage_at(location: str):
+    """An RDB URL, or the path of a journal file (``file://`` prefix optional)."""
+    import optuna
+
+    if is_rdb_url(location):
+        return optuna.storages.RDBStorage(location)
+    path = location[len("file://"):] if location.startswith("file://") else location
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+
+
+def make_pruner(name: str, startup_trials: int = 3):
+    """``median``: stop a trial whose intermediate value is worse than the median of earlier trials at the
+    same step (after ``startup_trials`` finished trials); ``successive_halving``; ``none``."""
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=0)
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"unknown pruner {name!r} (median, successive_halving, none)")
+
+
+@dataclass(frozen=True)
+class RemoteTrial:
+    """Picklable handle on a running trial: where its study lives and what to report."""
+
+    storage: str
+    study_name: str
+    trial_id: int
+    metric: str  # the Keras log key reported each epoch, e.g. "val_accuracy"
+    pruner: str = "median"
+    pruner_startup_trials: int = 3
+
+    def open(self):
+        import optuna
+        from optuna.trial import Trial
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.load_study(study_name=self.study_name, storage=open_storage_at(self.storage),
+                                  pruner=make_pruner(self.pruner, self.pruner_startup_trials))
+        return Trial(study, self.trial_id)
+
+    def report(self, trial, step: int, logs: dict) -> bool:
+        """Report ``logs[metric]`` at ``step``; True when the pruner says stop."""
+        if self.metric not in logs:
+            raise KeyError(f"trial reporting: the epoch logs have no {self.metric!r} (have: {', '.join(logs)})")
+        trial.report(float(logs[self.metric]), step)
+        return bool(trial.should_prune())
+
+
+class Pruned(Exception):
+    """Raised by a tuner when the pruner stopped its trial; ``attrs`` are what the trial recorded so far."""
+
+    def __init__(self, message: str, attrs: dict | None = None) -> None:
+        super().__init__(message)
+        self.attrs = attrs or {}
+
+
+@dataclass
+class TrialContext:
+    """What a tuner's ``fit_trial`` gets besides the trial's configuration.
+
+    ``report(step, value)`` reports in the driver (raises :class:`Pruned` when pruned); ``remote`` lets another
+    process (a Horovod rank) report instead. ``work_key`` names the trial's working directory and is shared by
+    a trial and its retries, so a retried Keras trial resumes from the crashed one's checkpoint."""
+
+    number: int
+    work_key: int
+    workers: int  # XGBoost workers or Horovod ranks of this trial
+    threads_per_worker: int
+    report: object  # Callable[[int, float], None]
+    remote: RemoteTrial
