@@ -12,10 +12,13 @@ from dl_runner import OUT, append, run_pipeline, session
 
 CASES = {
     "fashion_cnn": ("fashion_mnist", ["model=cnn", "training.epochs=6"], "test_accuracy", ">= 0.91"),
-    "fashion_resnet": ("fashion_mnist", ["model=resnet", "training.epochs=3"], "test_accuracy", ">= 0.93"),
+    "fashion_resnet": ("fashion_mnist", ["model=resnet", "training.epochs=10", "training.lr_schedule=cosine",
+                                         "training.early_stopping_patience=0"], "test_accuracy", ">= 0.93"),
     "darcy_mlp": ("darcy_surrogate", ["model=mlp"], "test_relative_l2", "<= 0.05"),
     "darcy_cnn": ("darcy_surrogate", ["model=cnn"], "test_relative_l2", "<= 0.05"),
     "darcy_resnet": ("darcy_surrogate", ["model=resnet"], "test_relative_l2", "<= 0.05"),
+    "darcy_resnet_cosine": ("darcy_surrogate", ["model=resnet", "training.lr_schedule=cosine",
+                                                "training.early_stopping_patience=0"], "test_relative_l2", "<= 0.05"),
     "tweets_bilstm": ("tweet_sentiment", ["model=bilstm", "training.epochs=4"], "test_macro_f1", "vs baseline"),
     "tweets_lstm": ("tweet_sentiment", ["model=lstm", "training.epochs=4"], "test_macro_f1", "vs baseline"),
     "autoencoder_conv": ("fashion_autoencoder", ["training.epochs=4"], "test_reconstruction_mse", "(lower is better)"),

@@ -26,16 +26,26 @@ from pipelines.store import MODEL_ARTIFACT, MODEL_COMMITTED_TAG, Store, flatten,
 
 
 class TrainingSection(Section):
+    """How the Horovod fit trains; ``learning_rate`` is per rank (scaled by the number of ranks)."""
+
     num_proc: PositiveInt = 2
     epochs: PositiveInt = 3
     batch_size: PositiveInt = 128
     learning_rate: float = Field(1e-3, gt=0)
     optimizer: Literal["adam", "sgd"] = "adam"
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: decays to 0 by the last epoch
+    warmup_epochs: int = Field(0, ge=0)  # linear warm-up to the rank-scaled learning rate
     early_stopping_patience: int = Field(3, ge=0)  # 0 = off
     threads_per_rank: Optional[PositiveInt] = None  # default: cores // num_proc
     shuffle_buffer: PositiveInt = 10_000
     validation_fraction: float = Field(0.1, gt=0, lt=0.5)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _warmup_within_epochs(self) -> "TrainingSection":
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs})")
+        return self
 
 
 class DataLimits(Section):
@@ -139,7 +149,8 @@ def estimator_for(config: DeepPipelineConfig, prepared: Prepared) -> KerasHorovo
         outputActivation=prepared.output_activation or "", loss=prepared.loss, metrics=list(prepared.metrics),
         optimizer=t.optimizer, learningRate=t.learning_rate, batchSize=t.batch_size, epochs=t.epochs,
         numProc=t.num_proc, threadsPerRank=threads_per_rank(config), earlyStoppingPatience=t.early_stopping_patience,
-        shuffleBuffer=t.shuffle_buffer, seed=t.seed, workDir=work_location(config))
+        shuffleBuffer=t.shuffle_buffer, seed=t.seed, lrSchedule=t.lr_schedule, warmupEpochs=t.warmup_epochs,
+        workDir=work_location(config))
 
 
 def train_and_record(spark, config: DeepPipelineConfig, prepared: Prepared,

@@ -47,6 +47,8 @@ class RankSpec:
     # A search trial (pipelines.trial_reporting.RemoteTrial): rank 0 reports each epoch, the pruner may stop
     # the fit on every rank.
     trial: Any = None
+    lr_schedule: str = "constant"  # constant | cosine (decay to 0 over the epochs after warm-up)
+    warmup_epochs: int = 0  # linear warm-up from the per-rank rate to the rank-scaled one (Goyal et al.)
 
 
 @dataclass
@@ -62,6 +64,8 @@ class RankResult:
     weights_digest: str | None = None
     allreduce_check: float | None = None
     pruned_at_epoch: int | None = None
+    optimizer_restored: bool = False
+    optimizer_iterations: int = 0
 
 
 # --- sharding ------------------------------------------------------------------------------------------
@@ -124,7 +128,24 @@ def _dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, shuffle_
     return data.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
 
 
-def _optimizer(name: str, learning_rate: float):
+def learning_rate_for(spec: RankSpec, size: int, steps_per_epoch: int):
+    """The rank-scaled learning rate, as a float or a schedule over optimizer steps. With warm-up it rises
+    linearly from the single-rank rate to ``size`` times it; ``cosine`` then decays it to zero by the last
+    epoch. The schedule reads the optimizer's step count, so a resumed fit continues it where it was."""
+    from tensorflow import keras
+
+    peak = spec.learning_rate * size
+    if spec.lr_schedule == "constant" and not spec.warmup_epochs:
+        return peak
+    warmup_steps = spec.warmup_epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=spec.learning_rate if warmup_steps else peak,
+        decay_steps=max(1, (spec.epochs - spec.warmup_epochs) * steps_per_epoch),
+        alpha=0.0 if spec.lr_schedule == "cosine" else 1.0,  # alpha 1: no decay
+        warmup_target=peak if warmup_steps else None, warmup_steps=warmup_steps)
+
+
+def _optimizer(name: str, learning_rate):
     from tensorflow import keras
 
     if name == "sgd":
@@ -141,17 +162,39 @@ def _weights_digest(model) -> str:
     return digest.hexdigest()
 
 
-def _load_checkpoint(checkpoint_dir: str) -> tuple[Any, int, dict, bool]:
-    """(model or None, first epoch to run, history so far, finished) from the last complete checkpoint."""
+def _load_checkpoint(checkpoint_dir: str) -> tuple[Any, int, dict, bool, str | None]:
+    """(model or None, first epoch to run, history so far, finished, optimizer state file or None) from the
+    last complete checkpoint."""
     from tensorflow import keras
 
     state_path = os.path.join(checkpoint_dir, CHECKPOINT_STATE)
     if not os.path.exists(state_path):
-        return None, 0, {}, False
+        return None, 0, {}, False, None
     with open(state_path) as handle:
         state = json.load(handle)
     model = keras.models.load_model(os.path.join(checkpoint_dir, state["model"]), compile=False)
-    return model, int(state["epoch"]) + 1, state.get("history", {}), bool(state.get("finished"))
+    optimizer_file = state.get("optimizer")
+    return (model, int(state["epoch"]) + 1, state.get("history", {}), bool(state.get("finished")),
+            os.path.join(checkpoint_dir, optimizer_file) if optimizer_file else None)
+
+
+def _optimizer_variables(optimizer) -> list:
+    variables = optimizer.variables
+    return list(variables() if callable(variables) else variables)
+
+
+def _restore_optimizer(optimizer, model, state_file: str) -> bool:
+    """Adam's moments and step count as they were at the checkpoint, so a resumed fit continues the same
+    optimisation instead of restarting it. False (fresh state) if the saved state does not fit."""
+    optimizer.build(model.trainable_variables)
+    with np.load(state_file) as saved:
+        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    variables = _optimizer_variables(optimizer)
+    if len(values) != len(variables) or any(v.shape != value.shape for v, value in zip(variables, values)):
+        return False
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+    return True
 
 
 def _write_state(checkpoint_dir: str, state: dict) -> None:
@@ -184,11 +227,15 @@ def _checkpoint_callback(checkpoint_dir: str, history_so_far: dict):
             for key, value in (logs or {}).items():
                 self.history.setdefault(key, []).append(float(value))
             os.makedirs(checkpoint_dir, exist_ok=True)
-            name = f"epoch-{epoch:04d}.keras"
+            name, optimizer_name = f"epoch-{epoch:04d}.keras", f"optimizer-{epoch:04d}.npz"
             self.model.save(os.path.join(checkpoint_dir, name))
-            _write_state(checkpoint_dir, {"epoch": epoch, "model": name, "history": self.history})
-            for old in glob.glob(os.path.join(checkpoint_dir, "epoch-*.keras")):
-                if os.path.basename(old) != name:
+            np.savez(os.path.join(checkpoint_dir, optimizer_name),
+                     *[v.numpy() for v in _optimizer_variables(self.model.optimizer)])
+            _write_state(checkpoint_dir, {"epoch": epoch, "model": name, "optimizer": optimizer_name,
+                                          "history": self.history})
+            for old in glob.glob(os.path.join(checkpoint_dir, "epoch-*.keras")) + \
+                    glob.glob(os.path.join(checkpoint_dir, "optimizer-*.npz")):
+                if os.path.basename(old) not in (name, optimizer_name):
                     os.remove(old)
 
     return EpochCheckpoint()
@@ -269,7 +316,7 @@ def train_rank(spec: RankSpec) -> dict:
         if len(vx):
             validation = _dataset(vx, vy, spec.batch_size, 0, 0, training=False)
 
-    model, initial_epoch, history_so_far, finished = _load_checkpoint(spec.checkpoint_dir)
+    model, initial_epoch, history_so_far, finished, optimizer_state = _load_checkpoint(spec.checkpoint_dir)
     if finished and os.path.exists(spec.output_model):  # the final (best) model, not the last epoch's
         model = keras.models.load_model(spec.output_model, compile=False)
     if model is None:
@@ -278,8 +325,9 @@ def train_rank(spec: RankSpec) -> dict:
         model = build_model(spec.model_spec, spec.input_shape, spec.output_shape, spec.output_activation)
     # Data parallelism: gradients are averaged across ranks, so the effective batch is size x larger;
     # scale the learning rate with it (Goyal et al.).
-    optimizer = hvd.DistributedOptimizer(_optimizer(spec.optimizer, spec.learning_rate * size))
+    optimizer = hvd.DistributedOptimizer(_optimizer(spec.optimizer, learning_rate_for(spec, size, steps)))
     model.compile(optimizer=optimizer, loss=spec.loss, metrics=list(spec.metrics))
+    optimizer_restored = bool(optimizer_state and not finished and _restore_optimizer(optimizer, model, optimizer_state))
 
     callbacks = [hvd.callbacks.BroadcastGlobalVariablesCallback(0),
                  # Average metrics across ranks before anything reads them, so early stopping decides
@@ -316,5 +364,7 @@ def train_rank(spec: RankSpec) -> dict:
                         initial_epoch=initial_epoch, epochs_run=epochs_run, epoch_seconds=timer.seconds,
                         weights_digest=_weights_digest(model) if spec.record_weights_digest else None,
                         allreduce_check=float(check.numpy()[0]),
-                        pruned_at_epoch=pruning.pruned_at_epoch if pruning is not None else None)
+                        pruned_at_epoch=pruning.pruned_at_epoch if pruning is not None else None,
+                        optimizer_restored=optimizer_restored,
+                        optimizer_iterations=int(optimizer.iterations.numpy()))
     return asdict(result)

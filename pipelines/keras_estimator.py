@@ -56,6 +56,10 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
     learningRate = Param(Params._dummy(), "learningRate", "per-rank learning rate (scaled by ranks)",
                          TypeConverters.toFloat)
     epochs = Param(Params._dummy(), "epochs", "maximum epochs", TypeConverters.toInt)
+    lrSchedule = Param(Params._dummy(), "lrSchedule", "constant or cosine (to zero at the last epoch)",
+                       TypeConverters.toString)
+    warmupEpochs = Param(Params._dummy(), "warmupEpochs", "epochs of linear learning-rate warm-up",
+                         TypeConverters.toInt)
     numProc = Param(Params._dummy(), "numProc", "Horovod ranks (Spark tasks)", TypeConverters.toInt)
     threadsPerRank = Param(Params._dummy(), "threadsPerRank", "TF intra/inter-op threads per rank",
                            TypeConverters.toInt)
@@ -78,13 +82,14 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
                  labelDtype="float32", validationCol=VALIDATION, modelSpec=None, outputShape=None,
                  outputActivation="", loss="mse", metrics=None, optimizer="adam", learningRate=1e-3, batchSize=64,
                  epochs=3, numProc=2, threadsPerRank=1, earlyStoppingPatience=3, shuffleBuffer=10_000, seed=0,
-                 workDir=None, dataDir=None, trialReporting=None, predictionCol="prediction",
+                 lrSchedule="constant", warmupEpochs=0, workDir=None, dataDir=None, trialReporting=None, predictionCol="prediction",
                  recordWeightsDigest=False):
         super().__init__()
         self._setDefault(featuresCol="features", labelCol="label", labelShape=[], labelDtype="float32",
                          validationCol=VALIDATION, outputActivation="", loss="mse", metrics=[], optimizer="adam",
                          learningRate=1e-3, batchSize=64, epochs=3, numProc=2, threadsPerRank=1,
-                         earlyStoppingPatience=3, shuffleBuffer=10_000, seed=0, predictionCol="prediction",
+                         earlyStoppingPatience=3, shuffleBuffer=10_000, seed=0, lrSchedule="constant",
+                         warmupEpochs=0, predictionCol="prediction",
                          recordWeightsDigest=False)
         self._set(**self._input_kwargs)
         self.rank_results: list[dict] = []
@@ -99,6 +104,10 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
                 raise ValueError(f"{type(self).__name__}: {positive.name} must be >= 1")
         if self.getOrDefault(self.optimizer) not in ("adam", "sgd"):
             raise ValueError(f"{type(self).__name__}: optimizer must be adam or sgd")
+        if self.getOrDefault(self.lrSchedule) not in ("constant", "cosine"):
+            raise ValueError(f"{type(self).__name__}: lrSchedule must be constant or cosine")
+        if not 0 <= self.getOrDefault(self.warmupEpochs) < self.getOrDefault(self.epochs):
+            raise ValueError(f"{type(self).__name__}: warmupEpochs must be >= 0 and below epochs")
         json.loads(self.getOrDefault(self.modelSpec))
         if self.isDefined(self.trialReporting):
             from pipelines.trial_reporting import RemoteTrial
@@ -128,7 +137,8 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
             optimizer=g(self.optimizer), learning_rate=g(self.learningRate), batch_size=g(self.batchSize),
             epochs=g(self.epochs), early_stopping_patience=g(self.earlyStoppingPatience) or None,
             threads_per_rank=g(self.threadsPerRank), shuffle_buffer=g(self.shuffleBuffer), seed=g(self.seed),
-            record_weights_digest=g(self.recordWeightsDigest), trial=self._remote_trial())
+            record_weights_digest=g(self.recordWeightsDigest), trial=self._remote_trial(),
+            lr_schedule=g(self.lrSchedule), warmup_epochs=g(self.warmupEpochs))
 
     def _remote_trial(self):
         if not self.isDefined(self.trialReporting):

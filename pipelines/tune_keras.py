@@ -121,7 +121,8 @@ class KerasTuner:
         """The best configuration trained on train + validation for its best number of epochs."""
         epochs = int(best_attrs.get("best_epochs") or best_config.training.epochs)
         config = best_config.model_copy(update={"training": best_config.training.model_copy(
-            update={"epochs": epochs, "early_stopping_patience": 0})})
+            update={"epochs": epochs, "early_stopping_patience": 0,
+                    "warmup_epochs": min(best_config.training.warmup_epochs, epochs - 1)})})
         slots = self.spark.sparkContext.defaultParallelism
         workers = min(config.training.num_proc, slots)
         keyed = {"data": self.data_dir, **config.model_dump(mode="json", include={"model", "training"})}

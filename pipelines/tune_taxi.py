@@ -95,6 +95,8 @@ class TaxiFareTuner:
 
     def budgets(self, trial_config) -> list[int]:
         total = trial_config.model.n_estimators
+        if trial_config.tune.pruner == "none" and not trial_config.tune.budgets:
+            return [total]  # rungs only serve the pruner; each costs a fit's start-up and barrier syncs
         rungs = trial_config.tune.budgets or [total // 8, total // 4, total // 2]
         return sorted({b for b in rungs if 0 < b < total} | {total})
 

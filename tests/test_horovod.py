@@ -74,6 +74,10 @@ def test_restarted_fit_resumes_from_the_last_checkpoint(spark, tmp_path):
     model = second.fit(frame)
     assert second.rank_results[0]["initial_epoch"] == 1
     assert second.rank_results[0]["epochs_run"] == 1
+    # Adam's state came back too: its step count continues from epoch 0's (320 rows, 10 % validation,
+    # 2 ranks of batch 32 -> 4 steps per epoch), rather than restarting at zero.
+    assert second.rank_results[0]["optimizer_restored"] is True
+    assert second.rank_results[0]["optimizer_iterations"] == 2 * 4
     assert len(model.history["loss"]) == 2
     assert json.loads(state_path.read_text())["finished"] is True
 
@@ -99,3 +103,17 @@ def test_parameters_are_validated_before_any_job(spark, tmp_path):
 def test_shards_are_equal_so_ranks_take_the_same_steps():
     assert shard_ranges([5, 5, 1], 0, 2) == (0, 5)
     assert shard_ranges([5, 5, 1], 1, 2) == (5, 10)
+
+
+def test_learning_rate_warms_up_to_the_rank_scaled_rate_then_decays():
+    from pipelines.horovod_rank import RankSpec, learning_rate_for
+
+    spec = RankSpec(train_dir="", validation_dir=None, features_column="x", label_column="y", input_shape=(1,),
+                    label_shape=(), label_dtype="float32", model_spec={}, output_shape=(1,), output_activation=None,
+                    loss="mse", metrics=(), checkpoint_dir="", output_model="", learning_rate=0.01, epochs=5)
+    assert learning_rate_for(spec, size=2, steps_per_epoch=10) == pytest.approx(0.02)  # constant, scaled
+    warm = learning_rate_for(RankSpec(**{**spec.__dict__, "lr_schedule": "cosine", "warmup_epochs": 1}), 2, 10)
+    rates = [float(warm(step)) for step in (0, 5, 10, 30, 50)]
+    assert rates[0] == pytest.approx(0.01) and rates[1] == pytest.approx(0.015)  # linear warm-up
+    assert rates[2] == pytest.approx(0.02)  # peak = per-rank rate x ranks
+    assert rates[3] == pytest.approx(0.01) and rates[4] == pytest.approx(0.0, abs=1e-9)  # cosine to zero

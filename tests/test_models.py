@@ -75,6 +75,7 @@ CASES = [
     ("field-mlp", {"kind": "mlp", "hidden": [32]}, (16, 16), (16, 16), None, fields, "mse"),
     ("field-cnn", {"kind": "cnn", "filters": [4, 4], "dense": [8]}, (16, 16), (16, 16), None, fields, "mse"),
     ("field-resnet", {"kind": "resnet", "stages": [1, 1], "width": 4}, (16, 16), (16, 16), None, fields, "mse"),
+    ("field-unet", {"kind": "unet", "width": 4, "levels": 2}, (16, 16), (16, 16), None, fields, "mse"),
     ("field-cnn-channel", {"kind": "cnn", "filters": [4], "dense": []},
      (16, 16, 1), (16, 16, 1), None, lambda: tuple(a[..., None] for a in fields()), "mse"),
 ]
@@ -185,3 +186,13 @@ def test_specs_validate_without_tensorflow():
     code = ("import sys; from pipelines.models import parse_spec; parse_spec({'kind': 'mlp'}); "
             "assert 'tensorflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unet_halves_the_grid_per_level_and_rejects_grids_it_cannot_halve():
+    model = build_model({"kind": "unet", "width": 4, "levels": 3}, (16, 16, 3), (16, 16))
+    assert model.get_layer("bottleneck_0_conv").output.shape[1:3] == (2, 2)  # global view at the bottleneck
+    assert model.get_layer("up0_skip").output.shape[1:] == (16, 16, 8)  # decoder 4 + encoder skip 4
+    with pytest.raises(ValueError, match="divisible by 8"):
+        build_model({"kind": "unet", "levels": 3}, (12, 12), (12, 12))
+    with pytest.raises(ValueError, match="predicts a field on its input's grid"):
+        build_model({"kind": "unet", "levels": 1}, (16, 16), (10,))

@@ -7,6 +7,7 @@ Head API -- ``output_shape`` says what the model predicts:
   surrogate, 16x16 coefficient map -> 16x16 solution) are fully convolutional by default and end in a 1x1
   conv; otherwise (MLP, LSTM, or ``fully_convolutional: false``) a Dense of ``prod(output_shape)`` units is
   reshaped to ``output_shape``;
+* ``unet`` predicts a field on its input's grid (encoder-decoder with skips, for surrogates);
 * autoencoders reconstruct their input: ``output_shape`` may be None and must otherwise equal ``input_shape``.
 
 ``output_activation`` (None = linear) is applied to the output; the output layer is named ``output``
@@ -25,17 +26,20 @@ from pipelines.models.cnn import CNNSpec, build_cnn
 from pipelines.models.mlp import MLPSpec, ShapeLike, build_mlp
 from pipelines.models.recurrent import LSTMSpec, build_lstm
 from pipelines.models.resnet import ResNetSpec, build_resnet
+from pipelines.models.unet import UNetSpec, build_unet
 
 if TYPE_CHECKING:  # pragma: no cover
     from tensorflow import keras
 
-ModelSpec = Annotated[Union[MLPSpec, CNNSpec, ResNetSpec, LSTMSpec, AutoencoderSpec], Field(discriminator="kind")]
+ModelSpec = Annotated[Union[MLPSpec, CNNSpec, ResNetSpec, UNetSpec, LSTMSpec, AutoencoderSpec],
+                      Field(discriminator="kind")]
 MODEL_SPEC: TypeAdapter = TypeAdapter(ModelSpec)
 
 BUILDERS: dict[str, Callable[..., "keras.Model"]] = {
     "mlp": build_mlp,
     "cnn": build_cnn,
     "resnet": build_resnet,
+    "unet": build_unet,
     "lstm": build_lstm,
     "bilstm": build_lstm,
     "autoencoder": build_autoencoder,
