@@ -17,6 +17,8 @@ CASES = {
     "darcy_mlp": ("darcy_surrogate", ["model=mlp"], "test_relative_l2", "<= 0.05"),
     "darcy_cnn": ("darcy_surrogate", ["model=cnn"], "test_relative_l2", "<= 0.05"),
     "darcy_resnet": ("darcy_surrogate", ["model=resnet"], "test_relative_l2", "<= 0.05"),
+    "darcy_unet": ("darcy_surrogate", ["model=unet", "training.lr_schedule=cosine",
+                                       "training.early_stopping_patience=0"], "test_relative_l2", "<= 0.05"),
     "darcy_resnet_cosine": ("darcy_surrogate", ["model=resnet", "training.lr_schedule=cosine",
                                                 "training.early_stopping_patience=0"], "test_relative_l2", "<= 0.05"),
     "tweets_bilstm": ("tweet_sentiment", ["model=bilstm", "training.epochs=4"], "test_macro_f1", "vs baseline"),
