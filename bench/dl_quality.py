@@ -14,6 +14,8 @@ CASES = {
     "fashion_cnn": ("fashion_mnist", ["model=cnn", "training.epochs=6"], "test_accuracy", ">= 0.91"),
     "fashion_resnet": ("fashion_mnist", ["model=resnet", "training.epochs=10", "training.lr_schedule=cosine",
                                          "training.early_stopping_patience=0"], "test_accuracy", ">= 0.93"),
+    "fashion_resnet_15": ("fashion_mnist", ["model=resnet", "training.epochs=15", "training.lr_schedule=cosine",
+                                            "training.early_stopping_patience=0"], "test_accuracy", ">= 0.93"),
     "darcy_mlp": ("darcy_surrogate", ["model=mlp"], "test_relative_l2", "<= 0.05"),
     "darcy_cnn": ("darcy_surrogate", ["model=cnn"], "test_relative_l2", "<= 0.05"),
     "darcy_resnet": ("darcy_surrogate", ["model=resnet"], "test_relative_l2", "<= 0.05"),
