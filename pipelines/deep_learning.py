@@ -150,7 +150,7 @@ def estimator_for(config: DeepPipelineConfig, prepared: Prepared) -> KerasHorovo
         optimizer=t.optimizer, learningRate=t.learning_rate, batchSize=t.batch_size, epochs=t.epochs,
         numProc=t.num_proc, threadsPerRank=threads_per_rank(config), earlyStoppingPatience=t.early_stopping_patience,
         shuffleBuffer=t.shuffle_buffer, seed=t.seed, lrSchedule=t.lr_schedule, warmupEpochs=t.warmup_epochs,
-        workDir=work_location(config))
+        device=config.compute.device, workDir=work_location(config))
 
 
 def train_and_record(spark, config: DeepPipelineConfig, prepared: Prepared,

@@ -47,6 +47,7 @@ class RankSpec:
     # A search trial (pipelines.trial_reporting.RemoteTrial): rank 0 reports each epoch, the pruner may stop
     # the fit on every rank.
     trial: Any = None
+    device: str = "cpu"  # cpu | cuda: cuda pins each rank to one GPU of its host (local rank)
     lr_schedule: str = "constant"  # constant | cosine (decay to 0 over the epochs after warm-up)
     warmup_epochs: int = 0  # linear warm-up from the per-rank rate to the rank-scaled one (Goyal et al.)
 
@@ -288,6 +289,32 @@ def _EpochTimer():
     return EpochTimer()
 
 
+def gpu_for_rank(device: str, gpus: list, local_rank: int):
+    """The GPU this rank trains on (None: CPU). ``cuda`` gives each rank of a host its own GPU by local rank,
+    the Horovod pattern; a rank that sees no GPU is an error, not a silent fall-back to the CPU."""
+    if device == "cpu":
+        return None
+    if device != "cuda":
+        raise ValueError(f"device must be cpu or cuda, got {device!r}")
+    if not gpus:
+        raise RuntimeError(f"compute.device=cuda but rank {local_rank} of this host sees no GPU "
+                           "(check the executors' GPU resources and CUDA_VISIBLE_DEVICES)")
+    return gpus[local_rank % len(gpus)]
+
+
+def _place_on_device(device: str, local_rank: int) -> None:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    chosen = gpu_for_rank(device, gpus, local_rank)
+    if chosen is None:
+        if gpus:
+            tf.config.set_visible_devices([], "GPU")
+        return
+    tf.config.experimental.set_memory_growth(chosen, True)
+    tf.config.set_visible_devices(chosen, "GPU")
+
+
 def train_rank(spec: RankSpec) -> dict:
     """The Horovod training function: one call per rank."""
     import horovod.tensorflow.keras as hvd
@@ -299,6 +326,7 @@ def train_rank(spec: RankSpec) -> dict:
     # N ranks on N cores: each rank gets its share of threads, so ranks do not oversubscribe the CPUs.
     tf.config.threading.set_intra_op_parallelism_threads(spec.threads_per_rank)
     tf.config.threading.set_inter_op_parallelism_threads(spec.threads_per_rank)
+    _place_on_device(spec.device, hvd.local_rank())
     keras.utils.set_random_seed(spec.seed)
     tf.get_logger().setLevel("ERROR")  # e.g. "callback slow compared to the batch time" on tiny batches
 

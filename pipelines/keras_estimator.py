@@ -56,6 +56,8 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
     learningRate = Param(Params._dummy(), "learningRate", "per-rank learning rate (scaled by ranks)",
                          TypeConverters.toFloat)
     epochs = Param(Params._dummy(), "epochs", "maximum epochs", TypeConverters.toInt)
+    device = Param(Params._dummy(), "device", "cpu, or cuda: one GPU per rank (by local rank)",
+                   TypeConverters.toString)
     lrSchedule = Param(Params._dummy(), "lrSchedule", "constant or cosine (to zero at the last epoch)",
                        TypeConverters.toString)
     warmupEpochs = Param(Params._dummy(), "warmupEpochs", "epochs of linear learning-rate warm-up",
@@ -82,14 +84,14 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
                  labelDtype="float32", validationCol=VALIDATION, modelSpec=None, outputShape=None,
                  outputActivation="", loss="mse", metrics=None, optimizer="adam", learningRate=1e-3, batchSize=64,
                  epochs=3, numProc=2, threadsPerRank=1, earlyStoppingPatience=3, shuffleBuffer=10_000, seed=0,
-                 lrSchedule="constant", warmupEpochs=0, workDir=None, dataDir=None, trialReporting=None, predictionCol="prediction",
+                 lrSchedule="constant", warmupEpochs=0, device="cpu", workDir=None, dataDir=None, trialReporting=None, predictionCol="prediction",
                  recordWeightsDigest=False):
         super().__init__()
         self._setDefault(featuresCol="features", labelCol="label", labelShape=[], labelDtype="float32",
                          validationCol=VALIDATION, outputActivation="", loss="mse", metrics=[], optimizer="adam",
                          learningRate=1e-3, batchSize=64, epochs=3, numProc=2, threadsPerRank=1,
                          earlyStoppingPatience=3, shuffleBuffer=10_000, seed=0, lrSchedule="constant",
-                         warmupEpochs=0, predictionCol="prediction",
+                         warmupEpochs=0, device="cpu", predictionCol="prediction",
                          recordWeightsDigest=False)
         self._set(**self._input_kwargs)
         self.rank_results: list[dict] = []
@@ -104,6 +106,8 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
                 raise ValueError(f"{type(self).__name__}: {positive.name} must be >= 1")
         if self.getOrDefault(self.optimizer) not in ("adam", "sgd"):
             raise ValueError(f"{type(self).__name__}: optimizer must be adam or sgd")
+        if self.getOrDefault(self.device) not in ("cpu", "cuda"):
+            raise ValueError(f"{type(self).__name__}: device must be cpu or cuda")
         if self.getOrDefault(self.lrSchedule) not in ("constant", "cosine"):
             raise ValueError(f"{type(self).__name__}: lrSchedule must be constant or cosine")
         if not 0 <= self.getOrDefault(self.warmupEpochs) < self.getOrDefault(self.epochs):
@@ -138,7 +142,7 @@ class KerasHorovodEstimator(Estimator, _KerasParams):
             epochs=g(self.epochs), early_stopping_patience=g(self.earlyStoppingPatience) or None,
             threads_per_rank=g(self.threadsPerRank), shuffle_buffer=g(self.shuffleBuffer), seed=g(self.seed),
             record_weights_digest=g(self.recordWeightsDigest), trial=self._remote_trial(),
-            lr_schedule=g(self.lrSchedule), warmup_epochs=g(self.warmupEpochs))
+            lr_schedule=g(self.lrSchedule), warmup_epochs=g(self.warmupEpochs), device=g(self.device))
 
     def _remote_trial(self):
         if not self.isDefined(self.trialReporting):

@@ -117,3 +117,25 @@ def test_learning_rate_warms_up_to_the_rank_scaled_rate_then_decays():
     assert rates[0] == pytest.approx(0.01) and rates[1] == pytest.approx(0.015)  # linear warm-up
     assert rates[2] == pytest.approx(0.02)  # peak = per-rank rate x ranks
     assert rates[3] == pytest.approx(0.01) and rates[4] == pytest.approx(0.0, abs=1e-9)  # cosine to zero
+
+
+def test_gpu_placement_is_chosen_by_config():
+    """No GPU here: what compute.device configures is checked, the CPU path is trained for real above."""
+    from pipelines.config import load_config
+    from pipelines.deep_learning import Prepared, estimator_for
+    from pipelines.fashion_mnist import CLASSES
+    from pipelines.horovod_rank import gpu_for_rank
+
+    assert gpu_for_rank("cpu", ["gpu0"], 0) is None
+    assert [gpu_for_rank("cuda", ["gpu0", "gpu1"], rank) for rank in (0, 1, 2)] == ["gpu0", "gpu1", "gpu0"]
+    with pytest.raises(RuntimeError, match="compute.device=cuda but rank 1 of this host sees no GPU"):
+        gpu_for_rank("cuda", [], 1)
+    config = load_config("fashion_mnist", ["local", "gpu"], ["store.root=/tmp/unused"])
+    assert config.compute.device == "cuda"
+
+    shapes = Prepared(train=None, tests={}, input_shape=(28, 28), label_column="label", label_shape=(),
+                      label_dtype="int32", output_shape=(CLASSES,), output_activation="softmax",
+                      loss="sparse_categorical_crossentropy", metrics=(), input_files=[])
+    estimator = estimator_for(config, shapes)
+    assert estimator.getOrDefault("device") == "cuda"
+    assert estimator.rank_spec("train", None).device == "cuda"
