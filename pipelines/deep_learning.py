@@ -6,7 +6,6 @@ for all of them: fit with Horovod, per-epoch and final metrics, model, feature p
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -20,7 +19,7 @@ from pyspark.sql import functions as F
 from pipelines.config_models import PipelineConfigBase, Section, run_date
 from pipelines.io import join, local_path
 from pipelines.keras_estimator import VALIDATION, KerasHorovodEstimator, KerasModel
-from pipelines.lineage import lineage_record
+from pipelines.lineage import lineage_record, short_digest
 from pipelines.models.zoo import ModelSpec
 from pipelines.store import MODEL_ARTIFACT, MODEL_COMMITTED_TAG, Store, flatten, log_json, log_params
 
@@ -126,7 +125,7 @@ class DeepResult:
 def work_location(config: DeepPipelineConfig) -> str:
     """Stable per (pipeline, date, model, training, data): rerunning the same command resumes its fit."""
     keyed = config.model_dump(mode="json", include={"model", "training", "data", "pipeline"})
-    digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
+    digest = short_digest(keyed)
     return Store(config.store).data(config.pipeline, "work", f"run_date={run_date(config)}", digest)
 
 

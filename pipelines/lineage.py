@@ -11,6 +11,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TRACKED_LIBRARIES = ("pyspark", "xgboost", "tensorflow-cpu", "horovod", "numpy", "pandas", "pyarrow", "mlflow")
 
 
+def short_digest(payload) -> str:
+    """12 hex digits of SHA-256 over ``payload`` as canonical JSON: names store locations and studies after
+    the configuration that defines them."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def local_file_stats(paths) -> list[tuple[str, int, int]]:
     """(path, size, mtime in ms) of local files, sorted: the input-file record lineage fingerprints."""
     stats = []

@@ -19,8 +19,6 @@
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 import threading
 import time
@@ -32,6 +30,7 @@ from typing import Callable
 
 from pipelines import search_space
 from pipelines.errors import ConfigError
+from pipelines.lineage import short_digest
 from pipelines.trial_reporting import Pruned, RemoteTrial, TrialContext, is_rdb_url, open_storage_at
 from pipelines.trial_reporting import make_pruner as pruner_named
 
@@ -47,7 +46,7 @@ def search_hash(config) -> str:
     definition = config.model_dump(mode="json", exclude=NOT_SEARCH_DEFINING)
     tune = config.tune.model_dump(mode="json")
     definition["tune"] = {k: tune[k] for k in SEARCH_DEFINING_TUNE_KEYS}
-    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:12]
+    return short_digest(definition)
 
 
 def study_name(config) -> str:

@@ -12,7 +12,6 @@ re-run after a crash resumes from the crashed trial's last epoch.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict
@@ -21,6 +20,7 @@ from pipelines import deep_learning as dl
 from pipelines.errors import ConfigError, PipelineError
 from pipelines.io import join, local_path
 from pipelines.keras_estimator import VALIDATION, KerasModel
+from pipelines.lineage import short_digest
 from pipelines.registry import pipeline_module
 from pipelines.search_space import target_key
 from pipelines.store import MODEL_ARTIFACT, MODEL_COMMITTED_TAG, Store
@@ -63,8 +63,7 @@ class KerasTuner:
         shaping = self.config.model_dump(mode="json", exclude={"model", "models", "tune", "training", "spark",
                                                                "store", "compute", "run_date"})
         shaping["split"] = {k: getattr(self.config.training, k) for k in ("validation_fraction", "seed")}
-        digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:12]
-        return Store(self.config.store).data(self.config.pipeline, "tune", "data", digest)
+        return Store(self.config.store).data(self.config.pipeline, "tune", "data", short_digest(shaping))
 
     def prepare(self) -> dict:
         self.check_space()
@@ -126,8 +125,7 @@ class KerasTuner:
         slots = self.spark.sparkContext.defaultParallelism
         workers = min(config.training.num_proc, slots)
         keyed = {"data": self.data_dir, **config.model_dump(mode="json", include={"model", "training"})}
-        digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
-        work_dir = Store(config.store).data(config.pipeline, "tune", "refits", digest)
+        work_dir = Store(config.store).data(config.pipeline, "tune", "refits", short_digest(keyed))
         estimator = self._estimator(config, workers, max(1, slots // workers), work_dir)
         model = estimator.fit(self.prepared.train.drop(VALIDATION))
         metrics = self.tuning.evaluate(model.transform(self.prepared.tests["test"]))

@@ -2,11 +2,11 @@
 and, when the space offers ``family: keras_mlp``, Keras MLP trials (Horovod) pruned per epoch."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, replace
 
 from pipelines.errors import PipelineError
+from pipelines.lineage import short_digest
 from pipelines.trial_reporting import Pruned, TrialContext
 
 
@@ -87,8 +87,7 @@ class TaxiFareTuner:
         self.features_size = len(self.scaler.getOrDefault(self.scaler.means))
         shaping = self.config.model_dump(mode="json", include={"generate", "ingest", "features", "split",
                                                                "run_date"})
-        digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:12]
-        self.keras_data_dir = Store(self.config.store).data("taxi_fare", "tune", "keras-data", digest)
+        self.keras_data_dir = Store(self.config.store).data("taxi_fare", "tune", "keras-data", short_digest(shaping))
         writer = estimator(self.config.keras, features_size=self.features_size, label=LABEL, workers=1, threads=1,
                            work_dir=self.keras_data_dir, data_dir=self.keras_data_dir)
         writer.write_data(self.keras_frame)
@@ -177,9 +176,7 @@ class TaxiFareTuner:
         rows = PipelineModel(stages).transform(self.splits.train.unionByName(self.splits.validation))
         scaler = StandardizeArray(inputCol=FEATURES_COLUMN, outputCol=SCALED_FEATURES).fit(rows)
         keyed = {"data": self.keras_data_dir, "keras": section.model_dump(mode="json")}
-        work_dir = Store(best_config.store).data("taxi_fare", "tune", "refits",
-                                                 hashlib.sha256(json.dumps(keyed, sort_keys=True).encode())
-                                                 .hexdigest()[:12])
+        work_dir = Store(best_config.store).data("taxi_fare", "tune", "refits", short_digest(keyed))
         slots = self.spark.sparkContext.defaultParallelism
         keras_model = estimator(section, features_size=self.features_size, label=LABEL, workers=slots, threads=1,
                                 work_dir=work_dir, seed=best_config.model.seed).fit(
