@@ -40,8 +40,8 @@ def fit(args) -> None:
     import tensorflow as tf
     from tensorflow import keras
 
-    from pipelines.datasets.darcy import load_darcy
-    from pipelines.models.zoo import build_model
+    from pipelines.darcy_surrogate.dataset import load_darcy
+    from spark_ml_pipeline.train.models.zoo import build_model
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     keras.utils.set_random_seed(0)
@@ -63,7 +63,7 @@ def fit(args) -> None:
 
 
 def orientation(_args) -> None:
-    from pipelines.datasets.darcy import load_darcy
+    from pipelines.darcy_surrogate.dataset import load_darcy
 
     x, y = load_darcy("train", SIDE)
     k, pad = 7, 3

@@ -12,15 +12,15 @@ sys.path.insert(0, str(ROOT))
 
 
 def session():
-    from pipelines.config_models import ComputeConfig, SparkConfig
-    from pipelines.session import get_session
+    from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
+    from spark_ml_pipeline.runtime.session import get_session
 
     return get_session(SparkConfig(master="local[2]", shuffle_partitions=4, driver_memory="6g"), ComputeConfig())
 
 
 def run_pipeline(spark, name: str, overrides: list[str], store: Path | None = None) -> dict:
-    from pipelines.config import load_config
-    from pipelines.registry import pipeline_module
+    from spark_ml_pipeline.runtime.config import load_config
+    from spark_ml_pipeline.runtime.discovery import pipeline_module
 
     store = store or OUT / "store"
     config = load_config(name, ["local"], [f"store.root={store}", *overrides])

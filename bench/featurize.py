@@ -28,10 +28,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from features.taxi import LABEL, feature_columns, feature_pipeline
-    from pipelines.config_models import ComputeConfig, SparkConfig
-    from pipelines.ingest import ingest, read_valid
-    from pipelines.session import get_session
-    from pipelines.taxi_generator import GeneratorSpec, write_trips
+    from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
+    from pipelines.taxi_fare.ingest import ingest, read_valid
+    from spark_ml_pipeline.runtime.session import get_session
+    from pipelines.taxi_fare.generator import GeneratorSpec, write_trips
 
     spark = get_session(SparkConfig(master="local[2]", driver_memory="8g", shuffle_partitions=8), ComputeConfig())
     results = {}

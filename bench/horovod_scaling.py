@@ -18,9 +18,9 @@ from dl_runner import OUT, append, session
 
 
 def fit(spark, ranks: int, rows: int, epochs: int, extra: list[str]) -> dict:
-    from pipelines import deep_learning as dl
-    from pipelines.config import load_config
-    from pipelines.fashion_mnist import CLASSES, ingest, prepare
+    from spark_ml_pipeline.train import deep_learning as dl
+    from spark_ml_pipeline.runtime.config import load_config
+    from pipelines.fashion_mnist.pipeline import CLASSES, ingest, prepare
 
     # A fresh work directory per invocation: a finished fit in the store would be reused, not re-timed.
     config = load_config("fashion_mnist", ["local"], [

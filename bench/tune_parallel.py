@@ -32,7 +32,7 @@ SPACE = {
 def search_seconds(result, config) -> float:
     import optuna
 
-    from pipelines.tune import open_storage
+    from spark_ml_pipeline.tune.search import open_storage
 
     study = optuna.load_study(study_name=result.study_name, storage=open_storage(config))
     trials = [t for t in study.trials if t.datetime_complete]
@@ -47,9 +47,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
-    from pipelines.config import load_config
-    from pipelines.session import get_session
-    from pipelines.tune import tune
+    from spark_ml_pipeline.runtime.config import load_config
+    from spark_ml_pipeline.runtime.session import get_session
+    from spark_ml_pipeline.tune.search import tune
 
     shutil.rmtree(OUT, ignore_errors=True)
     base = [f"store.root={OUT / 'store'}", "run_date=2026-01-01", f"generate.rows={args.rows}", "generate.months=1",
@@ -82,7 +82,7 @@ def main() -> None:
 
 
 def _space():
-    from pipelines.config_models import ParamSpec
+    from spark_ml_pipeline.runtime.config_models import ParamSpec
 
     return {name: ParamSpec(**spec) for name, spec in SPACE.items()}
 

@@ -27,7 +27,7 @@ SPACE = {
 
 
 def _space():
-    from pipelines.config_models import ParamSpec
+    from spark_ml_pipeline.runtime.config_models import ParamSpec
 
     return {name: ParamSpec(**spec) for name, spec in SPACE.items()}
 
@@ -36,7 +36,7 @@ def _trials(result, config) -> list:
     import optuna
     from optuna.trial import TrialState
 
-    from pipelines.tune import open_storage
+    from spark_ml_pipeline.tune.search import open_storage
 
     study = optuna.load_study(study_name=result.study_name, storage=open_storage(config))
     return sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
@@ -52,9 +52,9 @@ def main() -> None:
     parser.add_argument("--parallelism", type=int, default=2)
     args = parser.parse_args()
 
-    from pipelines.config import load_config
-    from pipelines.session import get_session
-    from pipelines.tune import tune
+    from spark_ml_pipeline.runtime.config import load_config
+    from spark_ml_pipeline.runtime.session import get_session
+    from spark_ml_pipeline.tune.search import tune
 
     shutil.rmtree(OUT, ignore_errors=True)
     base = [f"store.root={OUT / 'store'}", "run_date=2026-01-01", f"generate.rows={args.rows}", "generate.months=1",

@@ -6,14 +6,16 @@ with the trained model, so scoring applies exactly the transform training saw.
 """
 from __future__ import annotations
 
+import math
+from typing import Mapping, Sequence
+
 from pyspark import keyword_only
 from pyspark.ml import Pipeline, Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.zones import airport_coordinates, centroid_arrays
+from features.stages import StatelessStage
 
 EARTH_DIAMETER_KM = 12734.0  # 2 x 6367 km, the constant of the NVIDIA taxi example
 TIME_PART_COLUMNS = ["year", "month", "day", "day_of_week", "is_weekend", "hour"]
@@ -46,24 +48,25 @@ def add_time_parts(df: DataFrame, timestamp: str = "pickup_datetime") -> DataFra
     })
 
 
-def add_zone_coordinates(df: DataFrame) -> DataFrame:
-    """Fill missing coordinates from zone centroids (current-schema files carry zone ids only)."""
+def index_lookup(values: Sequence[float | None], index: Column) -> Column:
+    """``values[index]`` as a native expression (a literal array); null when out of range or missing (NaN)."""
+    array = F.array(*[F.lit(float("nan") if v is None else float(v)).cast("double") for v in values])
+    found = F.element_at(array, index.cast("int") + 1)
+    return F.when(index.between(0, len(values) - 1) & ~F.isnan(found), found)
+
+
+def add_zone_coordinates(df: DataFrame, longitudes: Sequence[float | None],
+                         latitudes: Sequence[float | None]) -> DataFrame:
+    """Fill missing coordinates from zone centroids indexed by zone id (current-schema files carry zone ids
+    only); ``longitudes[i]``, ``latitudes[i]`` is zone i's centroid."""
     if "pickup_zone" not in df.columns:
         return df
-    lons, lats = centroid_arrays()
-    lon_array = F.array(*[F.lit(v).cast("double") for v in lons])
-    lat_array = F.array(*[F.lit(v).cast("double") for v in lats])
-
-    def lookup(array: Column, zone: str) -> Column:
-        valid = F.col(zone).between(1, len(lons) - 1)
-        return F.when(valid, F.element_at(array, F.col(zone) + 1))
-
-    return df.withColumns({
-        "pickup_longitude": F.coalesce(F.col("pickup_longitude"), lookup(lon_array, "pickup_zone")),
-        "pickup_latitude": F.coalesce(F.col("pickup_latitude"), lookup(lat_array, "pickup_zone")),
-        "dropoff_longitude": F.coalesce(F.col("dropoff_longitude"), lookup(lon_array, "dropoff_zone")),
-        "dropoff_latitude": F.coalesce(F.col("dropoff_latitude"), lookup(lat_array, "dropoff_zone")),
-    })
+    filled = {}
+    for end in ("pickup", "dropoff"):
+        zone = F.col(f"{end}_zone")
+        filled[f"{end}_longitude"] = F.coalesce(F.col(f"{end}_longitude"), index_lookup(longitudes, zone))
+        filled[f"{end}_latitude"] = F.coalesce(F.col(f"{end}_latitude"), index_lookup(latitudes, zone))
+    return df.withColumns(filled)
 
 
 def add_haversine(df: DataFrame, output: str = "haversine_km") -> DataFrame:
@@ -71,10 +74,11 @@ def add_haversine(df: DataFrame, output: str = "haversine_km") -> DataFrame:
                                               F.col("dropoff_latitude"), F.col("dropoff_longitude")))
 
 
-def add_airport_flags(df: DataFrame, radius_km: float = 2.0) -> DataFrame:
-    """1 when either end of the trip lies within ``radius_km`` of JFK, LaGuardia or Newark."""
+def add_airport_flags(df: DataFrame, airports: Mapping[str, tuple[float, float]], radius_km: float = 2.0) -> DataFrame:
+    """``<code>_trip`` = 1 when either end of the trip lies within ``radius_km`` of that airport
+    (``airports``: code -> (longitude, latitude))."""
     flags = {}
-    for code, (lon, lat) in airport_coordinates().items():
+    for code, (lon, lat) in airports.items():
         def near(lat_col: str, lon_col: str) -> Column:
             return haversine_km(F.col(lat_col), F.col(lon_col), F.lit(lat), F.lit(lon)) <= radius_km
         either_end = near("pickup_latitude", "pickup_longitude") | near("dropoff_latitude", "dropoff_longitude")
@@ -101,15 +105,7 @@ def feature_columns(categories: list[str] = DEFAULT_CATEGORIES) -> list[str]:
 
 # --- Spark ML stages ---------------------------------------------------------------------------------
 
-class _StatelessStage(Transformer, DefaultParamsReadable, DefaultParamsWritable):
-    """A Transformer whose transform is one of the pure functions above; saved by its params."""
-
-    @keyword_only
-    def setParams(self, **kwargs):
-        return self._set(**kwargs)
-
-
-class TimeParts(_StatelessStage):
+class TimeParts(StatelessStage):
     timestampCol = Param(Params._dummy(), "timestampCol", "timestamp to split", TypeConverters.toString)
 
     @keyword_only
@@ -122,12 +118,23 @@ class TimeParts(_StatelessStage):
         return add_time_parts(dataset, self.getOrDefault(self.timestampCol))
 
 
-class ZoneCoordinates(_StatelessStage):
+class ZoneCoordinates(StatelessStage):
+    """Zone centroids as Params (NaN = unknown): the saved stage carries its lookup table."""
+
+    longitudes = Param(Params._dummy(), "longitudes", "centroid longitude by zone id", TypeConverters.toListFloat)
+    latitudes = Param(Params._dummy(), "latitudes", "centroid latitude by zone id", TypeConverters.toListFloat)
+
+    @keyword_only
+    def __init__(self, *, longitudes: list[float] | None = None, latitudes: list[float] | None = None):
+        super().__init__()
+        self._set(**{k: [math.nan if v is None else v for v in values]
+                     for k, values in self._input_kwargs.items() if values is not None})
+
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        return add_zone_coordinates(dataset)
+        return add_zone_coordinates(dataset, self.getOrDefault(self.longitudes), self.getOrDefault(self.latitudes))
 
 
-class Haversine(_StatelessStage):
+class Haversine(StatelessStage):
     outputCol = Param(Params._dummy(), "outputCol", "distance column (km)", TypeConverters.toString)
 
     @keyword_only
@@ -140,21 +147,27 @@ class Haversine(_StatelessStage):
         return add_haversine(dataset, self.getOrDefault(self.outputCol))
 
 
-class AirportFlags(_StatelessStage):
+class AirportFlags(StatelessStage):
     radiusKm = Param(Params._dummy(), "radiusKm", "distance to an airport that flags a trip",
                      TypeConverters.toFloat)
+    codes = Param(Params._dummy(), "codes", "airport codes (flag columns <code>_trip)", TypeConverters.toListString)
+    longitudes = Param(Params._dummy(), "longitudes", "airport longitudes", TypeConverters.toListFloat)
+    latitudes = Param(Params._dummy(), "latitudes", "airport latitudes", TypeConverters.toListFloat)
 
     @keyword_only
-    def __init__(self, *, radiusKm: float = 2.0):
+    def __init__(self, *, radiusKm: float = 2.0, codes: list[str] | None = None,
+                 longitudes: list[float] | None = None, latitudes: list[float] | None = None):
         super().__init__()
         self._setDefault(radiusKm=2.0)
         self._set(**self._input_kwargs)
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        return add_airport_flags(dataset, self.getOrDefault(self.radiusKm))
+        g = self.getOrDefault
+        airports = {code: (lon, lat) for code, lon, lat in zip(g(self.codes), g(self.longitudes), g(self.latitudes))}
+        return add_airport_flags(dataset, airports, g(self.radiusKm))
 
 
-class HashCategories(_StatelessStage):
+class HashCategories(StatelessStage):
     inputCols = Param(Params._dummy(), "inputCols", "categorical columns", TypeConverters.toListString)
     numBuckets = Param(Params._dummy(), "numBuckets", "0 = raw 32-bit hash", TypeConverters.toInt)
 
@@ -168,7 +181,7 @@ class HashCategories(_StatelessStage):
         return hash_categories(dataset, self.getOrDefault(self.inputCols), self.getOrDefault(self.numBuckets))
 
 
-class AssembleArray(_StatelessStage):
+class AssembleArray(StatelessStage):
     """Pack numeric columns into one ``array<float>`` column (nulls kept as NaN = missing for XGBoost).
 
     Used instead of ``VectorAssembler``: a native expression, and XGBoost's Spark estimator reads it
@@ -189,9 +202,17 @@ class AssembleArray(_StatelessStage):
         return dataset.withColumn(self.getOrDefault(self.outputCol), F.array(*values))
 
 
-def feature_stages(categories: list[str] = DEFAULT_CATEGORIES, num_buckets: int = 0,
-                   airport_radius_km: float = 2.0, assemble_into: str | None = "features") -> list[Transformer]:
-    stages = [ZoneCoordinates(), TimeParts(), Haversine(), AirportFlags(radiusKm=airport_radius_km),
+def feature_stages(zone_centroids: tuple[Sequence[float | None], Sequence[float | None]],
+                   airports: Mapping[str, tuple[float, float]], categories: list[str] = DEFAULT_CATEGORIES,
+                   num_buckets: int = 0, airport_radius_km: float = 2.0,
+                   assemble_into: str | None = "features") -> list[Transformer]:
+    """The taxi feature stages; ``zone_centroids`` (longitudes, latitudes by zone id) and ``airports``
+    (code -> (longitude, latitude)) are the reference data, saved inside the stages."""
+    codes = sorted(airports)
+    stages = [ZoneCoordinates(longitudes=list(zone_centroids[0]), latitudes=list(zone_centroids[1])), TimeParts(),
+              Haversine(),
+              AirportFlags(radiusKm=airport_radius_km, codes=codes, longitudes=[airports[c][0] for c in codes],
+                           latitudes=[airports[c][1] for c in codes]),
               HashCategories(inputCols=list(categories), numBuckets=num_buckets)]
     if assemble_into:
         stages.append(AssembleArray(inputCols=feature_columns(list(categories)), outputCol=assemble_into))

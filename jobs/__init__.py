@@ -1,1 +1,1 @@
-"""Thin spark-submit / ``python -m`` entry points: argument parsing lives in pipelines.cli."""
+"""Thin spark-submit / ``python -m`` entry points: argument parsing lives in spark_ml_pipeline.runtime.cli."""

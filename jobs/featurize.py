@@ -1,7 +1,7 @@
 """Compute the feature table (time parts, haversine distance, airport flags, hashed categories)."""
 import sys
 
-from pipelines.cli import run_stage
+from spark_ml_pipeline.runtime.cli import run_stage
 
 if __name__ == "__main__":
     sys.exit(run_stage("featurize", __doc__))

@@ -1,7 +1,7 @@
 """Read TLC trip files, validate them, and commit valid rows and a quarantine (with reasons)."""
 import sys
 
-from pipelines.cli import run_stage
+from spark_ml_pipeline.runtime.cli import run_stage
 
 if __name__ == "__main__":
     sys.exit(run_stage("ingest", __doc__))

@@ -1,12 +1,11 @@
 """Run a whole pipeline: (generate) -> ingest/validate/quarantine -> features -> train -> store."""
 import sys
 
-from pipelines.cli import run_stage
-from pipelines.registry import pipeline_module
+from spark_ml_pipeline.runtime.cli import run_stage
 
 
-def report(result, config) -> str:
-    return pipeline_module(config.pipeline).summary(result, config)
+def report(definition, result, config) -> str:
+    return definition.summary(result, config)
 
 
 if __name__ == "__main__":

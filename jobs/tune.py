@@ -2,15 +2,17 @@
 tested and registered in MLflow, and gets the 'champion' alias only if it beats the current champion."""
 import sys
 
-from pipelines.cli import parser
-from pipelines.config import load_config
-from pipelines.errors import PipelineError
+from spark_ml_pipeline.runtime.cli import envs_of, fail, parser
+from spark_ml_pipeline.runtime.config import load_pipeline
+from spark_ml_pipeline.runtime.errors import PipelineError
+from spark_ml_pipeline.runtime.session import get_session
+from spark_ml_pipeline.tune import search, search_space
 
 # Short forms accepted on the command line: `n_trials=12` means `tune.n_trials=12`.
 ALIASES = ("n_trials", "parallelism", "timeout", "sampler", "pruner", "storage")
 
 TUNE_EPILOG = """
-search (the tune: section of conf/<pipeline>.yaml; short forms n_trials= parallelism= timeout= sampler=
+search (the tune: section of conf/pipelines/<pipeline>.yaml; short forms n_trials= parallelism= timeout= sampler=
 pruner= storage= stand for tune.n_trials= ...):
   python -m jobs.tune taxi_fare parallelism=2 n_trials=12
   python -m jobs.tune taxi_fare sampler=grid            # the grid of categoricals and grid: lists
@@ -34,27 +36,22 @@ def main(argv=None) -> int:
     p.epilog = (p.epilog or "") + TUNE_EPILOG
     args = p.parse_intermixed_args(argv)
     try:
-        config = load_config(args.pipeline, [e for e in args.env.split(",") if e], expand_aliases(args.overrides),
-                             args.conf_dir)
-        from pipelines import search_space, tune
-
+        config, definition = load_pipeline(args.pipeline, envs_of(args), expand_aliases(args.overrides),
+                                           args.conf_dir)
         search_space.check_space(config)
         if config.tune.parallelism > 1 and "spark.scheduler.mode" not in config.spark.extra:
             # Fair sharing between the trials' pools (must be set before the session starts).
             config.spark.extra = {**config.spark.extra, "spark.scheduler.mode": "FAIR"}
-        from pipelines.session import get_session
-
         spark = get_session(config.spark, config.compute)
         try:
-            result = tune.tune(spark, config)
+            result = search.tune(spark, config, definition.tuner)
         except KeyboardInterrupt:
             print("interrupted: finished trials are recorded; re-run the same command to resume", file=sys.stderr)
             return 130
-        print(tune.summary(result))
+        print(search.summary(result))
         return 130 if result.status == "interrupted" else 0
     except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 @pytest.fixture(scope="session")
 def spark():
-    from pipelines.config_models import ComputeConfig, SparkConfig
-    from pipelines.session import get_session
+    from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
+    from spark_ml_pipeline.runtime.session import get_session
 
     session = get_session(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="3g",
                                       app_name="spark-ml-pipeline-tests"), ComputeConfig())
@@ -25,7 +25,7 @@ def spark():
 
 
 def _generated(spark, tmp_path_factory, name, **spec):
-    from pipelines.taxi_generator import GeneratorSpec, write_trips
+    from pipelines.taxi_fare.generator import GeneratorSpec, write_trips
 
     output = str(tmp_path_factory.mktemp(name) / "raw")
     return output, write_trips(spark, GeneratorSpec(rows=6000, dirty_fraction=0.1, months=2, **spec), output)

@@ -1,0 +1,14 @@
+"""The ``darcy_surrogate`` pipeline (Darcy-flow surrogate: coefficient map to solution field); declared here once, found by name."""
+from pipelines.darcy_surrogate import pipeline
+from spark_ml_pipeline.runtime.discovery import PipelineDefinition
+from spark_ml_pipeline.store.keras_run import summary
+from spark_ml_pipeline.tune.keras_tuner import keras_tuner
+
+PIPELINE = PipelineDefinition(
+    kind=pipeline.NAME,
+    config=pipeline.DarcySurrogateConfig,
+    stages={"ingest": pipeline.ingest, "train": pipeline.run, "run": pipeline.run},
+    summary=summary,
+    tuner=keras_tuner(pipeline.TUNING),
+    description="Darcy-flow surrogate: coefficient map to solution field",
+)

@@ -1,0 +1,14 @@
+"""The ``fashion_mnist`` pipeline (Fashion-MNIST classification, Keras on Horovod); declared here once, found by name."""
+from pipelines.fashion_mnist import pipeline
+from spark_ml_pipeline.runtime.discovery import PipelineDefinition
+from spark_ml_pipeline.store.keras_run import summary
+from spark_ml_pipeline.tune.keras_tuner import keras_tuner
+
+PIPELINE = PipelineDefinition(
+    kind=pipeline.NAME,
+    config=pipeline.FashionMnistConfig,
+    stages={"ingest": pipeline.ingest, "train": pipeline.run, "run": pipeline.run},
+    summary=summary,
+    tuner=keras_tuner(pipeline.TUNING),
+    description="Fashion-MNIST classification, Keras on Horovod",
+)

@@ -1,0 +1,123 @@
+"""Read TLC trip files, map them to the canonical schema, and split valid rows from a quarantine.
+
+Nothing is dropped: every input row lands either in ``valid`` or in ``quarantine`` with a ``reason``
+(malformed CSV lines keep their raw text), and ``rows_in == rows_valid + rows_quarantined`` is
+checked against an independent count of the input before anything is committed
+(:mod:`spark_ml_pipeline.ingest.quarantine`). This module holds what is TLC-specific: column aliases,
+the schema generation, and the rules a trip must pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.taxi_fare import tlc
+from pipelines.taxi_fare.zones import UNKNOWN_ZONES
+from spark_ml_pipeline.ingest.files import (CORRUPT, count_input_rows, csv_header, list_input_files, read_csv,
+                                            read_parquet)
+from spark_ml_pipeline.ingest.quarantine import RAW_LINE, SOURCE_FILE, IngestStats, commit, tag_rows
+from spark_ml_pipeline.runtime.errors import DataError
+from spark_ml_pipeline.runtime.io import to_uri
+
+PARTITION_COLUMNS = {"month", "year"}
+
+
+@dataclass(frozen=True)
+class ValidationRules:
+    """Ranges a trip must fall in (the NVIDIA example's filters, plus distance and time order)."""
+
+    fare_min_exclusive: float = 0.0
+    fare_max: float = 500.0
+    passenger_min: int = 0
+    passenger_max: int = 6
+    distance_max_miles: float = 100.0
+    longitude_range: tuple[float, float] = (-75.0, -73.0)
+    latitude_range: tuple[float, float] = (40.0, 42.0)
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+def resolve_version(columns: list[str], requested: str, where: str) -> str:
+    version = tlc.detect_version(columns) if requested == "auto" else requested
+    if version is None:
+        raise DataError(f"{where}: cannot tell the TLC schema from columns {columns}; "
+                        "expected pickup_longitude/pickup_latitude (legacy) or PULocationID/DOLocationID (current)")
+    missing = tlc.missing_columns(columns, version)
+    if missing:
+        aliases = {name: tlc.CANONICAL_COLUMNS[name][1][0] for name in missing}
+        raise DataError(f"{where}: missing required {version}-schema column(s) "
+                        + ", ".join(f"{name} (e.g. '{alias}')" for name, alias in aliases.items()))
+    return version
+
+
+def read_raw(spark: SparkSession, source: str, input_format: str, files: list) -> tuple[DataFrame, list[str]]:
+    """The files as Spark reads them, plus their own column names (partition columns excluded)."""
+    if input_format == "csv":
+        header = csv_header(spark, files[0][0])
+        return read_csv(spark, source, tlc.file_schema(header)), header
+    if input_format == "parquet":
+        raw = read_parquet(spark, source)
+        return raw, [c for c in raw.columns if c not in PARTITION_COLUMNS]
+    raise DataError(f"{source}: unsupported input format {input_format!r} (parquet or csv)")
+
+
+def to_canonical(raw: DataFrame, file_columns: list[str]) -> DataFrame:
+    """Canonical columns (try-cast: a bad value becomes null and is quarantined, never an exception)."""
+    by_canonical = {}
+    for column in file_columns:
+        name = tlc.canonical_name(column)
+        if name and name not in by_canonical:
+            by_canonical[name] = column
+    selected = []
+    for name, (data_type, _) in tlc.CANONICAL_COLUMNS.items():
+        source = by_canonical.get(name)
+        value = F.col(f"`{source}`").try_cast(data_type) if source else F.lit(None).cast(data_type)
+        selected.append(value.alias(name))
+    corrupt = F.col(CORRUPT) if CORRUPT in raw.columns else F.lit(None).cast("string")
+    return raw.select(*selected, corrupt.alias(RAW_LINE), F.input_file_name().alias(SOURCE_FILE))
+
+
+# --- validation --------------------------------------------------------------------------------------
+
+def validation_rules(version: str, rules: ValidationRules) -> list[tuple[str, Column]]:
+    """(reason, row-is-bad condition) in order; a row is quarantined for the first rule it breaks."""
+    required_null = F.lit(False)
+    for name in tlc.REQUIRED[version]:
+        required_null = required_null | F.col(name).isNull()
+    fare, distance, passengers = F.col("fare_amount"), F.col("trip_distance"), F.col("passenger_count")
+    if version == tlc.LEGACY:
+        (lon_lo, lon_hi), (lat_lo, lat_hi) = rules.longitude_range, rules.latitude_range
+        location_bad = F.lit(False)
+        for end in ("pickup", "dropoff"):
+            location_bad = (location_bad | ~F.col(f"{end}_longitude").between(lon_lo, lon_hi)
+                            | ~F.col(f"{end}_latitude").between(lat_lo, lat_hi))
+    else:
+        location_bad = F.lit(False)
+        for zone in ("pickup_zone", "dropoff_zone"):
+            location_bad = location_bad | ~F.col(zone).between(1, UNKNOWN_ZONES[0] - 1)
+    return [
+        ("malformed_line", F.col("raw_line").isNotNull()),
+        ("missing_value", required_null),
+        ("fare_out_of_range", (fare <= rules.fare_min_exclusive) | (fare > rules.fare_max)),
+        ("distance_out_of_range", (distance <= 0) | (distance > rules.distance_max_miles)),
+        ("passenger_count_out_of_range", ~passengers.between(rules.passenger_min, rules.passenger_max)),
+        ("location_out_of_range", location_bad),
+        ("dropoff_before_pickup", F.col("dropoff_datetime") < F.col("pickup_datetime")),
+    ]
+
+
+# --- the stage ---------------------------------------------------------------------------------------
+
+def ingest(spark: SparkSession, source: str, output: str, input_format: str = "parquet",
+           tlc_schema: str = "auto", rules: ValidationRules = ValidationRules()) -> IngestStats:
+    """Read ``source``, validate, and commit ``output/valid`` + ``output/quarantine`` atomically."""
+    source = to_uri(source)
+    files = list_input_files(spark, source)
+    raw, file_columns = read_raw(spark, source, input_format, files)
+    version = resolve_version(file_columns, tlc_schema, source)
+    tagged = tag_rows(to_canonical(raw, file_columns), validation_rules(version, rules))
+    rows_in = count_input_rows(spark, source, input_format, files)
+    return commit(spark, tagged, output, rows_in=rows_in, source=source, schema=version,
+                  input_format=input_format, files=files)

@@ -1,0 +1,246 @@
+"""The ``taxi_fare`` pipeline: TLC trips -> validate/quarantine -> features -> distributed XGBoost -> store.
+
+Each stage is a function of (spark, config) that reads its inputs from and commits its outputs to the
+store, so stages run alone (``jobs/<stage>.py``) or chained (``jobs/run_pipeline.py``).
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Literal, Optional
+
+from pydantic import Field, PositiveInt, field_validator
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame
+
+from features.taxi import LABEL, feature_columns, feature_stages
+from pipelines.taxi_fare import generator, zones
+from pipelines.taxi_fare import ingest as tlc_ingest
+from pipelines.taxi_fare.keras_mlp import KerasMLPSection
+from spark_ml_pipeline.ingest.quarantine import IngestStats, read_stats, read_valid, require_ingested
+from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, Section, SplitConfig, XGBoostConfig, run_date
+from spark_ml_pipeline.runtime.errors import ConfigError
+from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join
+from spark_ml_pipeline.store.recorder import RunRecorder
+from spark_ml_pipeline.train.metrics import regression_metrics
+from spark_ml_pipeline.train.splits import Splits, split_rows
+from spark_ml_pipeline.train.xgboost import best_iteration, fit_pipeline, xgb_regressor
+
+NAME = "taxi_fare"
+FEATURES_COLUMN = "features"
+
+
+# --- configuration -----------------------------------------------------------------------------------
+
+class GenerateSection(Section):
+    rows: PositiveInt = 200_000
+    seed: int = 42
+    tlc_schema: Literal["legacy", "current"] = "legacy"
+    format: Literal["parquet", "csv"] = "parquet"
+    start_month: str = "2015-01"
+    months: int = Field(3, ge=1, le=120)
+    # Capped so that no clean fare can be pushed to <= 0 by the (3-sigma clipped) noise.
+    noise_sigma: float = Field(2.0, gt=0, le=2.1)
+    dirty_fraction: float = Field(0.02, ge=0, le=0.5)
+    files_per_month: PositiveInt = 1
+    output: Optional[str] = None  # default: <store>/data/taxi_fare/raw
+
+    @field_validator("start_month")
+    @classmethod
+    def _year_month(cls, value: str) -> str:
+        if not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", value):
+            raise ValueError("expected YYYY-MM")
+        return value
+
+
+class IngestSection(Section):
+    input: Optional[str] = None  # path, URI or glob of TLC files; default: the generator's output
+    format: Optional[Literal["parquet", "csv"]] = None  # default: generate.format
+    tlc_schema: Literal["auto", "legacy", "current"] = "auto"
+    fare_max: float = Field(500.0, gt=0)
+    passenger_max: int = Field(6, ge=1)
+    distance_max_miles: float = Field(100.0, gt=0)
+
+
+class FeaturesSection(Section):
+    categories: list[str] = ["vendor_id", "rate_code", "store_and_fwd_flag"]
+    hash_buckets: int = Field(0, ge=0)
+    airport_radius_km: float = Field(2.0, gt=0)
+
+
+class TaxiFareConfig(PipelineConfigBase):
+    pipeline: str = NAME
+    kind: Literal["taxi_fare"] = NAME
+    generate: GenerateSection = GenerateSection()
+    ingest: IngestSection = IngestSection()
+    features: FeaturesSection = FeaturesSection()
+    model: XGBoostConfig = XGBoostConfig()
+    # The model family: the pipeline trains XGBoost; a search may also try the Keras MLP (tune.space.family).
+    family: Literal["xgboost", "keras_mlp"] = "xgboost"
+    keras: KerasMLPSection = KerasMLPSection()
+    split: SplitConfig = SplitConfig()
+
+
+# --- locations ---------------------------------------------------------------------------------------
+
+def generated_location(config: TaxiFareConfig) -> str:
+    return config.generate.output or config.store.data(config.pipeline, "raw")
+
+
+def raw_location(config: TaxiFareConfig) -> str:
+    return config.ingest.input or generated_location(config)
+
+
+def input_format(config: TaxiFareConfig) -> str:
+    return config.ingest.format or config.generate.format
+
+
+def ingest_location(config: TaxiFareConfig) -> str:
+    return config.store.data(config.pipeline, "ingest", f"run_date={run_date(config)}")
+
+
+def features_location(config: TaxiFareConfig) -> str:
+    return config.store.data(config.pipeline, "features", f"run_date={run_date(config)}")
+
+
+def generator_spec(config: TaxiFareConfig) -> generator.GeneratorSpec:
+    g = config.generate
+    return generator.GeneratorSpec(rows=g.rows, seed=g.seed, tlc_schema=g.tlc_schema, output_format=g.format,
+                                   start_month=g.start_month, months=g.months, noise_sigma=g.noise_sigma,
+                                   dirty_fraction=g.dirty_fraction, files_per_month=g.files_per_month)
+
+
+def taxi_feature_stages(config: TaxiFareConfig, assemble_into: str | None = FEATURES_COLUMN) -> list:
+    """The feature stages, with the zone table and airports they look up saved inside them."""
+    f = config.features
+    return feature_stages(zones.centroid_arrays(), zones.airport_coordinates(), categories=f.categories,
+                          num_buckets=f.hash_buckets, airport_radius_km=f.airport_radius_km,
+                          assemble_into=assemble_into)
+
+
+# --- stages ------------------------------------------------------------------------------------------
+
+def generate(spark, config: TaxiFareConfig) -> generator.Manifest:
+    return generator.write_trips(spark, generator_spec(config), generated_location(config))
+
+
+def ensure_generated(spark, config: TaxiFareConfig) -> dict | None:
+    """Generate the synthetic input unless it already exists with the same spec (idempotent reruns).
+
+    Returns the generator manifest, or None when the pipeline reads user-supplied files."""
+    if config.ingest.input:
+        return _manifest_if_any(spark, config.ingest.input)
+    existing = _manifest_if_any(spark, generated_location(config))
+    if existing and existing["spec"] == asdict(generator_spec(config)):
+        return existing
+    return asdict(generate(spark, config))
+
+
+def _manifest_if_any(spark, location: str) -> dict | None:
+    if not HadoopFS(spark).exists(join(location, generator.MANIFEST)):
+        return None
+    return generator.read_manifest(spark, location)
+
+
+def ingest(spark, config: TaxiFareConfig) -> IngestStats:
+    rules = tlc_ingest.ValidationRules(fare_max=config.ingest.fare_max, passenger_max=config.ingest.passenger_max,
+                                       distance_max_miles=config.ingest.distance_max_miles)
+    return tlc_ingest.ingest(spark, raw_location(config), ingest_location(config), input_format(config),
+                             config.ingest.tlc_schema, rules)
+
+
+def valid_trips(spark, config: TaxiFareConfig) -> tuple[DataFrame, IngestStats]:
+    location = ingest_location(config)
+    require_ingested(spark, location, f"run date {run_date(config)}")
+    return read_valid(spark, location), read_stats(spark, location)
+
+
+def featurize(spark, config: TaxiFareConfig) -> str:
+    """Write the feature table (features + label) of this run date; returns its location."""
+    trips, _ = valid_trips(spark, config)
+    model = PipelineModel(taxi_feature_stages(config, assemble_into=None))
+    columns = [*feature_columns(config.features.categories), LABEL]
+    output = features_location(config)
+    with atomic_output(spark, output) as temporary:
+        model.transform(trips).select(*columns).write.parquet(temporary)
+    return output
+
+
+def split_trips(spark, config: TaxiFareConfig) -> tuple[Splits, IngestStats]:
+    trips, stats = valid_trips(spark, config)
+    return split_rows(trips, config.split), stats
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_uri: str
+    metrics: dict
+    rows: dict
+    noise_floor_rmse: float | None
+    tracking_uri: str
+    seconds: float
+
+
+def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainResult:
+    """Fit features + XGBoost on train (early stopping on validation), evaluate on test, record it all."""
+    if config.family != "xgboost":
+        raise ConfigError(f"family={config.family}: the taxi_fare pipeline trains XGBoost; the Keras MLP is a "
+                          "family of its search (python -m jobs.tune taxi_fare), whose refit is registered")
+    started = time.time()
+    splits, ingest_stats = split_trips(spark, config)
+    if manifest is None:
+        manifest = _manifest_if_any(spark, ingest_stats.input)
+    regressor = xgb_regressor(config.model, FEATURES_COLUMN, LABEL, device=config.compute.device)
+
+    with RunRecorder(spark, config) as recorder:
+        recorder.log_config(("model", "features", "split", "generate", "ingest", "compute"))
+        recorder.log_lineage(ingest_stats.input_files, tlc_schema=ingest_stats.schema)
+        recorder.log_json(asdict(ingest_stats), "ingest_stats.json")
+
+        fit_started = time.time()
+        model = fit_pipeline(taxi_feature_stages(config), regressor, splits.train_with_indicator())
+        fit_seconds = time.time() - fit_started
+        test_metrics = regression_metrics(model.transform(splits.test), LABEL)
+        validation_metrics = regression_metrics(model.transform(splits.validation), LABEL, what="validation")
+        rows = {"rows_in": ingest_stats.rows_in, "rows_valid": ingest_stats.rows_valid,
+                "rows_quarantined": ingest_stats.rows_quarantined,
+                "rows_test": test_metrics["n"], "rows_validation": validation_metrics["n"]}
+        rows["rows_train"] = rows["rows_valid"] - rows["rows_test"] - rows["rows_validation"]
+        metrics = {f"test_{k}": v for k, v in test_metrics.items() if k != "n"}
+        metrics.update({f"validation_{k}": v for k, v in validation_metrics.items() if k != "n"})
+        metrics["fit_seconds"] = fit_seconds
+        metrics["best_iteration"] = best_iteration(model) if config.model.early_stopping_rounds else None
+        floor = manifest["noise_floor_rmse"] if manifest else None
+        if floor:
+            metrics["noise_floor_rmse"] = floor
+            metrics["test_rmse_over_floor"] = test_metrics["rmse"] / floor
+        recorder.log_metrics({**metrics, **rows, **{f"quarantined_{reason}": n for reason, n
+                                                    in ingest_stats.quarantined_by_reason.items()}})
+        model_uri = recorder.commit_model(model)
+    return TrainResult(run_id=recorder.run_id, model_uri=model_uri, metrics=metrics, rows=rows,
+                       noise_floor_rmse=floor, tracking_uri=recorder.tracking_uri, seconds=time.time() - started)
+
+
+def run(spark, config: TaxiFareConfig) -> TrainResult:
+    """The whole pipeline: (generate) -> ingest -> features + XGBoost -> store."""
+    manifest = ensure_generated(spark, config)
+    ingest(spark, config)
+    return train(spark, config, manifest)
+
+
+def summary(result: TrainResult, config: TaxiFareConfig) -> str:
+    r, m = result.rows, result.metrics
+    share = r["rows_quarantined"] / r["rows_in"] if r["rows_in"] else 0.0
+    lines = [
+        f"{config.pipeline} · run date {run_date(config)} · MLflow run {result.run_id} · {result.seconds:.0f} s",
+        f"  rows read {r['rows_in']:,} · quarantined {r['rows_quarantined']:,} ({share:.1%}) · "
+        f"trained on {r['rows_train']:,} (validation {r['rows_validation']:,}, test {r['rows_test']:,})",
+        f"  test RMSE {m['test_rmse']:.3f} · MAE {m['test_mae']:.3f} · R² {m['test_r2']:.4f}"
+        + (f" · noise floor {result.noise_floor_rmse:.3f} (RMSE/floor {m['test_rmse_over_floor']:.2f})"
+           if result.noise_floor_rmse else " · noise floor unknown (real data)"),
+        f"  model   {result.model_uri}",
+        f"  metrics {result.tracking_uri} (experiment {config.store.experiment or config.pipeline})",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,9 @@
+"""spark-ml-pipeline's reusable library, one package per stage of the data's trip.
+
+``runtime`` (configuration, session, errors, I/O, command line, pipeline discovery) < ``ingest`` (input files,
+validation and quarantine) < ``train`` (splits, metrics, XGBoost, Keras on Horovod, the model zoo) <
+``store`` (MLflow tracking, the run recorder, lineage, the model registry) < ``tune`` (the search) and
+``score`` (batch scoring). It never imports the named pipelines (``pipelines/``); it finds them by name.
+"""
+
+__version__ = "0.2.0"

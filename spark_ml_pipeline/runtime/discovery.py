@@ -1,0 +1,60 @@
+"""Finding the named pipelines: each package under ``pipelines/`` declares itself once as ``PIPELINE``.
+
+The library never imports a named pipeline statically (import-linter checks it); it imports the package a
+configuration's ``kind`` names, by name, when a job asks for it. A new kind is a new package with a
+``PIPELINE``; a new data set of an existing kind (``kind: tabular``) is only a conf file.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from spark_ml_pipeline.runtime.errors import ConfigError
+
+PIPELINES_PACKAGE_ENV = "SML_PIPELINES_PACKAGE"
+DEFAULT_PIPELINES_PACKAGE = "pipelines"
+
+
+@dataclass(frozen=True)
+class PipelineDefinition:
+    """What a named pipeline is: its configuration model, its stages, and how it is searched and scored.
+
+    ``stages`` maps a stage name (``ingest``, ``train``, ``run`` ...) to ``(spark, config) -> result``;
+    ``summary(result, config)`` is the lines a job prints; ``tuner(spark, config)`` builds the search's tuner
+    (None: not searchable); ``scorer(spark, config)`` builds what batch scoring needs (None: not scorable).
+    """
+
+    kind: str
+    config: type
+    stages: Mapping[str, Callable[..., Any]]
+    summary: Callable[[Any, Any], str]
+    tuner: Callable[..., Any] | None = None
+    scorer: Callable[..., Any] | None = None
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def pipelines_package() -> str:
+    return os.environ.get(PIPELINES_PACKAGE_ENV, DEFAULT_PIPELINES_PACKAGE)
+
+
+def known_kinds() -> list[str]:
+    """The kinds the pipelines package holds (its sub-packages), without importing them."""
+    package = importlib.import_module(pipelines_package())
+    return sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.ispkg)
+
+
+def find_pipeline(kind: str, where: str = "") -> PipelineDefinition:
+    """The declaration of pipeline kind ``kind`` (imports only that pipeline's package)."""
+    kinds = known_kinds()
+    if kind not in kinds:
+        raise ConfigError(f"{where + ': ' if where else ''}unknown pipeline kind {kind!r} "
+                          f"(known: {', '.join(kinds)})")
+    module = importlib.import_module(f"{pipelines_package()}.{kind}")
+    definition = getattr(module, "PIPELINE", None)
+    if not isinstance(definition, PipelineDefinition):
+        raise ConfigError(f"{module.__name__}: declares no PIPELINE (a PipelineDefinition)")
+    return definition

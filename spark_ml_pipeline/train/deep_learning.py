@@ -1,0 +1,136 @@
+"""Shared plumbing of the Keras pipelines: their configuration, the data they hand the trainer, the estimator.
+
+A named deep-learning pipeline supplies a :class:`Prepared` (Spark DataFrames with model-ready array columns,
+shapes, loss, and the feature stages that made them) and an evaluation function;
+:func:`spark_ml_pipeline.store.keras_run.train_and_record` fits and records it the same way for all of them.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Optional
+
+from pydantic import Field, PositiveInt, model_validator
+from pyspark.ml import Transformer
+from pyspark.sql import DataFrame
+
+from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, Section, run_date
+from spark_ml_pipeline.runtime.io import short_digest
+from spark_ml_pipeline.train.keras_estimator import FIT_DEFAULTS, KerasHorovodEstimator
+from spark_ml_pipeline.train.models.zoo import ModelSpec
+
+
+class TrainingSection(Section):
+    """How the Horovod fit trains; ``learning_rate`` is per rank (scaled by the number of ranks)."""
+
+    num_proc: PositiveInt = FIT_DEFAULTS["numProc"]
+    epochs: PositiveInt = FIT_DEFAULTS["epochs"]
+    batch_size: PositiveInt = FIT_DEFAULTS["batchSize"]
+    learning_rate: float = Field(FIT_DEFAULTS["learningRate"], gt=0)
+    optimizer: Literal["adam", "sgd"] = FIT_DEFAULTS["optimizer"]
+    lr_schedule: Literal["constant", "cosine"] = FIT_DEFAULTS["lrSchedule"]  # cosine: to 0 by the last epoch
+    warmup_epochs: int = Field(FIT_DEFAULTS["warmupEpochs"], ge=0)  # linear warm-up to the rank-scaled rate
+    early_stopping_patience: int = Field(FIT_DEFAULTS["earlyStoppingPatience"], ge=0)  # 0 = off
+    threads_per_rank: Optional[PositiveInt] = None  # default: cores // num_proc
+    shuffle_buffer: PositiveInt = FIT_DEFAULTS["shuffleBuffer"]
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5)
+    seed: int = FIT_DEFAULTS["seed"]
+
+    @model_validator(mode="after")
+    def _warmup_within_epochs(self) -> "TrainingSection":
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs})")
+        return self
+
+
+class DataLimits(Section):
+    """Take the first N rows (tests and quick runs); null = all."""
+
+    train_limit: Optional[PositiveInt] = None
+    test_limit: Optional[PositiveInt] = None
+
+
+class DeepPipelineConfig(PipelineConfigBase):
+    training: TrainingSection = TrainingSection()
+    data: DataLimits = DataLimits()
+    # Named model variants (the pipeline's conf file lists them); ``model: <name>`` picks one, so
+    # ``model=resnet`` on the command line switches architecture.
+    models: dict[str, dict] = {}
+    model: ModelSpec
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pick_variant(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("model"), str):
+            variants = data.get("models") or {}
+            if data["model"] not in variants:
+                raise ValueError(f"model {data['model']!r} is not a variant listed under 'models' "
+                                 f"(variants: {', '.join(sorted(variants)) or 'none'})")
+            data = {**data, "model": variants[data["model"]]}
+        return data
+
+
+@dataclass
+class Prepared:
+    """Model-ready data: ``train`` carries the validation flag; ``tests`` are scored and evaluated."""
+
+    train: DataFrame
+    tests: dict[str, DataFrame]
+    input_shape: tuple[int, ...]
+    label_column: str
+    label_shape: tuple[int, ...]
+    label_dtype: str
+    output_shape: tuple[int, ...]
+    output_activation: str | None
+    loss: str
+    metrics: tuple[str, ...]
+    input_files: list[tuple[str, int, int]]
+    features_column: str = "features"
+    extra_params: dict = field(default_factory=dict)
+    # Fitted stages that turn the pipeline's ingested rows into ``features_column``: committed with the Keras
+    # model as one PipelineModel, so scoring applies exactly this transform.
+    feature_stages: list[Transformer] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How a Keras pipeline is searched (see :mod:`spark_ml_pipeline.tune.keras_tuner`): its data, and the objective.
+
+    ``objective`` is a Keras epoch-log key of the validation split (``val_loss``, ``val_accuracy``) optimised in
+    ``direction``; ``test_metric`` is a key of ``evaluate``'s result on the ``test`` set, compared with the
+    champion in ``test_direction``."""
+
+    ingest: Callable
+    prepare: Callable  # (spark, config) -> Prepared
+    evaluate: Callable[[DataFrame], dict]
+    objective: str = "val_loss"
+    direction: str = "minimize"
+    test_metric: str = "loss"
+    test_direction: str = "minimize"
+
+
+def work_location(config: DeepPipelineConfig) -> str:
+    """Stable per (pipeline, date, model, training, data): rerunning the same command resumes its fit."""
+    keyed = config.model_dump(mode="json", include={"model", "training", "data", "pipeline"})
+    digest = short_digest(keyed)
+    return config.store.data(config.pipeline, "work", f"run_date={run_date(config)}", digest)
+
+
+def threads_per_rank(config: DeepPipelineConfig) -> int:
+    return config.training.threads_per_rank or max(1, (os.cpu_count() or 1) // config.training.num_proc)
+
+
+def estimator_for(config: DeepPipelineConfig, prepared: Prepared) -> KerasHorovodEstimator:
+    t = config.training
+    return KerasHorovodEstimator(
+        featuresCol=prepared.features_column, inputShape=list(prepared.input_shape),
+        labelCol=prepared.label_column, labelShape=list(prepared.label_shape), labelDtype=prepared.label_dtype,
+        modelSpec=json.dumps(config.model.model_dump(mode="json")), outputShape=list(prepared.output_shape),
+        outputActivation=prepared.output_activation or "", loss=prepared.loss, metrics=list(prepared.metrics),
+        optimizer=t.optimizer, learningRate=t.learning_rate, batchSize=t.batch_size, epochs=t.epochs,
+        numProc=t.num_proc, threadsPerRank=threads_per_rank(config), earlyStoppingPatience=t.early_stopping_patience,
+        shuffleBuffer=t.shuffle_buffer, seed=t.seed, lrSchedule=t.lr_schedule, warmupEpochs=t.warmup_epochs,
+        device=config.compute.device, workDir=work_location(config))
+
+

@@ -1,0 +1,399 @@
+"""What every Horovod rank runs: read its shard of the Parquet data, train data-parallel, checkpoint.
+
+This module is imported inside the rank processes that ``horovod.spark.run`` starts, so it depends only on
+numpy, pyarrow, TensorFlow, Horovod and the model zoo, never on Spark.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+CHECKPOINT_MODEL = "checkpoint.keras"
+CHECKPOINT_STATE = "checkpoint.json"
+
+
+@dataclass(frozen=True)
+class RankSpec:
+    """Everything a rank needs, picklable and free of Spark objects (Ray-Train-style config object)."""
+
+    train_dir: str
+    validation_dir: str | None
+    features_column: str
+    label_column: str
+    input_shape: tuple[int, ...]
+    label_shape: tuple[int, ...]
+    label_dtype: str
+    model_spec: dict
+    output_shape: tuple[int, ...]
+    output_activation: str | None
+    loss: str
+    metrics: tuple[str, ...]
+    checkpoint_dir: str
+    output_model: str
+    # How to train: always set by KerasHorovodEstimator.rank_spec (its Params hold the defaults).
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    early_stopping_patience: int | None
+    threads_per_rank: int
+    shuffle_buffer: int
+    seed: int
+    device: str  # cpu | cuda: cuda pins each rank to one GPU of its host (local rank)
+    lr_schedule: str  # constant | cosine (decay to 0 over the epochs after warm-up)
+    warmup_epochs: int  # linear warm-up from the per-rank rate to the rank-scaled one (Goyal et al.)
+    record_weights_digest: bool = False
+    # A search trial (spark_ml_pipeline.train.trial_reporting.RemoteTrial): rank 0 reports each epoch, the pruner
+    # may stop the fit on every rank.
+    trial: Any = None
+
+
+@dataclass
+class RankResult:
+    rank: int
+    size: int
+    rows: int
+    row_ids: tuple[int, int] = (0, 0)  # [first, last) of this rank's global row range
+    history: dict[str, list[float]] = field(default_factory=dict)
+    initial_epoch: int = 0
+    epochs_run: int = 0
+    epoch_seconds: list[float] = field(default_factory=list)
+    weights_digest: str | None = None
+    allreduce_check: float | None = None
+    pruned_at_epoch: int | None = None
+    optimizer_restored: bool = False
+    optimizer_iterations: int = 0
+
+
+# --- sharding ------------------------------------------------------------------------------------------
+
+def parquet_files(directory: str) -> list[str]:
+    files = sorted(glob.glob(os.path.join(directory, "**", "*.parquet"), recursive=True))
+    if not files:
+        raise FileNotFoundError(f"{directory}: no Parquet files")
+    return files
+
+
+def shard_ranges(row_counts: list[int], rank: int, size: int) -> tuple[int, int]:
+    """This rank's contiguous global row range; every rank gets floor(total / size) rows.
+
+    Equal shards matter: Horovod ranks must take the same number of steps, or an allreduce waits forever.
+    The remainder (fewer than ``size`` rows) is left out of this epoch's training."""
+    per_rank = sum(row_counts) // size
+    return rank * per_rank, (rank + 1) * per_rank
+
+
+def read_shard(directory: str, columns: list[str], rank: int, size: int):
+    """Read only the row range of this rank (file by file, skipping files outside the range)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = parquet_files(directory)
+    counts = [pq.ParquetFile(f).metadata.num_rows for f in files]
+    start, stop = shard_ranges(counts, rank, size)
+    pieces, offset = [], 0
+    for path, count in zip(files, counts):
+        lo, hi = max(start, offset), min(stop, offset + count)
+        if lo < hi:
+            pieces.append(pq.read_table(path, columns=columns).slice(lo - offset, hi - lo))
+        offset += count
+    table = pa.concat_tables(pieces) if pieces else pq.read_table(files[0], columns=columns).slice(0, 0)
+    return table, (start, stop)
+
+
+def column_to_array(table, column: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """A list/array column (or a scalar column) as an (N, *shape) numpy array, without Python loops."""
+    import pyarrow as pa
+
+    values = table.column(column).combine_chunks()
+    n = table.num_rows
+    if pa.types.is_list(values.type) or pa.types.is_large_list(values.type) or pa.types.is_fixed_size_list(values.type):
+        flat = values.flatten().to_numpy(zero_copy_only=False)
+        return flat.astype(dtype, copy=False).reshape((n, *shape))
+    return values.to_numpy(zero_copy_only=False).astype(dtype, copy=False).reshape((n, *shape))
+
+
+# --- training ------------------------------------------------------------------------------------------
+
+def _dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, shuffle_buffer: int, seed: int,
+             training: bool):
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((features, labels))
+    if training:
+        data = data.shuffle(min(shuffle_buffer, len(features)), seed=seed, reshuffle_each_iteration=True).repeat()
+    return data.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+
+
+def learning_rate_for(spec: RankSpec, size: int, steps_per_epoch: int):
+    """The rank-scaled learning rate, as a float or a schedule over optimizer steps. With warm-up it rises
+    linearly from the single-rank rate to ``size`` times it; ``cosine`` then decays it to zero by the last
+    epoch. The schedule reads the optimizer's step count, so a resumed fit continues it where it was."""
+    from tensorflow import keras
+
+    peak = spec.learning_rate * size
+    if spec.lr_schedule == "constant" and not spec.warmup_epochs:
+        return peak
+    warmup_steps = spec.warmup_epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=spec.learning_rate if warmup_steps else peak,
+        decay_steps=max(1, (spec.epochs - spec.warmup_epochs) * steps_per_epoch),
+        alpha=0.0 if spec.lr_schedule == "cosine" else 1.0,  # alpha 1: no decay
+        warmup_target=peak if warmup_steps else None, warmup_steps=warmup_steps)
+
+
+def _optimizer(name: str, learning_rate):
+    from tensorflow import keras
+
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+def _weights_digest(model) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def _load_checkpoint(checkpoint_dir: str) -> tuple[Any, int, dict, bool, str | None]:
+    """(model or None, first epoch to run, history so far, finished, optimizer state file or None) from the
+    last complete checkpoint."""
+    from tensorflow import keras
+
+    state_path = os.path.join(checkpoint_dir, CHECKPOINT_STATE)
+    if not os.path.exists(state_path):
+        return None, 0, {}, False, None
+    with open(state_path) as handle:
+        state = json.load(handle)
+    model = keras.models.load_model(os.path.join(checkpoint_dir, state["model"]), compile=False)
+    optimizer_file = state.get("optimizer")
+    return (model, int(state["epoch"]) + 1, state.get("history", {}), bool(state.get("finished")),
+            os.path.join(checkpoint_dir, optimizer_file) if optimizer_file else None)
+
+
+def _optimizer_variables(optimizer) -> list:
+    variables = optimizer.variables
+    return list(variables() if callable(variables) else variables)
+
+
+def _restore_optimizer(optimizer, model, state_file: str) -> bool:
+    """Adam's moments and step count as they were at the checkpoint, so a resumed fit continues the same
+    optimisation instead of restarting it. False (fresh state) if the saved state does not fit."""
+    optimizer.build(model.trainable_variables)
+    with np.load(state_file) as saved:
+        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    variables = _optimizer_variables(optimizer)
+    if len(values) != len(variables) or any(v.shape != value.shape for v, value in zip(variables, values)):
+        return False
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+    return True
+
+
+def _write_state(checkpoint_dir: str, state: dict) -> None:
+    temporary = os.path.join(checkpoint_dir, f".{CHECKPOINT_STATE}.tmp")
+    with open(temporary, "w") as handle:
+        json.dump(state, handle)
+    os.replace(temporary, os.path.join(checkpoint_dir, CHECKPOINT_STATE))
+
+
+def _mark_finished(checkpoint_dir: str) -> None:
+    """A completed fit (all epochs, or stopped early) is not resumed by a rerun."""
+    path = os.path.join(checkpoint_dir, CHECKPOINT_STATE)
+    if os.path.exists(path):
+        with open(path) as handle:
+            state = json.load(handle)
+        _write_state(checkpoint_dir, {**state, "finished": True})
+
+
+def _checkpoint_callback(checkpoint_dir: str, history_so_far: dict):
+    """Rank 0 saves model + state after every epoch; the state file is replaced last, atomically,
+    so a crash mid-save leaves the previous checkpoint valid."""
+    from tensorflow import keras
+
+    class EpochCheckpoint(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.history = {k: list(v) for k, v in history_so_far.items()}
+
+        def on_epoch_end(self, epoch, logs=None):
+            for key, value in (logs or {}).items():
+                self.history.setdefault(key, []).append(float(value))
+            os.makedirs(checkpoint_dir, exist_ok=True)
+            name, optimizer_name = f"epoch-{epoch:04d}.keras", f"optimizer-{epoch:04d}.npz"
+            self.model.save(os.path.join(checkpoint_dir, name))
+            np.savez(os.path.join(checkpoint_dir, optimizer_name),
+                     *[v.numpy() for v in _optimizer_variables(self.model.optimizer)])
+            _write_state(checkpoint_dir, {"epoch": epoch, "model": name, "optimizer": optimizer_name,
+                                          "history": self.history})
+            for old in glob.glob(os.path.join(checkpoint_dir, "epoch-*.keras")) + \
+                    glob.glob(os.path.join(checkpoint_dir, "optimizer-*.npz")):
+                if os.path.basename(old) not in (name, optimizer_name):
+                    os.remove(old)
+
+    return EpochCheckpoint()
+
+
+def _PruningCallback(remote, rank: int):
+    """Report each epoch's (rank-averaged) metric to the search trial from rank 0; if its pruner says stop,
+    every rank stops after this epoch (the decision travels in an allreduce, so ranks never diverge)."""
+    import horovod.tensorflow.keras as hvd
+    import tensorflow as tf
+    from tensorflow import keras
+
+    class Pruning(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.trial = remote.open() if rank == 0 else None
+            self.pruned_at_epoch: int | None = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            stop = 0.0
+            if self.trial is not None:
+                stop = float(remote.report(self.trial, epoch + 1, logs or {}))
+            if float(hvd.allreduce(tf.constant([stop]), op=hvd.Sum).numpy()[0]) > 0:
+                self.pruned_at_epoch = epoch + 1
+                self.model.stop_training = True
+
+    return Pruning()
+
+
+def _EpochTimer():
+    """Wall time of each epoch's training steps (for throughput figures), validation excluded."""
+    import time
+
+    from tensorflow import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._last_batch = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(getattr(self, "_last_batch", time.perf_counter()) - self._started)
+
+    return EpochTimer()
+
+
+def gpu_for_rank(device: str, gpus: list, local_rank: int):
+    """The GPU this rank trains on (None: CPU). ``cuda`` gives each rank of a host its own GPU by local rank,
+    the Horovod pattern; a rank that sees no GPU is an error, not a silent fall-back to the CPU."""
+    if device == "cpu":
+        return None
+    if device != "cuda":
+        raise ValueError(f"device must be cpu or cuda, got {device!r}")
+    if not gpus:
+        raise RuntimeError(f"compute.device=cuda but rank {local_rank} of this host sees no GPU "
+                           "(check the executors' GPU resources and CUDA_VISIBLE_DEVICES)")
+    return gpus[local_rank % len(gpus)]
+
+
+def _place_on_device(device: str, local_rank: int) -> None:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    chosen = gpu_for_rank(device, gpus, local_rank)
+    if chosen is None:
+        if gpus:
+            tf.config.set_visible_devices([], "GPU")
+        return
+    tf.config.experimental.set_memory_growth(chosen, True)
+    tf.config.set_visible_devices(chosen, "GPU")
+
+
+def train_rank(spec: RankSpec) -> dict:
+    """The Horovod training function: one call per rank."""
+    import horovod.tensorflow.keras as hvd
+    import tensorflow as tf
+    from tensorflow import keras
+
+    hvd.init()
+    rank, size = hvd.rank(), hvd.size()
+    # N ranks on N cores: each rank gets its share of threads, so ranks do not oversubscribe the CPUs.
+    tf.config.threading.set_intra_op_parallelism_threads(spec.threads_per_rank)
+    tf.config.threading.set_inter_op_parallelism_threads(spec.threads_per_rank)
+    _place_on_device(spec.device, hvd.local_rank())
+    keras.utils.set_random_seed(spec.seed)
+    tf.get_logger().setLevel("ERROR")  # e.g. "callback slow compared to the batch time" on tiny batches
+
+    columns = [spec.features_column, spec.label_column]
+    table, row_ids = read_shard(spec.train_dir, columns, rank, size)
+    x = column_to_array(table, spec.features_column, spec.input_shape, "float32")
+    y = column_to_array(table, spec.label_column, spec.label_shape, spec.label_dtype)
+    steps = max(1, len(x) // spec.batch_size)
+    train_data = _dataset(x, y, spec.batch_size, spec.shuffle_buffer, spec.seed + rank, training=True)
+    validation = None
+    if spec.validation_dir:
+        vtable, _ = read_shard(spec.validation_dir, columns, rank, size)
+        vx = column_to_array(vtable, spec.features_column, spec.input_shape, "float32")
+        vy = column_to_array(vtable, spec.label_column, spec.label_shape, spec.label_dtype)
+        if len(vx):
+            validation = _dataset(vx, vy, spec.batch_size, 0, 0, training=False)
+
+    model, initial_epoch, history_so_far, finished, optimizer_state = _load_checkpoint(spec.checkpoint_dir)
+    if finished and os.path.exists(spec.output_model):  # the final (best) model, not the last epoch's
+        model = keras.models.load_model(spec.output_model, compile=False)
+    if model is None:
+        from spark_ml_pipeline.train.models.zoo import build_model
+
+        model = build_model(spec.model_spec, spec.input_shape, spec.output_shape, spec.output_activation)
+    # Data parallelism: gradients are averaged across ranks, so the effective batch is size x larger;
+    # scale the learning rate with it (Goyal et al.).
+    optimizer = hvd.DistributedOptimizer(_optimizer(spec.optimizer, learning_rate_for(spec, size, steps)))
+    model.compile(optimizer=optimizer, loss=spec.loss, metrics=list(spec.metrics))
+    optimizer_restored = bool(optimizer_state and not finished and _restore_optimizer(optimizer, model, optimizer_state))
+
+    callbacks = [hvd.callbacks.BroadcastGlobalVariablesCallback(0),
+                 # Average metrics across ranks before anything reads them, so early stopping decides
+                 # identically on every rank.
+                 hvd.callbacks.MetricAverageCallback()]
+    if spec.early_stopping_patience and validation is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.early_stopping_patience,
+                                                       restore_best_weights=True))
+    if rank == 0:
+        callbacks.append(_checkpoint_callback(spec.checkpoint_dir, history_so_far))
+    pruning = _PruningCallback(spec.trial, rank) if spec.trial is not None else None
+    if pruning is not None:
+        callbacks.append(pruning)
+    timer = _EpochTimer()
+    callbacks.append(timer)
+
+    history = {}
+    epochs_run = 0
+    if initial_epoch < spec.epochs and not finished:
+        fit = model.fit(train_data, epochs=spec.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+                        validation_data=validation, callbacks=callbacks, verbose=0)
+        history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+        epochs_run = len(next(iter(history.values()), []))
+    full_history = {k: list(history_so_far.get(k, [])) + history.get(k, [])
+                    for k in set(history_so_far) | set(history)}
+
+    if rank == 0:
+        temporary = spec.output_model + ".tmp.keras"
+        model.save(temporary)
+        os.replace(temporary, spec.output_model)
+        _mark_finished(spec.checkpoint_dir)
+    check = hvd.allreduce(tf.constant([float(rank + 1)]), op=hvd.Sum)
+    result = RankResult(rank=rank, size=size, rows=len(x), row_ids=row_ids, history=full_history,
+                        initial_epoch=initial_epoch, epochs_run=epochs_run, epoch_seconds=timer.seconds,
+                        weights_digest=_weights_digest(model) if spec.record_weights_digest else None,
+                        allreduce_check=float(check.numpy()[0]),
+                        pruned_at_epoch=pruning.pruned_at_epoch if pruning is not None else None,
+                        optimizer_restored=optimizer_restored,
+                        optimizer_iterations=int(optimizer.iterations.numpy()))
+    return asdict(result)

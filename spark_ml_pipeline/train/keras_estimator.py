@@ -1,0 +1,312 @@
+"""A Spark ML Estimator that trains a Keras model data-parallel with Horovod on Spark executors.
+
+``fit(df)`` writes the prepared DataFrame to Parquet in the store, starts ``horovod.spark.run`` with one
+rank per process (Gloo, CPU here), each rank reading its own shard with pyarrow (no petastorm), and
+returns a :class:`KerasModel` Transformer that scores DataFrames with a batched pandas UDF.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark import keyword_only
+from pyspark.ml import Estimator, Model
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasFeaturesCol, HasLabelCol, HasPredictionCol, HasSeed
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsReader, DefaultParamsWritable, DefaultParamsWriter
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, local_path
+from spark_ml_pipeline.train.horovod_rank import RankSpec, train_rank
+from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
+from spark_ml_pipeline.train.trial_reporting import RemoteTrial
+
+
+# How a fit trains unless told otherwise: the estimator's defaults, and the configuration's (TrainingSection).
+FIT_DEFAULTS = dict(optimizer="adam", learningRate=1e-3, batchSize=128, epochs=3, numProc=2,
+                    earlyStoppingPatience=3, shuffleBuffer=10_000, seed=0, lrSchedule="constant", warmupEpochs=0,
+                    device="cpu")
+
+
+def _shape(value) -> list[int]:
+    return [int(v) for v in TypeConverters.toList(value)]
+
+
+class _KerasParams(HasFeaturesCol, HasPredictionCol):
+    """What fitting and scoring share: the input array column and its shape, the output column, the batch."""
+
+    inputShape = Param(Params._dummy(), "inputShape", "shape of one input", _shape)
+    batchSize = Param(Params._dummy(), "batchSize", "batch size per rank", TypeConverters.toInt)
+
+
+@dataclass(frozen=True)
+class KerasTrainingSummary:
+    """What a fit learned besides the weights: per-epoch metrics of rank 0 and every rank's report."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    rank_results: list[dict] = field(default_factory=list)  # sorted by rank
+
+    @property
+    def rows(self) -> int:
+        return sum(r["rows"] for r in self.rank_results)
+
+    @property
+    def epochs_trained(self) -> int:
+        return len(next(iter(self.history.values()), []))
+
+    @property
+    def pruned_at_epoch(self) -> int | None:
+        return self.rank_results[0].get("pruned_at_epoch") if self.rank_results else None
+
+
+class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
+    """Parameters are declared on the class and checked in :meth:`validate` before any Spark job; the fitted
+    state (history, the ranks' reports) lives on the returned :class:`KerasModel` (``model.summary``)."""
+
+    labelShape = Param(Params._dummy(), "labelShape", "shape of one label ([] for a scalar)", _shape)
+    labelDtype = Param(Params._dummy(), "labelDtype", "numpy dtype of labels", TypeConverters.toString)
+    validationCol = Param(Params._dummy(), "validationCol", "boolean column marking validation rows",
+                          TypeConverters.toString)
+    modelSpec = Param(Params._dummy(), "modelSpec", "model-zoo spec as JSON", TypeConverters.toString)
+    outputShape = Param(Params._dummy(), "outputShape", "shape of the model output", _shape)
+    outputActivation = Param(Params._dummy(), "outputActivation", "activation of the head", TypeConverters.toString)
+    loss = Param(Params._dummy(), "loss", "Keras loss", TypeConverters.toString)
+    metrics = Param(Params._dummy(), "metrics", "Keras metrics", TypeConverters.toListString)
+    optimizer = Param(Params._dummy(), "optimizer", "adam or sgd", TypeConverters.toString)
+    learningRate = Param(Params._dummy(), "learningRate", "per-rank learning rate (scaled by ranks)",
+                         TypeConverters.toFloat)
+    epochs = Param(Params._dummy(), "epochs", "maximum epochs", TypeConverters.toInt)
+    device = Param(Params._dummy(), "device", "cpu, or cuda: one GPU per rank (by local rank)",
+                   TypeConverters.toString)
+    lrSchedule = Param(Params._dummy(), "lrSchedule", "constant or cosine (to zero at the last epoch)",
+                       TypeConverters.toString)
+    warmupEpochs = Param(Params._dummy(), "warmupEpochs", "epochs of linear learning-rate warm-up",
+                         TypeConverters.toInt)
+    numProc = Param(Params._dummy(), "numProc", "Horovod ranks (Spark tasks)", TypeConverters.toInt)
+    threadsPerRank = Param(Params._dummy(), "threadsPerRank", "TF intra/inter-op threads per rank",
+                           TypeConverters.toInt)
+    earlyStoppingPatience = Param(Params._dummy(), "earlyStoppingPatience", "epochs without improvement; 0 = off",
+                                  TypeConverters.toInt)
+    shuffleBuffer = Param(Params._dummy(), "shuffleBuffer", "tf.data shuffle buffer", TypeConverters.toInt)
+    workDir = Param(Params._dummy(), "workDir", "store location for data, checkpoints and the model",
+                    TypeConverters.toString)
+    dataDir = Param(Params._dummy(), "dataDir", "where the ranks' Parquet data goes (default <workDir>/data); "
+                    "fits of one data set (search trials) can share it", TypeConverters.toString)
+    trialReporting = Param(Params._dummy(), "trialReporting", "JSON of a spark_ml_pipeline.train.trial_reporting.RemoteTrial: "
+                           "rank 0 reports every epoch to that search trial, whose pruner can stop the fit",
+                           TypeConverters.toString)
+    recordWeightsDigest = Param(Params._dummy(), "recordWeightsDigest", "hash final weights per rank (tests)",
+                                TypeConverters.toBoolean)
+
+    @keyword_only
+    def __init__(self, *, featuresCol="features", inputShape=None, labelCol="label", labelShape=None,
+                 labelDtype="float32", validationCol=VALIDATION_INDICATOR, modelSpec=None, outputShape=None,
+                 outputActivation="", loss="mse", metrics=None, optimizer=None, learningRate=None, batchSize=None,
+                 epochs=None, numProc=None, threadsPerRank=1, earlyStoppingPatience=None, shuffleBuffer=None,
+                 seed=None, lrSchedule=None, warmupEpochs=None, device=None, workDir=None, dataDir=None,
+                 trialReporting=None, predictionCol="prediction", recordWeightsDigest=False):
+        super().__init__()
+        self._setDefault(featuresCol="features", labelCol="label", labelShape=[], labelDtype="float32",
+                         validationCol=VALIDATION_INDICATOR, outputActivation="", loss="mse", metrics=[],
+                         threadsPerRank=1, predictionCol="prediction", recordWeightsDigest=False, **FIT_DEFAULTS)
+        self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
+
+    def validate(self, dataset: DataFrame | None = None) -> None:
+        """Every parameter checked before any job runs (like xgboost.spark's estimators)."""
+        for required in (self.inputShape, self.modelSpec, self.outputShape, self.workDir):
+            if not self.isDefined(required):
+                raise ValueError(f"{type(self).__name__}: parameter {required.name} is required")
+        for positive in (self.batchSize, self.epochs, self.numProc, self.threadsPerRank):
+            if self.getOrDefault(positive) < 1:
+                raise ValueError(f"{type(self).__name__}: {positive.name} must be >= 1")
+        if self.getOrDefault(self.optimizer) not in ("adam", "sgd"):
+            raise ValueError(f"{type(self).__name__}: optimizer must be adam or sgd")
+        if self.getOrDefault(self.device) not in ("cpu", "cuda"):
+            raise ValueError(f"{type(self).__name__}: device must be cpu or cuda")
+        if self.getOrDefault(self.lrSchedule) not in ("constant", "cosine"):
+            raise ValueError(f"{type(self).__name__}: lrSchedule must be constant or cosine")
+        if not 0 <= self.getOrDefault(self.warmupEpochs) < self.getOrDefault(self.epochs):
+            raise ValueError(f"{type(self).__name__}: warmupEpochs must be >= 0 and below epochs")
+        json.loads(self.getOrDefault(self.modelSpec))
+        if self.isDefined(self.trialReporting):
+            RemoteTrial(**json.loads(self.getOrDefault(self.trialReporting)))
+        if dataset is not None:
+            for column in (self.getOrDefault(self.featuresCol), self.getOrDefault(self.labelCol)):
+                if column not in dataset.columns:
+                    raise ValueError(f"{type(self).__name__}: input has no column {column!r} "
+                                     f"(columns: {', '.join(dataset.columns)})")
+        slots = _task_slots(dataset)
+        if self.getOrDefault(self.numProc) > slots:
+            raise ValueError(f"{type(self).__name__}: numProc={self.getOrDefault(self.numProc)} exceeds the "
+                             f"cluster's {slots} task slots")
+
+    def rank_spec(self, train_dir: str, validation_dir: str | None) -> RankSpec:
+        g = self.getOrDefault
+        work = local_path(g(self.workDir))
+        activation = g(self.outputActivation) or None
+        return RankSpec(
+            train_dir=train_dir, validation_dir=validation_dir, features_column=g(self.featuresCol),
+            label_column=g(self.labelCol), input_shape=tuple(g(self.inputShape)),
+            label_shape=tuple(g(self.labelShape)), label_dtype=g(self.labelDtype),
+            model_spec=json.loads(g(self.modelSpec)), output_shape=tuple(g(self.outputShape)),
+            output_activation=activation, loss=g(self.loss), metrics=tuple(g(self.metrics)),
+            checkpoint_dir=str(work / "checkpoints"), output_model=str(work / "model.keras"),
+            optimizer=g(self.optimizer), learning_rate=g(self.learningRate), batch_size=g(self.batchSize),
+            epochs=g(self.epochs), early_stopping_patience=g(self.earlyStoppingPatience) or None,
+            threads_per_rank=g(self.threadsPerRank), shuffle_buffer=g(self.shuffleBuffer), seed=g(self.seed),
+            record_weights_digest=g(self.recordWeightsDigest), trial=self._remote_trial(),
+            lr_schedule=g(self.lrSchedule), warmup_epochs=g(self.warmupEpochs), device=g(self.device))
+
+    def _remote_trial(self):
+        if not self.isDefined(self.trialReporting):
+            return None
+        return RemoteTrial(**json.loads(self.getOrDefault(self.trialReporting)))
+
+    def write_data(self, dataset: DataFrame) -> tuple[str, bool]:
+        """Write what the ranks read (train/ and validation/ Parquet) once, atomically; a restarted fit
+        (same workDir) or another search trial (same dataDir) reuses it. Returns (location, has validation)."""
+        g = self.getOrDefault
+        columns = [g(self.featuresCol), g(self.labelCol)]
+        validation_col = g(self.validationCol)
+        has_validation = validation_col in dataset.columns
+        data_dir = g(self.dataDir) if self.isDefined(self.dataDir) else join(g(self.workDir), "data")
+        if not HadoopFS(dataset.sparkSession).exists(data_dir):
+            selected = dataset.select(*columns, *([validation_col] if has_validation else []))
+            partitions = g(self.numProc)
+            with atomic_output(dataset.sparkSession, data_dir) as temporary:
+                if has_validation:
+                    for name, condition in (("train", ~F.col(validation_col)), ("validation", F.col(validation_col))):
+                        (selected.where(condition).drop(validation_col).repartition(partitions)
+                         .write.parquet(join(temporary, name)))
+                else:
+                    selected.repartition(partitions).write.parquet(join(temporary, "train"))
+        return data_dir, has_validation
+
+    def _fit(self, dataset: DataFrame) -> "KerasModel":
+        import horovod.spark
+
+        self.validate(dataset)
+        g = self.getOrDefault
+        num_proc = g(self.numProc)
+        data_dir, has_validation = self.write_data(dataset)
+        spec = self.rank_spec(str(local_path(join(data_dir, "train"))),
+                              str(local_path(join(data_dir, "validation"))) if has_validation else None)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        _signal_free_gloo_launch()
+        rank_results = sorted(horovod.spark.run(train_rank, args=(spec,), num_proc=num_proc, use_gloo=True,
+                                                env=env, verbose=0), key=lambda r: r["rank"])
+        model = KerasModel(modelPath=spec.output_model, featuresCol=g(self.featuresCol),
+                           inputShape=g(self.inputShape), predictionCol=g(self.predictionCol),
+                           batchSize=max(256, g(self.batchSize)))
+        model.summary = KerasTrainingSummary(history=rank_results[0]["history"], rank_results=rank_results)
+        return model
+
+
+def _signal_free_gloo_launch() -> None:
+    """Horovod's Gloo launcher installs SIGINT/SIGTERM handlers at every launch and never restores them: that
+    fails off the main thread (search trials fit from driver threads) and, on it, leaves Ctrl-C swallowed for
+    the rest of the process. Its handler only sets a shutdown flag, so hand out plain flags instead; on Ctrl-C
+    the caller cancels the Spark jobs, which ends the ranks."""
+    from horovod.runner import gloo_run
+
+    if getattr(gloo_run.register_shutdown_event, "signal_free", False):
+        return
+
+    def register_shutdown_event():
+        return threading.Event()
+
+    register_shutdown_event.signal_free = True
+    gloo_run.register_shutdown_event = register_shutdown_event
+
+
+def _task_slots(dataset: DataFrame | None) -> int:
+    from pyspark.sql import SparkSession
+
+    # The active session is per thread (search trials run in driver threads): prefer the data's session.
+    spark = dataset.sparkSession if dataset is not None else SparkSession.builder.getOrCreate()
+    return spark.sparkContext.defaultParallelism
+
+
+_LOADED: dict[str, object] = {}
+
+
+def _load_once(path: str):
+    """One model per Python worker process, reused by every batch and task it scores."""
+    if path not in _LOADED:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from tensorflow import keras
+
+        _LOADED[path] = keras.models.load_model(path, compile=False)
+    return _LOADED[path]
+
+
+EMBEDDED_MODEL_FILE = "model.keras"
+
+
+class _KerasModelWriter(DefaultParamsWriter):
+    """Params plus a copy of the Keras file in the saved directory: a saved pipeline is self-contained."""
+
+    def saveImpl(self, path: str) -> None:
+        source = self.instance.getOrDefault(self.instance.modelPath)
+        params = {param.name: value for param, value in self.instance._paramMap.items()}
+        DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession,
+                                         paramMap={**params, "modelPath": EMBEDDED_MODEL_FILE})
+        HadoopFS(self.sparkSession).copy_from_local(source, join(path, EMBEDDED_MODEL_FILE))
+
+
+class _KerasModelReader(DefaultParamsReader):
+    def load(self, path: str):
+        model = super().load(path)
+        if model.getOrDefault(model.modelPath) == EMBEDDED_MODEL_FILE:
+            # TensorFlow opens local files: the store must be mounted where the executors run.
+            model.set(model.modelPath, str(local_path(join(path, EMBEDDED_MODEL_FILE))))
+        return model
+
+
+class KerasModel(Model, _KerasParams, DefaultParamsReadable, DefaultParamsWritable):
+    """Scores with a vectorised pandas UDF: Arrow batches -> one batched ``model.predict`` each.
+
+    Saved (alone or inside a ``PipelineModel``) with a copy of its Keras file, so the saved directory is
+    self-contained."""
+
+    modelPath = Param(Params._dummy(), "modelPath", "Keras model file (shared store)", TypeConverters.toString)
+
+    @keyword_only
+    def __init__(self, *, modelPath=None, featuresCol="features", inputShape=None, predictionCol="prediction",
+                 batchSize=256):
+        super().__init__()
+        self._setDefault(featuresCol="features", predictionCol="prediction", batchSize=256)
+        self._set(**self._input_kwargs)
+        self.summary = KerasTrainingSummary()  # set by the fit that made this model; empty once loaded
+
+    def write(self):
+        return _KerasModelWriter(self)
+
+    @classmethod
+    def read(cls):
+        return _KerasModelReader(cls)
+
+    def keras_model(self):
+        return _load_once(self.getOrDefault(self.modelPath))
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        path = self.getOrDefault(self.modelPath)
+        shape = tuple(self.getOrDefault(self.inputShape))
+        batch_size = self.getOrDefault(self.batchSize)
+
+        @F.pandas_udf(T.ArrayType(T.FloatType()))
+        def predict(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+            model = _load_once(path)
+            for batch in batches:
+                inputs = np.stack(batch.to_numpy()).astype("float32").reshape((len(batch), *shape))
+                outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
+                yield pd.Series(list(outputs.reshape(len(batch), -1)))
+
+        return dataset.withColumn(self.getOrDefault(self.predictionCol), predict(self.getOrDefault(self.featuresCol)))

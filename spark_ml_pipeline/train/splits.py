@@ -1,0 +1,79 @@
+"""The one way rows are split into train / validation / test: deterministic, independent of partitioning.
+
+A row's place is decided by a hash of its key columns and the seed (``hash_fraction``), or by a time column
+(``time``: the latest rows are the test set, the ones before them validation), never by the order Spark reads
+it in. ``with_validation_flag`` marks validation rows in one frame (what the trainers read).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from spark_ml_pipeline.runtime.config_models import SplitConfig
+from spark_ml_pipeline.runtime.errors import DataError
+
+VALIDATION_INDICATOR = "is_validation"
+HASH_BUCKETS = 10_000  # split resolution: fractions are multiples of 1 / HASH_BUCKETS
+
+
+def hash_fraction(seed: int, key_columns: Sequence[str]) -> Column:
+    """A number in [0, 1) that depends only on the row's key values and the seed."""
+    return F.pmod(F.xxhash64(F.lit(seed), *[F.col(c) for c in key_columns]), F.lit(HASH_BUCKETS)) / float(HASH_BUCKETS)
+
+
+@dataclass
+class Splits:
+    train: DataFrame
+    validation: DataFrame
+    test: DataFrame
+
+    def train_with_indicator(self) -> DataFrame:
+        """Training and validation rows in one frame, flagged (``is_validation``) for early stopping."""
+        return (self.train.withColumn(VALIDATION_INDICATOR, F.lit(False))
+                .unionByName(self.validation.withColumn(VALIDATION_INDICATOR, F.lit(True))))
+
+    def train_and_validation(self) -> DataFrame:
+        """What a refit trains on once the validation split has chosen its settings."""
+        return self.train.unionByName(self.validation)
+
+
+def split_rows(df: DataFrame, config: SplitConfig, key_columns: Sequence[str] | None = None) -> Splits:
+    """The configured split: by ``config.time_column`` when set, else by a hash of ``key_columns`` (all)."""
+    if config.time_column:
+        return split_by_time(df, config.time_column, config.validation_fraction, config.test_fraction)
+    return split_by_hash(df, config.validation_fraction, config.test_fraction, config.seed, key_columns)
+
+
+def split_by_hash(df: DataFrame, validation_fraction: float, test_fraction: float, seed: int,
+                  key_columns: Sequence[str] | None = None) -> Splits:
+    """test = [0, test), validation = [test, test + validation), train = the rest of the hash fraction."""
+    fraction = hash_fraction(seed, list(key_columns or df.columns))
+    validation_end = test_fraction + validation_fraction
+    return Splits(train=df.where(fraction >= validation_end),
+                  validation=df.where((fraction >= test_fraction) & (fraction < validation_end)),
+                  test=df.where(fraction < test_fraction))
+
+
+def split_by_time(df: DataFrame, time_column: str, validation_fraction: float, test_fraction: float) -> Splits:
+    """The latest ``test_fraction`` of rows (by ``time_column``) are the test set, the ``validation_fraction``
+    before them validation: a model is judged on a period after the one it learned from."""
+    if time_column not in df.columns:
+        raise DataError(f"split.time_column: no column {time_column!r} (columns: {', '.join(df.columns)})")
+    ts = F.col(time_column).cast("timestamp").cast("double") if dict(df.dtypes)[time_column] != "double" \
+        else F.col(time_column)
+    cuts = df.select(ts.alias("t")).where(F.col("t").isNotNull()).approxQuantile(
+        "t", [1.0 - test_fraction - validation_fraction, 1.0 - test_fraction], 0.0001)
+    if len(cuts) < 2:
+        raise DataError(f"split.time_column: {time_column!r} has no non-null values to split on")
+    validation_start, test_start = cuts
+    return Splits(train=df.where(ts < validation_start),
+                  validation=df.where((ts >= validation_start) & (ts < test_start)),
+                  test=df.where(ts >= test_start))
+
+
+def with_validation_flag(df: DataFrame, fraction: float, seed: int, key_columns: Sequence[str]) -> DataFrame:
+    """``is_validation`` on a hash of the key columns: the validation rows of a single training frame."""
+    return df.withColumn(VALIDATION_INDICATOR, hash_fraction(seed, list(key_columns)) < fraction)

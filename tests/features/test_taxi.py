@@ -1,0 +1,129 @@
+"""Feature functions on hand-computed rows."""
+import math
+from datetime import datetime
+
+import pytest
+from chispa import assert_approx_df_equality, assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from features import taxi
+from pipelines.taxi_fare.zones import AIRPORT_ZONES, load_zones
+
+
+def reference_haversine(lat1, lon1, lat2, lon2):
+    """The NVIDIA example's formula, in plain Python."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (lat1, lon1, lat2, lon2))
+    inner = 0.5 - math.cos(lat2 - lat1) / 2 + math.cos(lat1) * math.cos(lat2) * (1 - math.cos(lon2 - lon1)) / 2
+    return 12734 * math.asin(math.sqrt(inner))
+
+
+POINTS = [  # (name, lat1, lon1, lat2, lon2, approximate real distance in km)
+    ("same point", 40.7580, -73.9855, 40.7580, -73.9855, 0.0),
+    ("Times Sq -> JFK", 40.7580, -73.9855, 40.6413, -73.7781, 21.8),
+    ("JFK -> LaGuardia", 40.6413, -73.7781, 40.7769, -73.8740, 17.1),
+    ("one degree of latitude", 40.0, -74.0, 41.0, -74.0, 111.1),
+]
+
+
+def test_haversine_matches_reference_formula_and_known_distances(spark):
+    schema = "name string, lat1 double, lon1 double, lat2 double, lon2 double"
+    df = spark.createDataFrame([p[:5] for p in POINTS], schema)
+    actual = df.select("name", taxi.haversine_km(F.col("lat1"), F.col("lon1"), F.col("lat2"),
+                                                 F.col("lon2")).alias("km"))
+    expected = spark.createDataFrame([(p[0], reference_haversine(*p[1:5])) for p in POINTS], "name string, km double")
+    assert_approx_df_equality(actual, expected, precision=1e-9)
+    for (name, *_coords, real_km), row in zip(POINTS, actual.collect()):
+        assert row["km"] == pytest.approx(real_km, abs=0.3), name
+
+
+def _at(*moments):
+    return [(datetime.fromisoformat(m),) for m in moments]
+
+
+def test_time_parts_keep_wall_clock_across_dst(spark):
+    """TLC times are local wall-clock times: parts must not shift at New York's DST changes."""
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        moments = ["2015-03-08 01:59:59",   # last second before spring-forward
+                   "2015-03-08 02:30:00",   # a wall time that does not exist in New York
+                   "2015-03-08 03:00:00",
+                   "2015-11-01 01:30:00",   # ambiguous: happens twice at fall-back
+                   "2015-11-01 02:00:00",
+                   "2015-01-03 23:59:59"]   # a Saturday night
+        df = spark.createDataFrame(_at(*moments), T.StructType([T.StructField("pickup_datetime",
+                                                                             T.TimestampNTZType())]))
+        actual = taxi.add_time_parts(df).drop("pickup_datetime")
+        expected = spark.createDataFrame([
+            (2015, 3, 8, 1, 1, 1), (2015, 3, 8, 1, 1, 2), (2015, 3, 8, 1, 1, 3),
+            (2015, 11, 1, 1, 1, 1), (2015, 11, 1, 1, 1, 2), (2015, 1, 3, 7, 1, 23),
+        ], "year int, month int, day int, day_of_week int, is_weekend int, hour int")
+        assert_df_equality(actual, expected, ignore_nullable=True)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+
+
+def test_weekday_is_not_weekend(spark):
+    df = spark.createDataFrame(_at("2015-03-09 08:15:00"), "pickup_datetime timestamp_ntz")
+    row = taxi.add_time_parts(df).first()
+    assert (row["day_of_week"], row["is_weekend"], row["hour"]) == (2, 0, 8)  # Monday
+
+
+def test_airport_flags(spark):
+    jfk = next(z for z in load_zones() if z.location_id == AIRPORT_ZONES["JFK"])
+    rows = [(-73.9855, 40.7580, jfk.longitude + 0.005, jfk.latitude),   # to JFK (400 m from its centre)
+            (-73.8740, 40.7769, -73.9855, 40.7580),                       # from LaGuardia
+            (-73.9855, 40.7580, -73.9700, 40.7600)]                       # within Manhattan
+    df = spark.createDataFrame(rows, "pickup_longitude double, pickup_latitude double, "
+                                     "dropoff_longitude double, dropoff_latitude double")
+    actual = taxi.add_airport_flags(df).select(*taxi.AIRPORT_FLAG_COLUMNS)
+    expected = spark.createDataFrame([(0, 1, 0), (0, 0, 1), (0, 0, 0)],
+                                     "ewr_trip int, jfk_trip int, lga_trip int")
+    assert_df_equality(actual, expected, ignore_nullable=True, ignore_column_order=True)
+
+
+def test_hash_categories_are_stable_and_nulls_become_minus_one(spark):
+    df = spark.createDataFrame([("CMT", 1), ("VTS", 2), (None, None), ("CMT", 1)], "vendor_id string, rate_code int")
+    hashed = taxi.hash_categories(df, ["vendor_id", "rate_code"]).collect()
+    assert hashed[0]["vendor_id_hash"] == hashed[3]["vendor_id_hash"]
+    assert hashed[0]["vendor_id_hash"] != hashed[1]["vendor_id_hash"]
+    assert (hashed[2]["vendor_id_hash"], hashed[2]["rate_code_hash"]) == (-1, -1)
+    bucketed = taxi.hash_categories(df, ["vendor_id"], num_buckets=8).collect()
+    assert all(-1 <= r["vendor_id_hash"] < 8 for r in bucketed)
+
+
+def test_zone_ids_get_centroid_coordinates(spark):
+    schema = ("pickup_zone int, dropoff_zone int, pickup_longitude double, pickup_latitude double, "
+              "dropoff_longitude double, dropoff_latitude double")
+    df = spark.createDataFrame([(AIRPORT_ZONES["JFK"], AIRPORT_ZONES["LGA"], None, None, None, None),
+                                (264, 1, None, None, None, None)], schema)
+    rows = taxi.add_zone_coordinates(df).collect()
+    assert (rows[0]["pickup_longitude"], rows[0]["pickup_latitude"]) == (-73.7781, 40.6413)
+    assert (rows[0]["dropoff_longitude"], rows[0]["dropoff_latitude"]) == (-73.874, 40.7769)
+    assert rows[1]["pickup_longitude"] is None  # 264 = unknown zone: no location
+    assert rows[1]["dropoff_longitude"] == -74.1745
+
+
+def test_feature_pipeline_round_trips_through_save_and_load(spark, tmp_path):
+    from pyspark.ml import PipelineModel
+
+    df = spark.createDataFrame(
+        [(datetime(2015, 1, 5, 18, 30), 2, 3.5, -73.9855, 40.7580, -73.7781, 40.6413, "CMT", 2, "N", None, None)],
+        "pickup_datetime timestamp_ntz, passenger_count int, trip_distance double, pickup_longitude double, "
+        "pickup_latitude double, dropoff_longitude double, dropoff_latitude double, vendor_id string, "
+        "rate_code int, store_and_fwd_flag string, pickup_zone int, dropoff_zone int")
+    model = taxi.feature_pipeline().fit(df)
+    model.write().overwrite().save(str(tmp_path / "features"))
+    reloaded = PipelineModel.load(str(tmp_path / "features"))
+    assert_df_equality(model.transform(df), reloaded.transform(df))
+    row = reloaded.transform(df).first()
+    assert len(row["features"]) == len(taxi.feature_columns())
+    assert row["jfk_trip"] == 1 and row["hour"] == 18
+
+
+def test_grid_coordinates_are_appended_channel_last(spark):
+    from features.fields import with_grid_coordinates
+
+    df = spark.createDataFrame([([1.0, 2.0, 3.0, 4.0, 5.0, 6.0],)], "field array<double>")
+    row = with_grid_coordinates(df, "field", height=2, width=3).first()
+    assert row["features"] == pytest.approx([1, 0, 0, 2, 0, 0.5, 3, 0, 1, 4, 1, 0, 5, 1, 0.5, 6, 1, 1])

@@ -1,0 +1,113 @@
+"""Layered, typed configuration: errors name the key and the file, before Spark starts."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from spark_ml_pipeline.runtime.config import layer_config, load_config, parse_overrides
+from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
+from spark_ml_pipeline.runtime.errors import ConfigError
+from spark_ml_pipeline.runtime.session import spark_conf
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+@pytest.fixture
+def conf_dir(tmp_path):
+    target = tmp_path / "conf"
+    shutil.copytree(CONF, target)
+    return target
+
+
+def test_layers_apply_in_order_base_env_pipeline_command_line(conf_dir):
+    (conf_dir / "local.yaml").write_text("spark:\n  shuffle_partitions: 3\nmodel:\n  max_depth: 4\n")
+    (conf_dir / "taxi_fare.yaml").write_text((conf_dir / "taxi_fare.yaml").read_text()
+                                             .replace("max_depth: 8", "max_depth: 5"))
+    config = load_config("taxi_fare", ["local"], ["model.n_estimators=7"], conf_dir)
+    assert config.spark.shuffle_partitions == 3          # environment over base
+    assert config.model.max_depth == 5                   # pipeline over environment
+    assert config.model.n_estimators == 7                # command line over all
+    assert config.spark.app_name == "spark-ml-pipeline"  # untouched base value
+    tree = layer_config("taxi_fare", ["local"], ["model.n_estimators=7"], conf_dir)
+    assert tree.source_of("spark.shuffle_partitions").endswith("local.yaml")
+    assert tree.source_of("model.max_depth").endswith("taxi_fare.yaml")
+    assert tree.source_of("model.n_estimators") == "command line"
+
+
+def test_several_environments_stack(conf_dir):
+    config = load_config("taxi_fare", ["cluster", "gpu"], [], conf_dir)
+    assert config.spark.master == "spark://127.0.0.1:7077"
+    assert config.compute.device == "cuda"
+
+
+def test_unknown_key_names_the_key_and_the_file(conf_dir):
+    (conf_dir / "local.yaml").write_text("spark:\n  shufle_partitions: 3\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'spark\.shufle_partitions' \(set in .*local\.yaml\)"):
+        load_config("taxi_fare", ["local"], [], conf_dir)
+
+
+def test_wrong_type_names_the_key_and_the_file(conf_dir):
+    with pytest.raises(ConfigError, match=r"key 'model\.max_depth' \(set in command line\).*integer"):
+        load_config("taxi_fare", ["local"], ["model.max_depth=deep"], conf_dir)
+    (conf_dir / "taxi_fare.yaml").write_text((conf_dir / "taxi_fare.yaml").read_text()
+                                             .replace("rows: 200000", "rows: -5"))
+    with pytest.raises(ConfigError, match=r"key 'generate\.rows' \(set in .*taxi_fare\.yaml\).*greater than 0"):
+        load_config("taxi_fare", ["local"], [], conf_dir)
+
+
+def test_bad_values_are_rejected_before_spark(conf_dir):
+    with pytest.raises(ConfigError, match=r"spark\.master.*expected local"):
+        load_config("taxi_fare", ["local"], ["spark.master=localhost"], conf_dir)
+    with pytest.raises(ConfigError, match=r"spark\.driver_memory.*memory size"):
+        load_config("taxi_fare", ["local"], ["spark.driver_memory=lots"], conf_dir)
+    with pytest.raises(ConfigError, match=r"compute\.device"):
+        load_config("taxi_fare", ["local"], ["compute.device=tpu"], conf_dir)
+    with pytest.raises(ConfigError, match=r"split.*below 0\.9"):
+        load_config("taxi_fare", ["local"], ["split.validation_fraction=0.5", "split.test_fraction=0.45"], conf_dir)
+
+
+def test_missing_environment_file_and_unknown_pipeline(conf_dir):
+    with pytest.raises(ConfigError, match=r"staging\.yaml: no such configuration file \(known: .*cluster"):
+        load_config("taxi_fare", ["staging"], [], conf_dir)
+    with pytest.raises(ConfigError, match=r"unknown pipeline 'taxi_tip'"):
+        load_config("taxi_tip", ["local"], [], conf_dir)
+
+
+def test_invalid_yaml_and_malformed_override(conf_dir):
+    (conf_dir / "local.yaml").write_text("spark: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"local\.yaml: not valid YAML"):
+        load_config("taxi_fare", ["local"], [], conf_dir)
+    with pytest.raises(ConfigError, match=r"override 'model\.max_depth' is not of the form"):
+        parse_overrides(["model.max_depth"])
+
+
+def test_override_values_are_parsed_as_yaml():
+    assert parse_overrides(["a.b=3", "a.c=0.5", "d=[x, y]", "e=local[2]", "f=true"]) == {
+        "a": {"b": 3, "c": 0.5}, "d": ["x", "y"], "e": "local[2]", "f": True}
+
+
+def test_spark_conf_for_local_mode_binds_loopback_and_uses_this_python():
+    conf = spark_conf(SparkConfig(master="local[2]"), ComputeConfig(), python="/venv/bin/python")
+    assert conf["spark.driver.bindAddress"] == conf["spark.driver.host"] == "127.0.0.1"
+    assert conf["spark.pyspark.python"] == conf["spark.executorEnv.PYSPARK_PYTHON"] == "/venv/bin/python"
+    assert conf["spark.sql.execution.arrow.pyspark.enabled"] == "true"
+    assert not any(key.startswith("spark.executor.resource.gpu") for key in conf)
+
+
+def test_gpu_config_requests_gpus_from_spark(conf_dir):
+    config = load_config("taxi_fare", ["cluster", "gpu"], [], conf_dir)
+    conf = spark_conf(config.spark, config.compute)
+    assert conf["spark.executor.resource.gpu.amount"] == "1"
+    assert conf["spark.task.resource.gpu.amount"] == "1.0"
+    script = Path(conf["spark.executor.resource.gpu.discoveryScript"])
+    assert script.is_absolute() and script.name == "get_gpus_resources.sh" and script.exists()
+    assert "spark.driver.bindAddress" not in conf  # a cluster driver is reachable from executors
+
+
+def test_gpu_config_makes_xgboost_train_on_cuda(conf_dir):
+    from spark_ml_pipeline.train.xgboost import xgb_regressor
+
+    config = load_config("taxi_fare", ["gpu"], [], conf_dir)
+    regressor = xgb_regressor(config.model, "features", "fare_amount", device=config.compute.device)
+    assert regressor.getOrDefault("device") == "cuda"
+    assert regressor.getOrDefault("num_workers") == config.model.num_workers
