@@ -4,11 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DIST := dist/spark_ml_pipeline.zip
-SOURCES := $(shell find pipelines features jobs -type f \( -name '*.py' -o -name '*.csv' -o -name '*.properties' \) 2>/dev/null)
+SOURCES := $(shell find spark_ml_pipeline pipelines features jobs -type f \( -name '*.py' -o -name '*.csv' -o -name '*.properties' \) 2>/dev/null)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test dist cluster-up cluster-down bench lock clean
+.PHONY: setup run test lint dist cluster-up cluster-down bench lock clean
 
 $(STAMP): requirements/lock.txt requirements/data.txt setup.cfg pyproject.toml scripts/setup_env.sh scripts/build_horovod.sh
 	bash scripts/setup_env.sh $(VENV)
@@ -19,8 +19,12 @@ setup: $(STAMP)
 run: setup ## generate taxi data and run the whole taxi_fare pipeline in local mode
 	$(PY) -m jobs.run_pipeline taxi_fare $(ARGS)
 
-test: setup dist ## the whole test suite (what CI runs)
+test: setup dist ## the layer contracts, then the whole test suite (what CI runs)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup ## layer contracts only (import-linter, setup.cfg)
+	$(VENV)/bin/lint-imports
 
 dist: $(DIST) ## the project code as a zip for spark-submit --py-files
 

@@ -19,14 +19,12 @@ def session():
 
 
 def run_pipeline(spark, name: str, overrides: list[str], store: Path | None = None) -> dict:
-    from spark_ml_pipeline.runtime.config import load_config
-    from spark_ml_pipeline.runtime.discovery import pipeline_module
+    from spark_ml_pipeline.runtime.config import load_pipeline
 
     store = store or OUT / "store"
-    config = load_config(name, ["local"], [f"store.root={store}", *overrides])
+    config, definition = load_pipeline(name, ["local"], [f"store.root={store}", *overrides])
     started = time.time()
-    module = pipeline_module(name)
-    result = module.run(spark, config)
+    result = definition.stages["run"](spark, config)
     return {"pipeline": name, "overrides": overrides, "model": config.model.kind,
             "seconds": round(time.time() - started, 1), "metrics": result.metrics, "rows": result.rows,
             "run_id": result.run_id}

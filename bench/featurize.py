@@ -27,11 +27,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from features.taxi import LABEL, feature_columns, feature_pipeline
-    from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
-    from pipelines.taxi_fare.ingest import ingest, read_valid
-    from spark_ml_pipeline.runtime.session import get_session
+    from pyspark.ml import PipelineModel
+
+    from features.taxi import LABEL, feature_columns, feature_stages
     from pipelines.taxi_fare.generator import GeneratorSpec, write_trips
+    from pipelines.taxi_fare.ingest import ingest
+    from pipelines.taxi_fare.zones import airport_coordinates, centroid_arrays
+    from spark_ml_pipeline.ingest.quarantine import read_valid
+    from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
+    from spark_ml_pipeline.runtime.session import get_session
 
     spark = get_session(SparkConfig(master="local[2]", driver_memory="8g", shuffle_partitions=8), ComputeConfig())
     results = {}
@@ -40,8 +44,7 @@ def main() -> None:
         if not (canonical / "_ingest.json").exists():
             write_trips(spark, GeneratorSpec(rows=rows, files_per_month=max(1, rows // 1_000_000)), str(raw))
             ingest(spark, str(raw), str(canonical), "parquet")
-        valid = read_valid(spark, str(canonical))
-        model = feature_pipeline(assemble_into=None).fit(valid)
+        model = PipelineModel(feature_stages(centroid_arrays(), airport_coordinates(), assemble_into=None))
         columns = [*feature_columns(), LABEL]
         plain, featurized = [], []
         for repeat in range(args.repeats):

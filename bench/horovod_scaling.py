@@ -18,9 +18,10 @@ from dl_runner import OUT, append, session
 
 
 def fit(spark, ranks: int, rows: int, epochs: int, extra: list[str]) -> dict:
-    from spark_ml_pipeline.train import deep_learning as dl
-    from spark_ml_pipeline.runtime.config import load_config
     from pipelines.fashion_mnist.pipeline import CLASSES, ingest, prepare
+    from spark_ml_pipeline.runtime.config import load_config
+    from spark_ml_pipeline.train import deep_learning as dl
+    from spark_ml_pipeline.train.metrics import classification_metrics
 
     # A fresh work directory per invocation: a finished fit in the store would be reused, not re-timed.
     config = load_config("fashion_mnist", ["local"], [
@@ -31,9 +32,9 @@ def fit(spark, ranks: int, rows: int, epochs: int, extra: list[str]) -> dict:
     prepared = prepare(spark, config)
     estimator = dl.estimator_for(config, prepared)
     model = estimator.fit(prepared.train)
-    accuracy = dl.classification_metrics(model.transform(prepared.tests["test"]), classes=CLASSES)["accuracy"]
-    rank0 = sorted(estimator.rank_results, key=lambda r: r["rank"])[0]
-    samples_per_epoch = sum(r["rows"] for r in estimator.rank_results) // \
+    accuracy = classification_metrics(model.transform(prepared.tests["test"]), classes=CLASSES)["accuracy"]
+    rank0 = model.summary.rank_results[0]
+    samples_per_epoch = model.summary.rows // \
         config.training.batch_size // ranks * config.training.batch_size * ranks
     seconds = rank0["epoch_seconds"][1:] or rank0["epoch_seconds"]
     return {"ranks": ranks, "throughput": samples_per_epoch / statistics.median(seconds),

@@ -48,6 +48,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from spark_ml_pipeline.runtime.config import load_config
+    from spark_ml_pipeline.runtime.discovery import find_pipeline
     from spark_ml_pipeline.runtime.session import get_session
     from spark_ml_pipeline.tune.search import tune
 
@@ -66,7 +67,7 @@ def main() -> None:
                                                        f"tune.study_name=bench-k{k}-r{repeat}"])
             run = run.model_copy(update={"tune": run.tune.model_copy(update={"space": _space()})})
             started = time.perf_counter()
-            result = tune(spark, run, progress=lambda line: None)
+            result = tune(spark, run, find_pipeline("taxi_fare").tuner, progress=lambda line: None)
             seconds[k].append(search_seconds(result, run))
             print(f"repeat {repeat} k={k}: {result.finished} trials, trials' span {seconds[k][-1]:.1f} s "
                   f"(call {time.perf_counter() - started:.1f} s)", flush=True)

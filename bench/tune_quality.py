@@ -53,6 +53,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from spark_ml_pipeline.runtime.config import load_config
+    from spark_ml_pipeline.runtime.discovery import find_pipeline
     from spark_ml_pipeline.runtime.session import get_session
     from spark_ml_pipeline.tune.search import tune
 
@@ -65,7 +66,7 @@ def main() -> None:
     def search(*overrides):
         config = load_config("taxi_fare", ["local"], [*base, *overrides])
         config = config.model_copy(update={"tune": config.tune.model_copy(update={"space": _space()})})
-        return config, tune(spark, config, progress=lambda line: None)
+        return config, tune(spark, config, find_pipeline("taxi_fare").tuner, progress=lambda line: None)
 
     spark = get_session(load_config("taxi_fare", ["local"], base).spark, load_config("taxi_fare", ["local"], base).compute)
     config, grid = search("tune.sampler=grid", "tune.n_trials=16", "tune.study_name=bench-grid")

@@ -58,7 +58,7 @@ CORES = 2
 # (spark.task.cpus cannot change on a running SparkContext, so a variant with a different conf gets a
 # fresh session, warmed up by one tiny untimed fit); ``estimator`` goes to SparkXGBRegressor;
 # ``features`` is "cols" (features_col=[...], a list of float columns), "array" (one array<float>
-# column, what pipelines/train.py uses) or "vector" (VectorAssembler output).
+# column, what spark_ml_pipeline/train/xgboost.py uses) or "vector" (VectorAssembler output).
 #
 # Name scheme: w<num_workers>_cpu<spark.task.cpus>_<features>[_1split][_bigbatch]
 #   _1split   spark.sql.files.maxPartitionNum=<num_workers>: the Parquet scan yields exactly

@@ -10,7 +10,7 @@ import math
 from typing import Mapping, Sequence
 
 from pyspark import keyword_only
-from pyspark.ml import Pipeline, Transformer
+from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -28,12 +28,15 @@ LABEL = "fare_amount"
 # --- pure functions -------------------------------------------------------------------------------
 
 def haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:
-    """Great-circle distance in km between two points given in degrees."""
+    """Great-circle distance in km between two points given in degrees; null (missing) when any coordinate is."""
+    known = lat1.isNotNull() & lon1.isNotNull() & lat2.isNotNull() & lon2.isNotNull()
     lat1, lon1, lat2, lon2 = (F.radians(c) for c in (lat1, lon1, lat2, lon2))
     inner = (F.lit(0.5) - F.cos(lat2 - lat1) / 2
              + F.cos(lat1) * F.cos(lat2) * (F.lit(1.0) - F.cos(lon2 - lon1)) / 2)
-    # Clamp: rounding can push the argument a hair past 1 for antipodal points.
-    return F.lit(EARTH_DIAMETER_KM) * F.asin(F.sqrt(F.least(F.greatest(inner, F.lit(0.0)), F.lit(1.0))))
+    # Clamp: rounding can push the argument a hair past 1 for antipodal points. least/greatest skip nulls,
+    # hence the explicit ``known``: a missing coordinate must not become a distance of 0 km.
+    clamped = F.least(F.greatest(inner, F.lit(0.0)), F.lit(1.0))
+    return F.when(known, F.lit(EARTH_DIAMETER_KM) * F.asin(F.sqrt(clamped)))
 
 
 def add_time_parts(df: DataFrame, timestamp: str = "pickup_datetime") -> DataFrame:
@@ -217,7 +220,3 @@ def feature_stages(zone_centroids: tuple[Sequence[float | None], Sequence[float 
     if assemble_into:
         stages.append(AssembleArray(inputCols=feature_columns(list(categories)), outputCol=assemble_into))
     return stages
-
-
-def feature_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(stages=feature_stages(**kwargs))

@@ -1,4 +1,5 @@
-"""Train the pipeline's model on its ingested data and record model, metrics and lineage in the store."""
+"""Train the pipeline's model (distributed XGBoost, or Keras on Horovod) on its ingested data;
+record model, metrics and lineage in the store."""
 import sys
 
 from jobs.run_pipeline import report

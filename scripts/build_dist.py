@@ -11,7 +11,7 @@ def main(target: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_suffix(".tmp")
     with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
-        for package in ("pipelines", "features", "jobs"):
+        for package in ("spark_ml_pipeline", "features", "pipelines", "jobs"):
             for path in sorted((ROOT / package).rglob("*")):
                 if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                     archive.write(path, path.relative_to(ROOT))

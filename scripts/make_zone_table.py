@@ -1,4 +1,4 @@
-"""Build pipelines/resources/taxi_zones.csv from the TLC zone lookup (scripts/taxi_zone_lookup.csv.in).
+"""Build pipelines/taxi_fare/resources/taxi_zones.csv from the TLC zone lookup (scripts/taxi_zone_lookup.csv.in).
 
 The public lookup has zone ids, boroughs and names but no coordinates, and the zone shapefile
 cannot be fetched here. Centroids are therefore *approximate*: the three airports sit at their
@@ -42,7 +42,7 @@ def centroid(location_id: int, borough: str):
 
 def main() -> None:
     rows = list(csv.reader((ROOT / "scripts" / "taxi_zone_lookup.csv.in").open()))
-    out = ROOT / "pipelines" / "resources" / "taxi_zones.csv"
+    out = ROOT / "pipelines" / "taxi_fare" / "resources" / "taxi_zones.csv"
     with out.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["location_id", "borough", "zone", "service_zone", "longitude", "latitude"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,6 +12,15 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def copy_conf():
+    """``copy_conf(target)``: a writable copy of conf/ at ``target`` (base.yaml, env/, pipelines/)."""
+    def copy(target: Path) -> Path:
+        shutil.copytree(ROOT / "conf", target)
+        return Path(target)
+    return copy
 
 
 @pytest.fixture(scope="session")

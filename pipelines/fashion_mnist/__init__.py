@@ -1,5 +1,6 @@
 """The ``fashion_mnist`` pipeline (Fashion-MNIST classification, Keras on Horovod); declared here once, found by name."""
 from pipelines.fashion_mnist import pipeline
+from pipelines.fashion_mnist import scoring
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition
 from spark_ml_pipeline.store.keras_run import summary
 from spark_ml_pipeline.tune.keras_tuner import keras_tuner
@@ -10,5 +11,6 @@ PIPELINE = PipelineDefinition(
     stages={"ingest": pipeline.ingest, "train": pipeline.run, "run": pipeline.run},
     summary=summary,
     tuner=keras_tuner(pipeline.TUNING),
+    scorer=scoring.scorer,
     description="Fashion-MNIST classification, Keras on Horovod",
 )

@@ -1,5 +1,6 @@
 """The ``taxi_fare`` pipeline (NYC taxi fares, distributed XGBoost); declared here once, found by name."""
 from pipelines.taxi_fare import pipeline
+from pipelines.taxi_fare import scoring
 from pipelines.taxi_fare.tuner import TaxiFareTuner, prepare_search
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition
 from spark_ml_pipeline.tune.xgboost_tuner import xgboost_tuner
@@ -11,5 +12,6 @@ PIPELINE = PipelineDefinition(
             "train": pipeline.train, "run": pipeline.run},
     summary=pipeline.summary,
     tuner=xgboost_tuner(prepare_search, TaxiFareTuner),
+    scorer=scoring.scorer,
     description="NYC taxi fare regression: TLC trips, quarantine, features, distributed XGBoost",
 )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.zones import UNKNOWN_ZONES
@@ -22,6 +23,7 @@ from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.runtime.io import to_uri
 
 PARTITION_COLUMNS = {"month", "year"}
+LABEL = "fare_amount"
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,14 @@ class ValidationRules:
 
 # --- reading -----------------------------------------------------------------------------------------
 
-def resolve_version(columns: list[str], requested: str, where: str) -> str:
+def resolve_version(columns: list[str], requested: str, where: str, label_required: bool = True) -> str:
+    """The TLC generation of files with these columns; its required columns must be there (the fare only when
+    ``label_required``: scoring reads files without it)."""
     version = tlc.detect_version(columns) if requested == "auto" else requested
     if version is None:
         raise DataError(f"{where}: cannot tell the TLC schema from columns {columns}; "
                         "expected pickup_longitude/pickup_latitude (legacy) or PULocationID/DOLocationID (current)")
-    missing = tlc.missing_columns(columns, version)
+    missing = [name for name in tlc.missing_columns(columns, version) if label_required or name != LABEL]
     if missing:
         aliases = {name: tlc.CANONICAL_COLUMNS[name][1][0] for name in missing}
         raise DataError(f"{where}: missing required {version}-schema column(s) "
@@ -52,11 +56,18 @@ def resolve_version(columns: list[str], requested: str, where: str) -> str:
     return version
 
 
-def read_raw(spark: SparkSession, source: str, input_format: str, files: list) -> tuple[DataFrame, list[str]]:
-    """The files as Spark reads them, plus their own column names (partition columns excluded)."""
+def read_raw(spark: SparkSession, source: str, input_format: str, files: list,
+             label_as_text: bool = False) -> tuple[DataFrame, list[str]]:
+    """The files as Spark reads them, plus their own column names (partition columns excluded).
+
+    ``label_as_text`` (scoring) reads a CSV fare as text, so a non-numeric fare does not make the whole line
+    malformed (``to_canonical`` try-casts it)."""
     if input_format == "csv":
         header = csv_header(spark, files[0][0])
-        return read_csv(spark, source, tlc.file_schema(header)), header
+        schema = T.StructType([T.StructField(f.name, T.StringType(), True)
+                               if label_as_text and tlc.canonical_name(f.name) == LABEL else f
+                               for f in tlc.file_schema(header).fields])
+        return read_csv(spark, source, schema), header
     if input_format == "parquet":
         raw = read_parquet(spark, source)
         return raw, [c for c in raw.columns if c not in PARTITION_COLUMNS]
@@ -81,12 +92,14 @@ def to_canonical(raw: DataFrame, file_columns: list[str]) -> DataFrame:
 
 # --- validation --------------------------------------------------------------------------------------
 
-def validation_rules(version: str, rules: ValidationRules) -> list[tuple[str, Column]]:
-    """(reason, row-is-bad condition) in order; a row is quarantined for the first rule it breaks."""
+def validation_rules(version: str, rules: ValidationRules, label_required: bool = True) -> list[tuple[str, Column]]:
+    """(reason, row-is-bad condition) in order; a row is quarantined for the first rule it breaks. Without
+    ``label_required`` (scoring) the fare is judged by no rule: it is what the model predicts."""
     required_null = F.lit(False)
     for name in tlc.REQUIRED[version]:
-        required_null = required_null | F.col(name).isNull()
-    fare, distance, passengers = F.col("fare_amount"), F.col("trip_distance"), F.col("passenger_count")
+        if label_required or name != LABEL:
+            required_null = required_null | F.col(name).isNull()
+    fare, distance, passengers = F.col(LABEL), F.col("trip_distance"), F.col("passenger_count")
     if version == tlc.LEGACY:
         (lon_lo, lon_hi), (lat_lo, lat_hi) = rules.longitude_range, rules.latitude_range
         location_bad = F.lit(False)
@@ -97,10 +110,11 @@ def validation_rules(version: str, rules: ValidationRules) -> list[tuple[str, Co
         location_bad = F.lit(False)
         for zone in ("pickup_zone", "dropoff_zone"):
             location_bad = location_bad | ~F.col(zone).between(1, UNKNOWN_ZONES[0] - 1)
+    fare_rules = [("fare_out_of_range", (fare <= rules.fare_min_exclusive) | (fare > rules.fare_max))]
     return [
-        ("malformed_line", F.col("raw_line").isNotNull()),
+        ("malformed_line", F.col(RAW_LINE).isNotNull()),
         ("missing_value", required_null),
-        ("fare_out_of_range", (fare <= rules.fare_min_exclusive) | (fare > rules.fare_max)),
+        *(fare_rules if label_required else []),
         ("distance_out_of_range", (distance <= 0) | (distance > rules.distance_max_miles)),
         ("passenger_count_out_of_range", ~passengers.between(rules.passenger_min, rules.passenger_max)),
         ("location_out_of_range", location_bad),

@@ -143,11 +143,16 @@ def _manifest_if_any(spark, location: str) -> dict | None:
     return generator.read_manifest(spark, location)
 
 
+def validation_rules(config: TaxiFareConfig) -> tlc_ingest.ValidationRules:
+    """The ranges a trip must fall in, from ``ingest.*`` (the ingest stage and scoring judge trips alike)."""
+    i = config.ingest
+    return tlc_ingest.ValidationRules(fare_max=i.fare_max, passenger_max=i.passenger_max,
+                                      distance_max_miles=i.distance_max_miles)
+
+
 def ingest(spark, config: TaxiFareConfig) -> IngestStats:
-    rules = tlc_ingest.ValidationRules(fare_max=config.ingest.fare_max, passenger_max=config.ingest.passenger_max,
-                                       distance_max_miles=config.ingest.distance_max_miles)
     return tlc_ingest.ingest(spark, raw_location(config), ingest_location(config), input_format(config),
-                             config.ingest.tlc_schema, rules)
+                             config.ingest.tlc_schema, validation_rules(config))
 
 
 def valid_trips(spark, config: TaxiFareConfig) -> tuple[DataFrame, IngestStats]:

@@ -1,0 +1,2 @@
+"""Ingest: input files on any Hadoop filesystem, validation with a quarantine (every row valid or quarantined
+with a reason), datasets built once, and files shipped inside packages."""

@@ -9,6 +9,9 @@ import os
 import sys
 from pathlib import Path
 
+from pyspark import SparkConf, SparkContext
+from pyspark.sql import SparkSession
+
 from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
@@ -67,16 +70,12 @@ def submitted_conf_keys() -> set[str]:
     """Properties spark-submit already set: its flags (--master ...) win over configuration files."""
     if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not launched by spark-submit
         return set()
-    from pyspark import SparkConf, SparkContext
-
     SparkContext._ensure_initialized()  # connect to spark-submit's JVM, whose properties hold its flags
     return {key for key, _ in SparkConf().getAll()}
 
 
 def get_session(spark: SparkConfig, compute: ComputeConfig):
     """Create (or return the active) SparkSession configured as ``spark`` says."""
-    from pyspark.sql import SparkSession
-
     conf = spark_conf(spark, compute)
     submitted = submitted_conf_keys()
     os.environ.setdefault("PYSPARK_PYTHON", conf["spark.pyspark.python"])

@@ -1,0 +1,6 @@
+"""Train: deterministic splits, metrics, distributed XGBoost, and Keras trained data-parallel with Horovod on
+Spark (the estimator, the per-rank training function and the model zoo).
+
+TensorFlow and Horovod are imported inside the functions that use them, not at module top: they take seconds
+and gigabytes to import, and most processes that import this package (the Spark driver of an XGBoost run,
+scoring workers of other models, the search driver) never build a network."""

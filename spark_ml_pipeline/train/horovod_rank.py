@@ -6,12 +6,18 @@ numpy, pyarrow, TensorFlow, Horovod and the model zoo, never on Spark.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spark_ml_pipeline.train.models.zoo import build_model
 
 CHECKPOINT_MODEL = "checkpoint.keras"
 CHECKPOINT_STATE = "checkpoint.json"
@@ -90,8 +96,6 @@ def shard_ranges(row_counts: list[int], rank: int, size: int) -> tuple[int, int]
 
 def read_shard(directory: str, columns: list[str], rank: int, size: int):
     """Read only the row range of this rank (file by file, skipping files outside the range)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     files = parquet_files(directory)
     counts = [pq.ParquetFile(f).metadata.num_rows for f in files]
@@ -108,7 +112,6 @@ def read_shard(directory: str, columns: list[str], rank: int, size: int):
 
 def column_to_array(table, column: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     """A list/array column (or a scalar column) as an (N, *shape) numpy array, without Python loops."""
-    import pyarrow as pa
 
     values = table.column(column).combine_chunks()
     n = table.num_rows
@@ -156,7 +159,6 @@ def _optimizer(name: str, learning_rate):
 
 
 def _weights_digest(model) -> str:
-    import hashlib
 
     digest = hashlib.sha256()
     for weight in model.get_weights():
@@ -269,7 +271,6 @@ def _PruningCallback(remote, rank: int):
 
 def _EpochTimer():
     """Wall time of each epoch's training steps (for throughput figures), validation excluded."""
-    import time
 
     from tensorflow import keras
 
@@ -349,8 +350,6 @@ def train_rank(spec: RankSpec) -> dict:
     if finished and os.path.exists(spec.output_model):  # the final (best) model, not the last epoch's
         model = keras.models.load_model(spec.output_model, compile=False)
     if model is None:
-        from spark_ml_pipeline.train.models.zoo import build_model
-
         model = build_model(spec.model_spec, spec.input_shape, spec.output_shape, spec.output_activation)
     # Data parallelism: gradients are averaged across ranks, so the effective batch is size x larger;
     # scale the learning rate with it (Goyal et al.).

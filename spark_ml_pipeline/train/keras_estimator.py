@@ -19,7 +19,7 @@ from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasFeaturesCol, HasLabelCol, HasPredictionCol, HasSeed
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsReader, DefaultParamsWritable, DefaultParamsWriter
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -227,8 +227,6 @@ def _signal_free_gloo_launch() -> None:
 
 
 def _task_slots(dataset: DataFrame | None) -> int:
-    from pyspark.sql import SparkSession
-
     # The active session is per thread (search trials run in driver threads): prefer the data's session.
     spark = dataset.sparkSession if dataset is not None else SparkSession.builder.getOrCreate()
     return spark.sparkContext.defaultParallelism

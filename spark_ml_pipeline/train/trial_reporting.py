@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import optuna
+from optuna.trial import Trial
+
 
 def is_rdb_url(storage: str) -> bool:
     return "://" in storage and not storage.startswith("file://")
@@ -16,8 +19,6 @@ def is_rdb_url(storage: str) -> bool:
 
 def open_storage_at(location: str):
     """An RDB URL, or the path of a journal file (``file://`` prefix optional)."""
-    import optuna
-
     if is_rdb_url(location):
         return optuna.storages.RDBStorage(location)
     path = location[len("file://"):] if location.startswith("file://") else location
@@ -27,8 +28,6 @@ def open_storage_at(location: str):
 def make_pruner(name: str, startup_trials: int = 3):
     """``median``: stop a trial whose intermediate value is worse than the median of earlier trials at the
     same step (after ``startup_trials`` finished trials); ``successive_halving``; ``none``."""
-    import optuna
-
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=0)
     if name == "successive_halving":
@@ -50,9 +49,6 @@ class RemoteTrial:
     pruner_startup_trials: int = 3
 
     def open(self):
-        import optuna
-        from optuna.trial import Trial
-
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.load_study(study_name=self.study_name, storage=open_storage_at(self.storage),
                                   pruner=make_pruner(self.pruner, self.pruner_startup_trials))

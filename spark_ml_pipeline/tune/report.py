@@ -9,21 +9,27 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")  # files, never a window: before pyplot is imported
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+from optuna.importance import FanovaImportanceEvaluator  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
+from optuna.visualization import matplotlib as ovm  # noqa: E402
+
 from spark_ml_pipeline.tune.trials import format_table, top_trials
 
 
 def _png(figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
     plt.close(figure)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _figure_of(axes):
-    import numpy as np
-
     first = np.ravel(np.asarray(axes, dtype=object))[0]
     return first.figure
 
@@ -39,8 +45,6 @@ def _section(title: str, make) -> str:
 
 
 def learning_curve_figure(curves: dict[str, list[float]], intermediate: dict[int, float], metric: str):
-    import matplotlib.pyplot as plt
-
     figure, axis = plt.subplots(figsize=(8, 4.5))
     for name, values in curves.items():
         if values:
@@ -59,15 +63,6 @@ def learning_curve_figure(curves: dict[str, list[float]], intermediate: dict[int
 
 
 def write_report(study, path: Path, *, tuner, tracking, result) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import optuna
-    from optuna.importance import FanovaImportanceEvaluator
-    from optuna.trial import TrialState
-    from optuna.visualization import matplotlib as ovm
-
-
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials" is said in the page itself
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     best = top_trials(study, tuner.direction, 1)

@@ -7,8 +7,11 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pyspark.ml import PipelineModel
+
 from features import taxi
-from pipelines.taxi_fare.zones import AIRPORT_ZONES, load_zones
+from features.fields import with_grid_coordinates
+from pipelines.taxi_fare.zones import AIRPORT_ZONES, airport_coordinates, centroid_arrays, load_zones
 
 
 def reference_haversine(lat1, lon1, lat2, lon2):
@@ -76,7 +79,7 @@ def test_airport_flags(spark):
             (-73.9855, 40.7580, -73.9700, 40.7600)]                       # within Manhattan
     df = spark.createDataFrame(rows, "pickup_longitude double, pickup_latitude double, "
                                      "dropoff_longitude double, dropoff_latitude double")
-    actual = taxi.add_airport_flags(df).select(*taxi.AIRPORT_FLAG_COLUMNS)
+    actual = taxi.add_airport_flags(df, airport_coordinates()).select(*taxi.AIRPORT_FLAG_COLUMNS)
     expected = spark.createDataFrame([(0, 1, 0), (0, 0, 1), (0, 0, 0)],
                                      "ewr_trip int, jfk_trip int, lga_trip int")
     assert_df_equality(actual, expected, ignore_nullable=True, ignore_column_order=True)
@@ -97,7 +100,7 @@ def test_zone_ids_get_centroid_coordinates(spark):
               "dropoff_longitude double, dropoff_latitude double")
     df = spark.createDataFrame([(AIRPORT_ZONES["JFK"], AIRPORT_ZONES["LGA"], None, None, None, None),
                                 (264, 1, None, None, None, None)], schema)
-    rows = taxi.add_zone_coordinates(df).collect()
+    rows = taxi.add_zone_coordinates(df, *centroid_arrays()).collect()
     assert (rows[0]["pickup_longitude"], rows[0]["pickup_latitude"]) == (-73.7781, 40.6413)
     assert (rows[0]["dropoff_longitude"], rows[0]["dropoff_latitude"]) == (-73.874, 40.7769)
     assert rows[1]["pickup_longitude"] is None  # 264 = unknown zone: no location
@@ -105,14 +108,12 @@ def test_zone_ids_get_centroid_coordinates(spark):
 
 
 def test_feature_pipeline_round_trips_through_save_and_load(spark, tmp_path):
-    from pyspark.ml import PipelineModel
-
     df = spark.createDataFrame(
         [(datetime(2015, 1, 5, 18, 30), 2, 3.5, -73.9855, 40.7580, -73.7781, 40.6413, "CMT", 2, "N", None, None)],
         "pickup_datetime timestamp_ntz, passenger_count int, trip_distance double, pickup_longitude double, "
         "pickup_latitude double, dropoff_longitude double, dropoff_latitude double, vendor_id string, "
         "rate_code int, store_and_fwd_flag string, pickup_zone int, dropoff_zone int")
-    model = taxi.feature_pipeline().fit(df)
+    model = PipelineModel(taxi.feature_stages(centroid_arrays(), airport_coordinates()))
     model.write().overwrite().save(str(tmp_path / "features"))
     reloaded = PipelineModel.load(str(tmp_path / "features"))
     assert_df_equality(model.transform(df), reloaded.transform(df))
@@ -122,8 +123,6 @@ def test_feature_pipeline_round_trips_through_save_and_load(spark, tmp_path):
 
 
 def test_grid_coordinates_are_appended_channel_last(spark):
-    from features.fields import with_grid_coordinates
-
     df = spark.createDataFrame([([1.0, 2.0, 3.0, 4.0, 5.0, 6.0],)], "field array<double>")
     row = with_grid_coordinates(df, "field", height=2, width=3).first()
     assert row["features"] == pytest.approx([1, 0, 0, 2, 0, 0.5, 3, 0, 1, 4, 1, 0, 5, 1, 0.5, 6, 1, 1])

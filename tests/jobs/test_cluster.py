@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PORT, UI_PORT = 7177, 8180  # not the default 7077/8080, so a developer's own cluster is left alone
 
 pytestmark = pytest.mark.cluster
@@ -39,7 +39,7 @@ def test_spark_submit_runs_the_pipeline_on_the_cluster(cluster, tmp_path):
     store = tmp_path / "store"
     command = [str(spark_home() / "bin" / "spark-submit"), "--master", cluster, "--py-files", str(py_files),
                "--conf", f"spark.driver.extraJavaOptions=-Dlog4j2.configurationFile="
-                         f"{ROOT / 'pipelines/resources/log4j2.properties'}",
+                         f"{ROOT / 'spark_ml_pipeline/runtime/resources/log4j2.properties'}",
                "jobs/run_pipeline.py", "taxi_fare", "--env", "cluster", f"store.root={store}",
                "run_date=2026-02-01", "generate.rows=20000", "model.n_estimators=150"]
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}

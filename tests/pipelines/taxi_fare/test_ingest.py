@@ -5,7 +5,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from spark_ml_pipeline.runtime.errors import DataError
-from pipelines.taxi_fare.ingest import ingest, read_quarantine, read_stats, read_valid
+from pipelines.taxi_fare.ingest import ingest
+from spark_ml_pipeline.ingest.quarantine import read_quarantine, read_stats, read_valid
 
 # Which quarantine reason each generated defect must produce.
 EXPECTED_REASON = {
@@ -28,7 +29,7 @@ def expected_reasons(manifest):
 def test_every_dirty_row_is_quarantined_with_its_reason(spark, tmp_path, request, dataset, input_format, version):
     source, manifest = request.getfixturevalue(dataset)
     stats = ingest(spark, source, str(tmp_path / "out"), input_format)
-    assert stats.tlc_schema == version
+    assert stats.schema == version
     assert stats.rows_in == manifest.rows
     assert stats.rows_in == stats.rows_valid + stats.rows_quarantined
     assert stats.rows_valid == manifest.clean_rows
@@ -79,7 +80,7 @@ def test_real_file_column_spellings_are_accepted(spark, tmp_path):
         "-73.981842041015625,40.732406616210937,2,7.5,0.5,0.5,0,0,0.3,8.8\n"
         "2,2016-01-01 00:00:00,2016-01-01 00:00:00,1,0,0,0,1,N,0,0,2,-2.5,0,0.5,0,0,0.3,-1.7\n")
     stats = ingest(spark, str(csv_path), str(tmp_path / "out"), "csv")
-    assert stats.tlc_schema == "legacy" and stats.rows_valid == 1
+    assert stats.schema == "legacy" and stats.rows_valid == 1
     assert stats.quarantined_by_reason == {"fare_out_of_range": 1}
     row = read_valid(spark, str(tmp_path / "out")).first()
     assert (row["rate_code"], row["vendor_id"], row["fare_amount"]) == (1, "2", 7.5)

@@ -4,6 +4,7 @@ import os
 import pytest
 from mlflow.tracking import MlflowClient
 from pyspark.ml import PipelineModel
+from pyspark.ml.pipeline import PipelineModelWriter
 
 from pipelines.taxi_fare import pipeline as taxi_fare
 from spark_ml_pipeline.runtime.config import load_config
@@ -56,7 +57,7 @@ def test_store_holds_run_with_metrics_lineage_and_model(pipeline_run):
 def test_saved_model_scores_new_trips_with_the_same_features(spark, pipeline_run):
     config, result = pipeline_run
     model = PipelineModel.load(result.model_uri)
-    trips = spark.read.parquet(taxi_fare.ingest_location(config, taxi_fare.Store(config.store)) + "/valid").limit(50)
+    trips = spark.read.parquet(taxi_fare.ingest_location(config) + "/valid").limit(50)
     scored = model.transform(trips).select("fare_amount", "prediction").collect()
     assert len(scored) == 50 and all(row["prediction"] is not None for row in scored)
     mean_abs_error = sum(abs(r["prediction"] - r["fare_amount"]) for r in scored) / len(scored)
@@ -65,7 +66,7 @@ def test_saved_model_scores_new_trips_with_the_same_features(spark, pipeline_run
 
 def test_rerun_of_the_same_date_reuses_data_and_replaces_outputs(spark, pipeline_run):
     config, first = pipeline_run
-    store = taxi_fare.Store(config.store)
+    store = config.store
     manifest_before = os.path.getmtime(local_path(store.data("taxi_fare", "raw", "_manifest.json")))
     stats = taxi_fare.ingest(spark, config)
     assert os.path.getmtime(local_path(store.data("taxi_fare", "raw", "_manifest.json"))) == manifest_before
@@ -76,8 +77,6 @@ def test_rerun_of_the_same_date_reuses_data_and_replaces_outputs(spark, pipeline
 
 
 def test_failed_model_write_leaves_no_model_and_a_failed_run(spark, pipeline_run, monkeypatch):
-    from pyspark.ml.pipeline import PipelineModelWriter
-
     config, first = pipeline_run
     config = config.model_copy(update={"model": config.model.model_copy(update={"n_estimators": 5})})
     original = PipelineModelWriter.saveImpl

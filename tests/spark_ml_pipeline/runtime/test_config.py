@@ -4,34 +4,62 @@ from pathlib import Path
 
 import pytest
 
-from spark_ml_pipeline.runtime.config import layer_config, load_config, parse_overrides
+from spark_ml_pipeline.runtime.config import known_pipelines, layer_config, load_config, load_pipeline, parse_overrides
 from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
+from spark_ml_pipeline.runtime.discovery import find_pipeline, known_kinds
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.session import spark_conf
+from spark_ml_pipeline.train.xgboost import xgb_regressor
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
 def conf_dir(tmp_path):
     target = tmp_path / "conf"
-    shutil.copytree(CONF, target)
+    shutil.copytree(ROOT / "conf", target)
     return target
 
 
-def test_layers_apply_in_order_base_env_pipeline_command_line(conf_dir):
-    (conf_dir / "local.yaml").write_text("spark:\n  shuffle_partitions: 3\nmodel:\n  max_depth: 4\n")
-    (conf_dir / "taxi_fare.yaml").write_text((conf_dir / "taxi_fare.yaml").read_text()
-                                             .replace("max_depth: 8", "max_depth: 5"))
+def test_layers_apply_in_order_base_pipeline_env_command_line(conf_dir):
+    (conf_dir / "env" / "local.yaml").write_text("spark:\n  shuffle_partitions: 3\nmodel:\n  max_depth: 4\n")
+    taxi = conf_dir / "pipelines" / "taxi_fare.yaml"
+    taxi.write_text(taxi.read_text().replace("max_depth: 8", "max_depth: 5").replace("n_estimators: 400",
+                                                                                      "n_estimators: 300"))
     config = load_config("taxi_fare", ["local"], ["model.n_estimators=7"], conf_dir)
     assert config.spark.shuffle_partitions == 3          # environment over base
-    assert config.model.max_depth == 5                   # pipeline over environment
+    assert config.model.max_depth == 4                   # environment over pipeline (--env cluster can change it)
     assert config.model.n_estimators == 7                # command line over all
     assert config.spark.app_name == "spark-ml-pipeline"  # untouched base value
+    assert load_config("taxi_fare", ["cluster"], [], conf_dir).model.max_depth == 5  # pipeline over base
     tree = layer_config("taxi_fare", ["local"], ["model.n_estimators=7"], conf_dir)
     assert tree.source_of("spark.shuffle_partitions").endswith("local.yaml")
-    assert tree.source_of("model.max_depth").endswith("taxi_fare.yaml")
+    assert tree.source_of("model.max_depth").endswith("local.yaml")
+    assert tree.source_of("model.learning_rate").endswith("taxi_fare.yaml")
     assert tree.source_of("model.n_estimators") == "command line"
+
+
+def test_pipelines_are_discovered_by_name_and_kind(conf_dir):
+    assert {"taxi_fare", "fashion_mnist", "fashion_autoencoder", "darcy_surrogate", "tweet_sentiment"} <= set(
+        known_kinds())
+    assert set(known_pipelines(conf_dir)) >= {"taxi_fare", "fashion_mnist"}
+    definition = find_pipeline("taxi_fare")
+    assert {"generate", "ingest", "featurize", "train", "run"} <= set(definition.stages)
+    # A second pipeline of an existing kind is one conf file: its name is the file, its kind the package.
+    (conf_dir / "pipelines" / "taxi_current.yaml").write_text("kind: taxi_fare\ngenerate:\n  tlc_schema: current\n")
+    config, definition = load_pipeline("taxi_current", ["local"], [], conf_dir)
+    assert (config.pipeline, config.kind, config.generate.tlc_schema) == ("taxi_current", "taxi_fare", "current")
+    assert config.store.data(config.pipeline, "raw").endswith("/store/data/taxi_current/raw")
+    (conf_dir / "pipelines" / "odd.yaml").write_text("kind: no_such_kind\n")
+    with pytest.raises(ConfigError, match=r"key 'kind' \(set in .*odd\.yaml\): unknown pipeline kind 'no_such_kind'"):
+        load_config("odd", ["local"], [], conf_dir)
+
+
+def test_derived_values_are_computed_not_typed_twice(conf_dir):
+    config = load_config("tweet_sentiment", ["local"], ["text.vocab_size=500"], conf_dir)
+    assert config.model.vocab_size == 502 and config.models["lstm"]["vocab_size"] == 502
+    with pytest.raises(ConfigError, match=r"models\.bilstm\.vocab_size is derived from text\.vocab_size \+ 2 = 502"):
+        load_config("tweet_sentiment", ["local"], ["text.vocab_size=500", "models.bilstm.vocab_size=9"], conf_dir)
 
 
 def test_several_environments_stack(conf_dir):
@@ -41,7 +69,7 @@ def test_several_environments_stack(conf_dir):
 
 
 def test_unknown_key_names_the_key_and_the_file(conf_dir):
-    (conf_dir / "local.yaml").write_text("spark:\n  shufle_partitions: 3\n")
+    (conf_dir / "env" / "local.yaml").write_text("spark:\n  shufle_partitions: 3\n")
     with pytest.raises(ConfigError, match=r"unknown key 'spark\.shufle_partitions' \(set in .*local\.yaml\)"):
         load_config("taxi_fare", ["local"], [], conf_dir)
 
@@ -49,8 +77,8 @@ def test_unknown_key_names_the_key_and_the_file(conf_dir):
 def test_wrong_type_names_the_key_and_the_file(conf_dir):
     with pytest.raises(ConfigError, match=r"key 'model\.max_depth' \(set in command line\).*integer"):
         load_config("taxi_fare", ["local"], ["model.max_depth=deep"], conf_dir)
-    (conf_dir / "taxi_fare.yaml").write_text((conf_dir / "taxi_fare.yaml").read_text()
-                                             .replace("rows: 200000", "rows: -5"))
+    taxi = conf_dir / "pipelines" / "taxi_fare.yaml"
+    taxi.write_text(taxi.read_text().replace("rows: 200000", "rows: -5"))
     with pytest.raises(ConfigError, match=r"key 'generate\.rows' \(set in .*taxi_fare\.yaml\).*greater than 0"):
         load_config("taxi_fare", ["local"], [], conf_dir)
 
@@ -67,14 +95,14 @@ def test_bad_values_are_rejected_before_spark(conf_dir):
 
 
 def test_missing_environment_file_and_unknown_pipeline(conf_dir):
-    with pytest.raises(ConfigError, match=r"staging\.yaml: no such configuration file \(known: .*cluster"):
+    with pytest.raises(ConfigError, match=r"staging\.yaml: no such configuration file \(environments: .*cluster"):
         load_config("taxi_fare", ["staging"], [], conf_dir)
-    with pytest.raises(ConfigError, match=r"unknown pipeline 'taxi_tip'"):
+    with pytest.raises(ConfigError, match=r"unknown pipeline 'taxi_tip': no .*taxi_tip\.yaml \(known: .*taxi_fare"):
         load_config("taxi_tip", ["local"], [], conf_dir)
 
 
 def test_invalid_yaml_and_malformed_override(conf_dir):
-    (conf_dir / "local.yaml").write_text("spark: [unclosed\n")
+    (conf_dir / "env" / "local.yaml").write_text("spark: [unclosed\n")
     with pytest.raises(ConfigError, match=r"local\.yaml: not valid YAML"):
         load_config("taxi_fare", ["local"], [], conf_dir)
     with pytest.raises(ConfigError, match=r"override 'model\.max_depth' is not of the form"):
@@ -105,8 +133,6 @@ def test_gpu_config_requests_gpus_from_spark(conf_dir):
 
 
 def test_gpu_config_makes_xgboost_train_on_cuda(conf_dir):
-    from spark_ml_pipeline.train.xgboost import xgb_regressor
-
     config = load_config("taxi_fare", ["gpu"], [], conf_dir)
     regressor = xgb_regressor(config.model, "features", "fare_amount", device=config.compute.device)
     assert regressor.getOrDefault("device") == "cuda"

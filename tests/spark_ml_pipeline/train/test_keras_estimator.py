@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark_ml_pipeline.train.horovod_rank import CHECKPOINT_STATE, shard_ranges
+from spark_ml_pipeline.runtime.config import load_config
+from spark_ml_pipeline.train.deep_learning import Prepared, estimator_for
+from spark_ml_pipeline.train.horovod_rank import CHECKPOINT_STATE, RankSpec, gpu_for_rank, learning_rate_for, shard_ranges
 from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator, KerasModel
 
 MLP = {"kind": "mlp", "hidden": [16]}
@@ -38,8 +40,9 @@ def two_rank_fit(spark, tmp_path_factory):
 
 
 def test_two_ranks_train_on_disjoint_shards_and_end_identical(two_rank_fit):
-    est, _, _ = two_rank_fit
-    first, second = sorted(est.rank_results, key=lambda r: r["rank"])
+    est, model, _ = two_rank_fit
+    first, second = model.summary.rank_results  # fitted state is on the Model, sorted by rank
+    assert not hasattr(est, "rank_results")  # the Estimator keeps none
     assert (first["size"], second["size"]) == (2, 2)
     assert first["allreduce_check"] == second["allreduce_check"] == 3.0  # 1 + 2: allreduce sums across ranks
     assert first["rows"] == second["rows"] > 0
@@ -49,8 +52,9 @@ def test_two_ranks_train_on_disjoint_shards_and_end_identical(two_rank_fit):
 
 def test_fit_records_history_and_learns(two_rank_fit):
     _, model, _ = two_rank_fit
-    assert len(model.history["loss"]) == 2 and "val_loss" in model.history
-    assert model.history["loss"][-1] < model.history["loss"][0]
+    history = model.summary.history
+    assert len(history["loss"]) == 2 and "val_loss" in history and model.summary.epochs_trained == 2
+    assert history["loss"][-1] < history["loss"][0]
 
 
 def test_model_scores_like_in_process_predict(spark, two_rank_fit):
@@ -70,24 +74,23 @@ def test_restarted_fit_resumes_from_the_last_checkpoint(spark, tmp_path):
     state = json.loads(state_path.read_text())
     assert state["finished"] is True and state["epoch"] == 0
     state_path.write_text(json.dumps({**state, "finished": False}))
-    second = estimator(tmp_path, epochs=2)
-    model = second.fit(frame)
-    assert second.rank_results[0]["initial_epoch"] == 1
-    assert second.rank_results[0]["epochs_run"] == 1
+    model = estimator(tmp_path, epochs=2).fit(frame)
+    rank0 = model.summary.rank_results[0]
+    assert rank0["initial_epoch"] == 1
+    assert rank0["epochs_run"] == 1
     # Adam's state came back too: its step count continues from epoch 0's (320 rows, 10 % validation,
     # 2 ranks of batch 32 -> 4 steps per epoch), rather than restarting at zero.
-    assert second.rank_results[0]["optimizer_restored"] is True
-    assert second.rank_results[0]["optimizer_iterations"] == 2 * 4
-    assert len(model.history["loss"]) == 2
+    assert rank0["optimizer_restored"] is True
+    assert rank0["optimizer_iterations"] == 2 * 4
+    assert len(model.summary.history["loss"]) == 2
     assert json.loads(state_path.read_text())["finished"] is True
 
 
 def test_a_finished_fit_is_not_retrained(spark, two_rank_fit):
     est, model, work = two_rank_fit
-    again = estimator(work)
-    again.fit(regression_frame(spark))
-    assert again.rank_results[0]["epochs_run"] == 0
-    assert again.rank_results[0]["weights_digest"] == est.rank_results[0]["weights_digest"]
+    again = estimator(work).fit(regression_frame(spark))
+    assert again.summary.rank_results[0]["epochs_run"] == 0
+    assert again.summary.rank_results[0]["weights_digest"] == model.summary.rank_results[0]["weights_digest"]
 
 
 def test_parameters_are_validated_before_any_job(spark, tmp_path):
@@ -105,12 +108,8 @@ def test_shards_are_equal_so_ranks_take_the_same_steps():
     assert shard_ranges([5, 5, 1], 1, 2) == (5, 10)
 
 
-def test_learning_rate_warms_up_to_the_rank_scaled_rate_then_decays():
-    from spark_ml_pipeline.train.horovod_rank import RankSpec, learning_rate_for
-
-    spec = RankSpec(train_dir="", validation_dir=None, features_column="x", label_column="y", input_shape=(1,),
-                    label_shape=(), label_dtype="float32", model_spec={}, output_shape=(1,), output_activation=None,
-                    loss="mse", metrics=(), checkpoint_dir="", output_model="", learning_rate=0.01, epochs=5)
+def test_learning_rate_warms_up_to_the_rank_scaled_rate_then_decays(tmp_path):
+    spec = estimator(tmp_path, learningRate=0.01, epochs=5).rank_spec("", None)
     assert learning_rate_for(spec, size=2, steps_per_epoch=10) == pytest.approx(0.02)  # constant, scaled
     warm = learning_rate_for(RankSpec(**{**spec.__dict__, "lr_schedule": "cosine", "warmup_epochs": 1}), 2, 10)
     rates = [float(warm(step)) for step in (0, 5, 10, 30, 50)]
@@ -121,11 +120,6 @@ def test_learning_rate_warms_up_to_the_rank_scaled_rate_then_decays():
 
 def test_gpu_placement_is_chosen_by_config():
     """No GPU here: what compute.device configures is checked, the CPU path is trained for real above."""
-    from spark_ml_pipeline.runtime.config import load_config
-    from spark_ml_pipeline.train.deep_learning import Prepared, estimator_for
-    from pipelines.fashion_mnist.pipeline import CLASSES
-    from spark_ml_pipeline.train.horovod_rank import gpu_for_rank
-
     assert gpu_for_rank("cpu", ["gpu0"], 0) is None
     assert [gpu_for_rank("cuda", ["gpu0", "gpu1"], rank) for rank in (0, 1, 2)] == ["gpu0", "gpu1", "gpu0"]
     with pytest.raises(RuntimeError, match="compute.device=cuda but rank 1 of this host sees no GPU"):
@@ -134,7 +128,7 @@ def test_gpu_placement_is_chosen_by_config():
     assert config.compute.device == "cuda"
 
     shapes = Prepared(train=None, tests={}, input_shape=(28, 28), label_column="label", label_shape=(),
-                      label_dtype="int32", output_shape=(CLASSES,), output_activation="softmax",
+                      label_dtype="int32", output_shape=(10,), output_activation="softmax",
                       loss="sparse_categorical_crossentropy", metrics=(), input_files=[])
     estimator = estimator_for(config, shapes)
     assert estimator.getOrDefault("device") == "cuda"

@@ -1,11 +1,20 @@
 """Search over a Keras pipeline: Horovod trials, epochs reported from rank 0, pruning inside the fit."""
 import math
 
+import optuna
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
+from pyspark.ml import PipelineModel
 
+from pipelines.darcy_surrogate.pipeline import TUNING as DARCY_TUNING
 from spark_ml_pipeline.runtime.config import load_config
+from spark_ml_pipeline.runtime.discovery import find_pipeline
 from spark_ml_pipeline.runtime.errors import ConfigError
+from spark_ml_pipeline.store.tracking import Store
+from spark_ml_pipeline.train.keras_estimator import KerasModel
+from spark_ml_pipeline.tune.keras_tuner import KerasTuner
+from spark_ml_pipeline.tune.search import open_storage, open_study, tune
 
 TINY_DARCY = ["run_date=2026-02-01", "model=mlp", "models.mlp.hidden=[64]", "data.train_limit=300",
               "data.test_limit=20", "training.epochs=3", "training.batch_size=16",
@@ -16,21 +25,15 @@ GOOD, HOPELESS = {"learning_rate": 0.003, "batch_size": 16}, {"learning_rate": 1
 
 @pytest.fixture(scope="module")
 def keras_search(spark, tmp_path_factory):
-    from spark_ml_pipeline.tune.search import open_study, tune
-
     store = tmp_path_factory.mktemp("keras_tune")
     config = load_config("darcy_surrogate", ["local"], [f"store.root={store}", *TINY_DARCY])
     study, _ = open_study(config, "minimize")
     study.enqueue_trial(GOOD)  # completes and sets the median every later trial is judged against
     study.enqueue_trial(HOPELESS)  # learns nothing in epoch 1: the median pruner stops it there
-    return config, tune(spark, config, progress=lambda line: None)
+    return config, tune(spark, config, find_pipeline("darcy_surrogate").tuner, progress=lambda line: None)
 
 
 def test_rank0_reports_every_epoch_and_the_pruner_stops_the_fit(keras_search):
-    import optuna
-
-    from spark_ml_pipeline.tune.search import open_storage
-
     config, result = keras_search
     assert result.status == "finished" and result.finished == 2
     study = optuna.load_study(study_name=result.study_name, storage=open_storage(config))
@@ -45,9 +48,6 @@ def test_rank0_reports_every_epoch_and_the_pruner_stops_the_fit(keras_search):
 
 
 def test_keras_trials_are_child_runs_and_the_best_is_registered(spark, keras_search):
-    from spark_ml_pipeline.train.keras_estimator import KerasModel
-    from spark_ml_pipeline.store.tracking import Store
-
     config, result = keras_search
     client = MlflowClient(Store(config.store).tracking_uri)
     children = client.search_runs([client.get_run(result.parent_run_id).info.experiment_id],
@@ -59,54 +59,40 @@ def test_keras_trials_are_child_runs_and_the_best_is_registered(spark, keras_sea
 
     assert result.promoted and math.isfinite(result.test_value) and 0 < result.test_value < 2
     champion = client.get_model_version_by_alias("darcy_surrogate", "champion")
-    assert str(champion.version) == result.model_version and champion.source.endswith(".keras")
-    # The registered model scores a DataFrame through the Spark transformer.
-    from spark_ml_pipeline.runtime.io import local_path
-
-    rows = spark.createDataFrame([([0.5] * (16 * 16 * 3),)], "features array<float>")
-    scored = KerasModel(modelPath=str(local_path(champion.source)), inputShape=[16, 16, 3]).transform(rows)
-    assert len(scored.first()["prediction"]) == 256
+    assert str(champion.version) == result.model_version
+    # The registered model is a Spark pipeline (feature stages + Keras): it scores ingested rows directly.
+    model = PipelineModel.load(champion.source)
+    assert [type(stage).__name__ for stage in model.stages] == ["GridCoordinates", "KerasModel"]
+    rows = spark.createDataFrame([([0.5] * (16 * 16),)], "coefficients array<float>")
+    assert len(model.transform(rows).first()["prediction"]) == 256
 
 
 def test_keras_space_may_not_change_the_shared_data(spark, tmp_path):
-    from spark_ml_pipeline.tune.keras_tuner import KerasTuner
-
     config = load_config("darcy_surrogate", ["local"], [
         f"store.root={tmp_path}", "tune.space.split={type: float, low: 0.1, high: 0.2, "
                                   "key: training.validation_fraction}"])
     with pytest.raises(ConfigError, match=r"tune\.space\.split: .* training\.validation_fraction"):
-        KerasTuner(spark, config).check_space()
+        KerasTuner(spark, config, DARCY_TUNING).check_space()
 
 
 # --- one search across model families: XGBoost and a Keras MLP on the same taxi features ------------------
 
-def _taxi_conf(tmp_path, space):
-    import shutil
-
-    import yaml
-
-    from tests.conftest import ROOT
-
-    target = tmp_path / "conf"
-    shutil.copytree(ROOT / "conf", target)
-    taxi = yaml.safe_load((target / "taxi_fare.yaml").read_text())
+def _taxi_conf(conf_dir, space):
+    taxi_file = conf_dir / "pipelines" / "taxi_fare.yaml"
+    taxi = yaml.safe_load(taxi_file.read_text())
     taxi["tune"] = {"n_trials": 1, "parallelism": 1, "report": False, "space": space}
-    (target / "taxi_fare.yaml").write_text(yaml.safe_dump(taxi))
-    return target
+    taxi_file.write_text(yaml.safe_dump(taxi))
+    return conf_dir
 
 
-def test_cross_family_search_registers_a_keras_champion_that_later_searches_can_judge(spark, tmp_path):
-    from pyspark.ml import PipelineModel
-
-    from spark_ml_pipeline.store.tracking import Store
-    from spark_ml_pipeline.tune.search import tune
-
+def test_cross_family_search_registers_a_keras_champion_that_later_searches_can_judge(spark, tmp_path, copy_conf):
+    taxi_tuner = find_pipeline("taxi_fare").tuner
     tiny = [f"store.root={tmp_path / 'store'}", "run_date=2026-02-02", "generate.rows=6000", "generate.months=1",
             "keras.epochs=3", "keras.units=32", "model.n_estimators=5", "model.early_stopping_rounds=null"]
-    keras_only = _taxi_conf(tmp_path / "k", {"family": {"type": "categorical", "choices": ["keras_mlp"],
+    keras_only = _taxi_conf(copy_conf(tmp_path / "k"), {"family": {"type": "categorical", "choices": ["keras_mlp"],
                                                         "key": "family"},
                                              "units": {"type": "categorical", "choices": [32], "key": "keras.units"}})
-    first = tune(spark, load_config("taxi_fare", ["local"], tiny, keras_only), progress=lambda line: None)
+    first = tune(spark, load_config("taxi_fare", ["local"], tiny, keras_only), taxi_tuner, progress=lambda line: None)
     assert first.best_params["family"] == "keras_mlp" and first.promoted
     client = MlflowClient(Store(load_config("taxi_fare", ["local"], tiny, keras_only).store).tracking_uri)
     champion = client.get_model_version_by_alias("taxi_fare", "champion")
@@ -115,9 +101,9 @@ def test_cross_family_search_registers_a_keras_champion_that_later_searches_can_
     assert type(model.stages[-2]).__name__ == "KerasModel"
     assert model.stages[-2].getOrDefault("modelPath").startswith(str(tmp_path / "store"))
 
-    xgb_only = _taxi_conf(tmp_path / "x", {"family": {"type": "categorical", "choices": ["xgboost"], "key": "family"},
+    xgb_only = _taxi_conf(copy_conf(tmp_path / "x"), {"family": {"type": "categorical", "choices": ["xgboost"], "key": "family"},
                                            "max_depth": {"type": "int", "low": 2, "high": 3}})
-    second = tune(spark, load_config("taxi_fare", ["local"], tiny, xgb_only), progress=lambda line: None)
+    second = tune(spark, load_config("taxi_fare", ["local"], tiny, xgb_only), taxi_tuner, progress=lambda line: None)
     # The Keras champion was loaded and scored on the same test split; the alias moved only if XGBoost won.
     assert second.champion_value == pytest.approx(first.test_value, rel=1e-4)
     assert second.promoted == (second.test_value < first.test_value)

@@ -7,13 +7,24 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 
+from optuna.trial import TrialState
+
+from jobs.tune import expand_aliases
 from spark_ml_pipeline.runtime.config import load_config
+from spark_ml_pipeline.runtime.discovery import find_pipeline
 from spark_ml_pipeline.runtime.errors import ConfigError
+from spark_ml_pipeline.store.tracking import Store
+from spark_ml_pipeline.tune.search import journal_path, open_storage, study_name, tune
+from spark_ml_pipeline.tune.search_space import check_space
 
-ROOT = Path(__file__).resolve().parents[1]
+TAXI_TUNER = find_pipeline("taxi_fare").tuner
+
+ROOT = Path(__file__).resolve().parents[3]
 RUN_DATE = "2026-01-15"
 SPACE = {
     "max_depth": {"type": "int", "low": 3, "high": 8, "grid": [4, 6]},
@@ -25,14 +36,13 @@ SPACE = {
 
 
 @pytest.fixture(scope="module")
-def conf_dir(tmp_path_factory):
+def conf_dir(tmp_path_factory, copy_conf):
     """conf/ with a small taxi search space (overrides merge into the file's space, they cannot shrink it)."""
-    target = tmp_path_factory.mktemp("conf")
-    for path in (ROOT / "conf").glob("*.yaml"):
-        shutil.copy(path, target / path.name)
-    taxi = yaml.safe_load((target / "taxi_fare.yaml").read_text())
+    target = copy_conf(tmp_path_factory.mktemp("tune") / "conf")
+    taxi_file = target / "pipelines" / "taxi_fare.yaml"
+    taxi = yaml.safe_load(taxi_file.read_text())
     taxi["tune"] = {"n_trials": 4, "parallelism": 2, "budgets": [], "space": SPACE}
-    (target / "taxi_fare.yaml").write_text(yaml.safe_dump(taxi))
+    taxi_file.write_text(yaml.safe_dump(taxi))
     return target
 
 
@@ -60,8 +70,6 @@ def test_bad_space_is_a_config_error_naming_the_parameter(conf_dir, override, me
 
 
 def test_space_targets_and_conditions_are_checked_before_spark(conf_dir):
-    from spark_ml_pipeline.tune.search_space import check_space
-
     for override, message in [
         ("tune.space.depth={type: int, low: 1, high: 3}", "tune.space.depth: key 'model.depth' is not"),
         ("tune.space.max_depth={type: int, low: 3, high: 30}", "tune.space.max_depth: value 30 is not valid"),
@@ -72,9 +80,6 @@ def test_space_targets_and_conditions_are_checked_before_spark(conf_dir):
 
 
 def test_short_overrides_and_study_name_ignore_budget_and_parallelism(conf_dir):
-    from jobs.tune import expand_aliases
-    from spark_ml_pipeline.tune.search import study_name
-
     assert expand_aliases(["parallelism=2", "n_trials=12", "timeout=60", "sampler=grid", "model.max_depth=3"]) == \
         ["tune.parallelism=2", "tune.n_trials=12", "tune.timeout=60", "tune.sampler=grid", "model.max_depth=3"]
     base = load_config("taxi_fare", ["local"], tiny("/tmp/s"), conf_dir)
@@ -86,9 +91,6 @@ def test_short_overrides_and_study_name_ignore_budget_and_parallelism(conf_dir):
 # --- resume after SIGKILL -------------------------------------------------------------------------------
 
 def _finished(journal, name):
-    import optuna
-    from optuna.trial import TrialState
-
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
     study = optuna.load_study(study_name=name, storage=storage)
     return study, {t.number: (t.params, t.value, t.state.name) for t in study.get_trials(
@@ -96,9 +98,6 @@ def _finished(journal, name):
 
 
 def test_killed_search_resumes_without_losing_or_repeating_trials(conf_dir, tmp_path):
-    from jobs.tune import expand_aliases
-    from spark_ml_pipeline.tune.search import journal_path, study_name
-
     overrides = tiny(tmp_path / "store", "n_trials=6", "parallelism=2", "tune.promote=false", "tune.report=false",
                      "spark.master=local[2]")
     config = load_config("taxi_fare", ["local"], expand_aliases(map(str, overrides)), conf_dir)
@@ -141,12 +140,6 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(conf_dir, tmp_
 def test_ctrl_c_stops_cleanly_and_a_rerun_finishes_the_budget(conf_dir, tmp_path):
     """SIGINT to the process group, as Ctrl-C in a terminal: exit 130 after recording what finished; the
     trial it cut short is queued again, and the re-run completes the budget."""
-    from mlflow.tracking import MlflowClient
-
-    from jobs.tune import expand_aliases
-    from spark_ml_pipeline.store.tracking import Store
-    from spark_ml_pipeline.tune.search import journal_path, study_name
-
     overrides = tiny(tmp_path / "store", "n_trials=3", "parallelism=1", "tune.promote=false", "tune.report=false",
                      "spark.master=local[2]", "model.n_estimators=60")
     config = load_config("taxi_fare", ["local"], expand_aliases(map(str, overrides)), conf_dir)
@@ -175,7 +168,8 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes_the_budget(conf_dir, tmp_path
     assert "RUNNING" not in states, output[-5000:]  # nothing left looking alive
     cut_short = [t for t in study.trials if t.state.name == "FAIL" and t.user_attrs.get("error") == "interrupted"]
     queued = [t for t in study.trials if t.state.name == "WAITING"]
-    assert [t.params for t in queued] == [t.params for t in cut_short]
+    # A queued (WAITING) trial carries its parameters as Optuna's fixed_params until it runs.
+    assert [t.system_attrs["fixed_params"] for t in queued] == [t.params for t in cut_short]
     client = MlflowClient(Store(config.store).tracking_uri)
     parent = client.get_run(study.user_attrs["mlflow_parent_run_id"])
     assert parent.data.tags["tune_status"] == "interrupted" and parent.info.status == "KILLED"
@@ -193,20 +187,12 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes_the_budget(conf_dir, tmp_path
 
 @pytest.fixture(scope="module")
 def first_search(spark, conf_dir, tmp_path_factory):
-    from spark_ml_pipeline.tune.search import tune
-
     store = tmp_path_factory.mktemp("tune_store")
     config = load_config("taxi_fare", ["local"], tiny(store, "tune.n_trials=4", "tune.parallelism=2"), conf_dir)
-    return store, config, tune(spark, config)
+    return store, config, tune(spark, config, TAXI_TUNER)
 
 
 def test_parallel_trials_overlap_and_are_child_runs(first_search):
-    import optuna
-    from mlflow.tracking import MlflowClient
-
-    from spark_ml_pipeline.store.tracking import Store
-    from spark_ml_pipeline.tune.search import open_storage
-
     store, config, result = first_search
     assert result.status == "finished" and result.finished == 4
     study = optuna.load_study(study_name=result.study_name, storage=open_storage(config))
@@ -225,25 +211,32 @@ def test_parallel_trials_overlap_and_are_child_runs(first_search):
     assert "report.html" in {a.path for a in client.list_artifacts(result.parent_run_id)}
 
 
-def test_champion_moves_only_on_improvement(spark, first_search, conf_dir):
-    from mlflow.tracking import MlflowClient
+def test_champion_moves_only_on_improvement(spark, first_search, tmp_path, copy_conf):
+    """Deterministic by construction: a one-point space (nothing left to sampling or thread timing) and boosting
+    rounds far apart, so "worse" (2 rounds) and "better" (150) differ from the first (10) by a wide margin."""
+    conf_dir = copy_conf(tmp_path / "conf")
+    taxi_file = conf_dir / "pipelines" / "taxi_fare.yaml"
+    taxi = yaml.safe_load(taxi_file.read_text())
+    taxi["tune"] = {"n_trials": 1, "parallelism": 1, "pruner": "none", "report": False,
+                    "space": {"max_depth": {"type": "int", "low": 6, "high": 6}}}
+    taxi_file.write_text(yaml.safe_dump(taxi))
+    store = tmp_path / "store"
 
-    from spark_ml_pipeline.store.tracking import Store
-    from spark_ml_pipeline.tune.search import tune
+    def search(rounds: int):
+        return tune(spark, load_config("taxi_fare", ["local"], tiny(store, f"model.n_estimators={rounds}",
+                                                                    "model.learning_rate=0.1"), conf_dir), TAXI_TUNER)
 
-    store, config, first = first_search
-    client = MlflowClient(Store(config.store).tracking_uri)
+    first = search(10)
+    client = MlflowClient(Store(first_search[1].store.model_copy(update={"root": str(store)})).tracking_uri)
     assert first.promoted and first.champion_value is None
     assert str(client.get_model_version_by_alias("taxi_fare", "champion").version) == first.model_version
 
-    worse = tune(spark, load_config("taxi_fare", ["local"], tiny(store, "model.n_estimators=2", "tune.n_trials=2",
-                                                                   "tune.report=false"), conf_dir))
+    worse = search(2)
     assert worse.promoted is False and worse.champion_value == pytest.approx(first.test_value, rel=1e-6)
     assert worse.test_value > worse.champion_value
     assert str(client.get_model_version_by_alias("taxi_fare", "champion").version) == first.model_version
 
-    better = tune(spark, load_config("taxi_fare", ["local"], tiny(store, "model.n_estimators=150", "tune.n_trials=2",
-                                                                    "tune.report=false"), conf_dir))
+    better = search(150)
     assert better.promoted is True and better.test_value < first.test_value
     assert better.champion_value == pytest.approx(first.test_value, rel=1e-6)
     assert str(client.get_model_version_by_alias("taxi_fare", "champion").version) == better.model_version

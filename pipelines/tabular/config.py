@@ -1,0 +1,227 @@
+"""The configuration of a ``tabular`` pipeline: one conf file describes a data set, its checks and its model.
+
+Everything a run needs is validated here, before Spark starts: Spark SQL types of the explicit ``schema``, that
+every column a feature, rule, key or the split names is declared, that features have usable types, and that
+the columns features create do not collide. Errors name the dotted key (``schema.<column>``,
+``features.numeric``, ...) in one line.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, PositiveInt, model_validator
+from pydantic_core import PydanticCustomError
+
+from features.tabular import DATETIME_PARTS, feature_output_columns
+from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, Section, SplitConfig, XGBoostConfig
+
+NAME = "tabular"
+PACKAGE_SCHEME = "package:"
+
+INTEGRAL_TYPES = {"tinyint", "smallint", "int", "bigint"}
+FRACTIONAL_TYPES = {"float", "double"}
+TIME_TYPES = {"date", "timestamp", "timestamp_ntz"}
+SIMPLE_TYPES = {"string", "boolean", *INTEGRAL_TYPES, *FRACTIONAL_TYPES, *TIME_TYPES}
+TYPE_ALIASES = {"integer": "int", "long": "bigint", "short": "smallint", "byte": "tinyint", "real": "float",
+                "str": "string", "bool": "boolean", "timestamp_ltz": "timestamp"}
+DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
+BAD_NAME = re.compile(r"[.`]")
+
+
+def _spark_sql_type(value: str) -> str:
+    """A Spark SQL type name (lower case, aliases resolved), or a one-line error listing the known ones."""
+    text = re.sub(r"\s+", "", str(value).strip().lower()) if isinstance(value, str) else None
+    text = TYPE_ALIASES.get(text, text)
+    if text in SIMPLE_TYPES:
+        return text
+    if text == "decimal":
+        return "decimal(10,0)"
+    match = DECIMAL.match(text or "")
+    if match and 0 < int(match.group(1)) <= 38 and int(match.group(2)) <= int(match.group(1)):
+        return f"decimal({match.group(1)},{match.group(2)})"
+    known = ", ".join(sorted(SIMPLE_TYPES)) + ", decimal(p,s)"
+    raise PydanticCustomError("spark_sql_type", _literal(f"unknown Spark SQL type {value!r} (expected one of {known})"))
+
+
+def _literal(message: str) -> str:
+    """A pydantic message template that prints as given (braces in user input are not placeholders)."""
+    return message.replace("{", "(").replace("}", ")")
+
+
+SparkSqlType = Annotated[str, AfterValidator(_spark_sql_type)]
+
+
+def is_numeric(sql_type: str) -> bool:
+    return sql_type in INTEGRAL_TYPES or sql_type in FRACTIONAL_TYPES or sql_type.startswith("decimal")
+
+
+# --- sections ----------------------------------------------------------------------------------------
+
+class InputSection(Section):
+    """Where the rows are and how they are written."""
+
+    # Any Hadoop-filesystem URI, path or glob; or package:<package>/<path inside it> (a file an installed
+    # package ships). A .zip holding one file is extracted once into the store.
+    uri: str = Field(min_length=1)
+    format: Literal["csv", "parquet", "json"] = "csv"
+    header: bool = True  # CSV: the first line of every file names the columns
+    delimiter: str = Field(",", min_length=1)  # CSV field separator
+    null_values: list[str] = ["", "NA"]  # CSV / JSON text that means "missing" (compared after trimming)
+
+
+def _categorical_shorthand(value):
+    """``[a, b]`` -> every column indexed; ``a: hash`` -> ``{encoding: hash}``."""
+    if isinstance(value, list):
+        return {column: {"encoding": "index"} for column in value}
+    if isinstance(value, dict):
+        return {column: {"encoding": spec} if isinstance(spec, str) else spec for column, spec in value.items()}
+    return value
+
+
+class CategoricalSpec(Section):
+    encoding: Literal["index", "hash"] = "index"  # index: StringIndexer (unseen -> own index); hash: buckets
+    buckets: PositiveInt = 64  # hash only
+
+
+class DistanceSpec(Section):
+    """A great-circle distance (km) between two points given as latitude / longitude columns (degrees)."""
+
+    from_latitude: str
+    from_longitude: str
+    to_latitude: str
+    to_longitude: str
+
+    def columns(self) -> list[str]:
+        return [self.from_latitude, self.from_longitude, self.to_latitude, self.to_longitude]
+
+
+DatetimePart = Literal[tuple(DATETIME_PARTS)]
+
+
+class FeaturesSection(Section):
+    numeric: list[str] = []
+    categorical: Annotated[dict[str, CategoricalSpec], BeforeValidator(_categorical_shorthand)] = {}
+    datetime: dict[str, list[DatetimePart]] = {}  # column -> parts (columns <column>_<part>)
+    distances: dict[str, DistanceSpec] = {}  # output column -> its two points
+
+
+class RangeSpec(Section):
+    min: Optional[float] = None  # inclusive
+    max: Optional[float] = None  # inclusive
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "RangeSpec":
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
+        return self
+
+
+class ValidationSection(Section):
+    """Rules a row must pass; a row that breaks one goes to the quarantine with reason ``<rule>:<column>``."""
+
+    required: list[str] = []  # the value must be present (and well-typed)
+    ranges: dict[str, RangeSpec] = {}  # numeric columns; a missing value passes (unless required)
+    allowed: dict[str, list[Union[bool, int, float, str]]] = {}  # the value must be one of these (or missing)
+
+
+class TabularConfig(PipelineConfigBase):
+    """A tabular data set, its validation, its features and its XGBoost model, from one conf file."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_by_name=True,
+                              validate_by_alias=True, serialize_by_alias=True)
+
+    kind: Literal["tabular"] = NAME
+    input: InputSection
+    # Named `columns` in Python (BaseModel.schema exists); `schema` in the conf file.
+    columns: dict[str, SparkSqlType] = Field(alias="schema", min_length=1)
+    label: str
+    task: Literal["regression", "binary", "multiclass"]
+    keys: list[str] = []  # columns that identify a row (scoring output, split hash); default: all declared
+    features: FeaturesSection
+    validation: ValidationSection = ValidationSection()
+    split: SplitConfig = SplitConfig()
+    model: XGBoostConfig = XGBoostConfig()
+
+    @model_validator(mode="after")
+    def _columns_are_declared(self) -> "TabularConfig":
+        for problem in consistency_problems(self):
+            raise PydanticCustomError("tabular_config", _literal(problem))
+        return self
+
+    def feature_inputs(self) -> list[str]:
+        f = self.features
+        used = [*f.numeric, *f.categorical, *f.datetime, *(c for d in f.distances.values() for c in d.columns())]
+        return list(dict.fromkeys(used))
+
+
+def consistency_problems(config: TabularConfig):
+    """One message per problem, naming the key: columns must be declared in ``schema`` with usable types."""
+    schema, f, v = config.columns, config.features, config.validation
+    declared = ", ".join(schema)
+
+    for column in schema:
+        if BAD_NAME.search(column):
+            yield f"schema.{column}: column names may not contain '.' or '`'"
+
+    def unknown(key: str, columns) -> str | None:
+        for column in columns:
+            if column not in schema:
+                return f"{key}: unknown column {column!r} (not in schema: {declared})"
+        return None
+
+    checks = [("label", [config.label]), ("keys", config.keys), ("features.numeric", f.numeric),
+              ("features.categorical", f.categorical), ("features.datetime", f.datetime),
+              ("validation.required", v.required), ("validation.ranges", v.ranges),
+              ("validation.allowed", v.allowed)]
+    checks += [(f"features.distances.{name}", spec.columns()) for name, spec in f.distances.items()]
+    if config.split.time_column:
+        checks.append(("split.time_column", [config.split.time_column]))
+    for key, columns in checks:
+        problem = unknown(key, columns)
+        if problem:
+            yield problem
+            return
+
+    def typed(key: str, columns, ok, wanted: str):
+        for column in columns:
+            if not ok(schema[column]):
+                return f"{key}: column {column!r} is {schema[column]}, expected {wanted}"
+        return None
+
+    numeric = lambda t: is_numeric(t) or t == "boolean"  # noqa: E731
+    typed_checks = [
+        ("features.numeric", f.numeric, numeric, "a numeric or boolean type"),
+        ("features.datetime", f.datetime, lambda t: t in TIME_TYPES, "date, timestamp or timestamp_ntz"),
+        ("validation.ranges", v.ranges, is_numeric, "a numeric type"),
+        ("split.time_column", [config.split.time_column] if config.split.time_column else [],
+         lambda t: t in TIME_TYPES or is_numeric(t), "a date, timestamp or numeric type"),
+    ]
+    typed_checks += [(f"features.distances.{name}", spec.columns(), is_numeric, "a numeric type")
+                     for name, spec in f.distances.items()]
+    if config.task == "regression":
+        typed_checks.append(("label", [config.label], is_numeric, "a numeric type for task regression"))
+    for key, columns, ok, wanted in typed_checks:
+        problem = typed(key, columns, ok, wanted)
+        if problem:
+            yield problem
+            return
+
+    if config.label in config.feature_inputs():
+        yield f"features: the label {config.label!r} cannot also be a feature"
+    if not config.feature_inputs():
+        yield "features: declare at least one feature (numeric, categorical, datetime or distances)"
+    for column, parts in f.datetime.items():
+        if not parts:
+            yield f"features.datetime.{column}: list the parts to derive ({', '.join(DATETIME_PARTS)})"
+    created = feature_output_columns(indexed=[c for c, s in f.categorical.items() if s.encoding == "index"],
+                                     hashed=[c for c, s in f.categorical.items() if s.encoding == "hash"],
+                                     datetimes=f.datetime, distances=list(f.distances))
+    seen: set[str] = set()
+    for column in created:
+        if column in schema or column in seen or column == f"{config.label}_index":
+            yield (f"features: the derived column {column!r} collides with a declared or derived column; "
+                   "rename the column in schema or the distance")
+        seen.add(column)

@@ -1,0 +1,38 @@
+"""Batch scoring of a tabular pipeline: new files read and validated exactly as ingest does, labels optional.
+
+The scoring input goes through the same reader, type checks and validation rules as the training input
+(:mod:`pipelines.tabular.ingest`), except the rules on the label: a row to score has no label yet. Kept next to
+the predictions: ``keys`` (default: every declared column the files hold). A classifier also returns its
+class probabilities and the predicted original label (``predicted_<label>``).
+"""
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.tabular.config import TabularConfig
+from pipelines.tabular.ingest import count_rows, resolve_uri, tagged_rows
+from pipelines.tabular.pipeline import PREDICTION, PROBABILITY, is_classification, predicted_label_column
+from spark_ml_pipeline.ingest.quarantine import RAW_LINE, REASON
+from spark_ml_pipeline.score.batch import PipelineScorer, ScoringInput
+
+
+def outputs(config: TabularConfig) -> list[str]:
+    if is_classification(config):
+        return [PREDICTION, PROBABILITY, predicted_label_column(config)]
+    return [PREDICTION]
+
+
+def read(spark: SparkSession, config: TabularConfig, uri: str) -> ScoringInput:
+    """The rows of ``uri`` (same format options as ``input``), validated with the ingest rules, label optional."""
+    source = resolve_uri(spark, config, uri, key="input")
+    tagged, files, present = tagged_rows(spark, config, source, label_optional=True)
+    keys = list(config.keys) or [c for c in config.columns if c != config.label or c in present]
+    return ScoringInput(valid=tagged.where(F.col(REASON).isNull()).drop(REASON, RAW_LINE),
+                        quarantine=tagged.where(F.col(REASON).isNotNull()),
+                        rows_in=count_rows(spark, config, source, files), keys=keys)
+
+
+def scorer(spark: SparkSession, config: TabularConfig) -> PipelineScorer:
+    """What ``jobs.score`` needs of a tabular pipeline."""
+    return PipelineScorer(read=lambda session, uri: read(session, config, uri), outputs=outputs(config))
