@@ -1,0 +1,2 @@
+"""Store: MLflow tracking (experiments, runs, atomically committed models), the one run recorder, lineage,
+and the model registry with its champion alias."""

@@ -1,0 +1,81 @@
+"""One recorded Keras fit: Horovod training, evaluation on every test set, and the run in the store.
+
+Every Keras pipeline calls :func:`train_and_record` with its :class:`Prepared` data and evaluation function;
+the run is recorded by the one :class:`RunRecorder`, and the model is committed as a Spark ``PipelineModel``
+(the pipeline's feature stages, then the :class:`KerasModel` carrying its ``.keras`` file).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame
+
+from spark_ml_pipeline.runtime.config_models import run_date
+from spark_ml_pipeline.runtime.io import join, local_path
+from spark_ml_pipeline.store.recorder import RunRecorder
+from spark_ml_pipeline.train.deep_learning import DeepPipelineConfig, Prepared, estimator_for, work_location
+from spark_ml_pipeline.train.keras_estimator import KerasModel
+
+
+@dataclass
+class DeepResult:
+    run_id: str
+    model_uri: str
+    metrics: dict
+    history: dict
+    rows: dict
+    tracking_uri: str
+    seconds: float
+    model: KerasModel | None = None
+
+
+def scoring_model(prepared: Prepared, keras_model: KerasModel) -> PipelineModel:
+    """What scoring loads: ingested rows -> the pipeline's feature stages -> the Keras model."""
+    return PipelineModel(stages=[*prepared.feature_stages, keras_model])
+
+
+def train_and_record(spark, config: DeepPipelineConfig, prepared: Prepared,
+                     evaluate: Callable[[DataFrame], dict], feature_pipeline=None) -> DeepResult:
+    """Fit with Horovod, evaluate every test set, and record everything in one MLflow run."""
+    started = time.time()
+    estimator = estimator_for(config, prepared)
+    estimator.validate(prepared.train)  # every parameter checked before any Spark job
+    with RunRecorder(spark, config, tags={"model_kind": config.model.kind}) as recorder:
+        recorder.log_config(("model", "training", "data"), extra=prepared.extra_params)
+        recorder.log_lineage(prepared.input_files)
+
+        fit_started = time.time()
+        model = estimator.fit(prepared.train)
+        fit_seconds = time.time() - fit_started
+        recorder.log_history(model.summary.history)
+
+        metrics = {"fit_seconds": fit_seconds, "epochs_trained": model.summary.epochs_trained}
+        rows = {"rows_train": model.summary.rows}
+        for test_name, test_df in prepared.tests.items():
+            for key, value in evaluate(model.transform(test_df)).items():
+                metrics[f"{test_name}_{key}"] = value
+        recorder.log_metrics({**metrics, **rows})
+        if feature_pipeline is not None:
+            with_features = local_path(join(work_location(config), "feature_pipeline"))
+            feature_pipeline.write().overwrite().save(str(with_features))
+            recorder.log_artifacts(str(with_features), "feature_pipeline")
+        model_uri = recorder.commit_model(scoring_model(prepared, model))
+    return DeepResult(run_id=recorder.run_id, model_uri=model_uri, metrics=metrics, history=model.summary.history,
+                      rows=rows, tracking_uri=recorder.tracking_uri, seconds=time.time() - started, model=model)
+
+
+def summary(result: DeepResult, config: DeepPipelineConfig) -> str:
+    shown = " · ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items())
+                       if isinstance(v, float) and k not in ("fit_seconds",))
+    return "\n".join([
+        f"{config.pipeline} ({config.model.kind}) · run date {run_date(config)} · MLflow run {result.run_id}"
+        f" · {result.seconds:.0f} s",
+        f"  trained on {result.rows['rows_train']:,} rows with {config.training.num_proc} Horovod ranks, "
+        f"{result.metrics['epochs_trained']} epochs",
+        f"  {shown}",
+        f"  model   {result.model_uri}",
+        f"  metrics {result.tracking_uri} (experiment {config.store.experiment or config.pipeline})",
+    ])

@@ -1,0 +1,88 @@
+"""The one run recorder: every pipeline run and every search refit is recorded the same way.
+
+An MLflow run with the pipeline's tags, the configuration's parameters, lineage (data fingerprint, code and
+library versions, the configuration), metrics and learning curves, and the model, committed atomically as a
+Spark ML model (a ``PipelineModel`` of feature stages and the estimator's model), so scoring loads one thing
+and applies exactly the training transform. An exception inside the ``with`` marks the run FAILED and leaves
+no model.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import mlflow
+
+from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, run_date
+from spark_ml_pipeline.store.lineage import lineage_record
+from spark_ml_pipeline.store.tracking import Store, commit_spark_model, flatten, log_json, log_params
+
+
+class RunRecorder:
+    """``with RunRecorder(spark, config) as recorder:`` records one run of ``config``'s pipeline."""
+
+    def __init__(self, spark, config: PipelineConfigBase, run_name: str | None = None,
+                 tags: Mapping[str, str] | None = None) -> None:
+        self.spark, self.config = spark, config
+        self.store = Store(config.store)
+        self.experiment = config.store.experiment or config.pipeline
+        self.run_name = run_name or f"{config.pipeline}-{run_date(config)}"
+        self.tags = {"pipeline": config.pipeline, "pipeline_kind": config.kind, "run_date": run_date(config),
+                     "device": config.compute.device, "spark_master": spark.sparkContext.master, **(tags or {})}
+        self.run = None
+        self._context = None
+
+    def __enter__(self) -> "RunRecorder":
+        self._context = self.store.run(self.experiment, run_name=self.run_name, tags=self.tags)
+        self.run = self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> bool | None:
+        return self._context.__exit__(*exc_info)
+
+    @property
+    def run_id(self) -> str:
+        return self.run.info.run_id
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.store.tracking_uri
+
+    def log_config(self, sections: Iterable[str], extra: Mapping[str, Any] | None = None) -> dict:
+        """The configuration's ``sections`` as flat parameters; the whole configuration as config.json."""
+        snapshot = self.config.model_dump(mode="json")
+        wanted = set(sections)
+        log_params({**{k: v for k, v in flatten(snapshot).items() if k.split(".")[0] in wanted}, **(extra or {})})
+        log_json(snapshot, "config.json")
+        return snapshot
+
+    def log_lineage(self, input_files: list[tuple[str, int, int]], **tags: str) -> dict:
+        """lineage.json, and its fingerprint and commit as tags (searchable in the MLflow UI)."""
+        lineage = lineage_record(input_files, self.config.model_dump(mode="json"))
+        mlflow.set_tags({"data_fingerprint": lineage["data_fingerprint"], "git_commit": lineage["git_commit"],
+                         "git_dirty": lineage["git_dirty"], **tags})
+        log_json(lineage, "lineage.json")
+        return lineage
+
+    def log_metrics(self, metrics: Mapping[str, Any]) -> None:
+        """Numeric values only (None and strings are skipped)."""
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()
+                            if isinstance(v, (int, float)) and not isinstance(v, bool)})
+
+    def log_history(self, history: Mapping[str, list[float]], prefix: str = "epoch_") -> None:
+        """Learning curves: one metric per name, one step per epoch (or round)."""
+        for name, values in history.items():
+            for step, value in enumerate(values):
+                mlflow.log_metric(f"{prefix}{name}", float(value), step=step)
+
+    def log_json(self, payload: Any, artifact_file: str) -> None:
+        log_json(payload, artifact_file)
+
+    def log_artifacts(self, local_dir: str, artifact_path: str) -> None:
+        mlflow.log_artifacts(local_dir, artifact_path)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        mlflow.set_tags(dict(tags))
+
+    def commit_model(self, model) -> str:
+        """The fitted Spark ML model as the run's ``model`` artifact, committed atomically; returns its URI."""
+        return commit_spark_model(self.spark, model, self.run)
