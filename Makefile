@@ -8,7 +8,7 @@ SOURCES := $(shell find spark_ml_pipeline pipelines features jobs -type f \( -na
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint dist cluster-up cluster-down bench lock clean
+.PHONY: setup run test lint dist cluster-up cluster-down store-up store-down submit bench lock clean
 
 $(STAMP): requirements/lock.txt requirements/data.txt setup.cfg pyproject.toml scripts/setup_env.sh scripts/build_horovod.sh
 	bash scripts/setup_env.sh $(VENV)
@@ -36,6 +36,15 @@ cluster-up: setup ## Spark standalone master + 2 one-core workers on 127.0.0.1
 
 cluster-down:
 	bash scripts/cluster.sh down
+
+store-up: setup ## PostgreSQL + MLflow tracking server on 127.0.0.1 (the shared store); prints the URIs
+	bash scripts/store.sh up
+
+store-down:
+	bash scripts/store.sh down
+
+submit: setup dist ## spark-submit a pipeline to the cluster (MASTER, PIPELINE, TRACKING_URI ...: scripts/submit.sh)
+	bash scripts/submit.sh $(ARGS)
 
 bench: setup ## benchmarks (not tests); figures go to docs/benchmarks.md
 	$(PY) bench/xgb_spark_vs_native.py

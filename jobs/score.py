@@ -2,9 +2,7 @@
 apply the model, and commit predictions partitioned by run date, the quarantine and stats atomically."""
 import sys
 
-from spark_ml_pipeline.runtime.cli import envs_of, fail, parser
-from spark_ml_pipeline.runtime.config import load_pipeline
-from spark_ml_pipeline.runtime.errors import PipelineError
+from spark_ml_pipeline.runtime.cli import Job, parser
 from spark_ml_pipeline.score import batch
 
 SCORE_EPILOG = """
@@ -13,7 +11,8 @@ scoring (input= and output= are required and are not configuration keys; every o
   python -m jobs.score taxi_fare --model 3 input=s3a://bucket/trips/ output=s3a://bucket/fares/ run_date=2026-01-15
   python -m jobs.score fashion_mnist --model runs:/<run id> input=images.parquet output=predictions/
 Writes <output>/run_date=<date>/ (predictions + _scoring.json) and <output>/_quarantine/run_date=<date>/;
-re-running a date replaces that date only. Exit code 2: a configuration, model or data error (one line).
+re-running a date replaces that date only. A second scoring run of the same pipeline and date exits 5 (locked);
+exit codes: 2 configuration or model, 3 data, 4 store, 5 locked, 130 interrupted (docs/scheduling.md).
 """
 
 
@@ -23,14 +22,20 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="champion",
                    help="registered model alias (default: champion), version number, or runs:/<run id>")
     args = p.parse_intermixed_args(argv)
-    try:
+    job = Job(args)
+
+    def body() -> None:
         locations, overrides = batch.split_locations(args.overrides)
-        config, definition = load_pipeline(args.pipeline, envs_of(args), overrides, args.conf_dir)
-        result = batch.score_pipeline(config, definition, args.model, locations.input, locations.output)
+        config, definition = job.load(overrides)
+        factory = batch.scorer_of(definition, config)  # checks that need no Spark and write nothing come first
+        resolved = batch.resolve_model(config, args.model)
+        with job.lock(scope="score"):
+            spark = job.session(config)
+            result = batch.score(spark, config, factory(spark, config), resolved, locations.input, locations.output,
+                                 reference_name=args.model)
         print(batch.summary(result))
-        return 0
-    except PipelineError as exc:
-        return fail(exc)
+
+    return job.run(body)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,8 @@
 tested and registered in MLflow, and gets the 'champion' alias only if it beats the current champion."""
 import sys
 
-from spark_ml_pipeline.runtime.cli import envs_of, fail, parser
-from spark_ml_pipeline.runtime.config import load_pipeline
-from spark_ml_pipeline.runtime.errors import PipelineError
-from spark_ml_pipeline.runtime.session import get_session
+from spark_ml_pipeline.runtime.cli import Job, parser
+from spark_ml_pipeline.runtime.errors import ExitCode
 from spark_ml_pipeline.tune import search, search_space
 
 # Short forms accepted on the command line: `n_trials=12` means `tune.n_trials=12`.
@@ -35,23 +33,24 @@ def main(argv=None) -> int:
     p = parser("jobs.tune", __doc__)
     p.epilog = (p.epilog or "") + TUNE_EPILOG
     args = p.parse_intermixed_args(argv)
-    try:
-        config, definition = load_pipeline(args.pipeline, envs_of(args), expand_aliases(args.overrides),
-                                           args.conf_dir)
+    job = Job(args)
+
+    def body() -> int:
+        config, definition = job.load(expand_aliases(args.overrides))
         search_space.check_space(config)
         if config.tune.parallelism > 1 and "spark.scheduler.mode" not in config.spark.extra:
             # Fair sharing between the trials' pools (must be set before the session starts).
             config.spark.extra = {**config.spark.extra, "spark.scheduler.mode": "FAIR"}
-        spark = get_session(config.spark, config.compute)
+        spark = job.session(config)
         try:
             result = search.tune(spark, config, definition.tuner)
         except KeyboardInterrupt:
             print("interrupted: finished trials are recorded; re-run the same command to resume", file=sys.stderr)
-            return 130
+            return ExitCode.INTERRUPTED
         print(search.summary(result))
-        return 130 if result.status == "interrupted" else 0
-    except PipelineError as exc:
-        return fail(exc)
+        return ExitCode.INTERRUPTED if result.status == "interrupted" else ExitCode.OK
+
+    return job.run(body)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ if ! command -v java >/dev/null || ! java -version 2>&1 | grep -qE 'version "(1[
 fi
 command -v cmake >/dev/null || apt_install cmake
 apt_install dataset-fashion-mnist  # Fashion-MNIST IDX files in /usr/share/datasets/fashion-mnist
+apt_install docker-compose  # validates docker-compose.yml in the tests (no Docker engine needed)
 
 command -v "$python" >/dev/null || python=python3
 "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \

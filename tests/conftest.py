@@ -1,9 +1,17 @@
-"""One SparkSession for the whole test session (local[2], loopback, quiet), and small shared data sets."""
+"""One SparkSession for the whole test session (local[2], loopback, quiet), small shared data sets, and the
+shared store for real: ``scripts/store.sh up`` (PostgreSQL + an MLflow tracking server proxying artifacts) on
+ports of the tests' own (5533 / 5155, free ones when those are taken; or SML_TEST_STORE_PG_PORT /
+SML_TEST_STORE_MLFLOW_PORT), its state in a temporary directory, ``down`` at the end."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import socket
+import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -52,3 +60,67 @@ def current_parquet(spark, tmp_path_factory):
     """Current-schema (taxi zone) Parquet trips."""
     return _generated(spark, tmp_path_factory, "current_parquet", seed=5, tlc_schema="current",
                       output_format="parquet")
+
+
+# --- the shared store (PostgreSQL + MLflow tracking server) ------------------------------------------
+
+SCRIPT = ROOT / "scripts" / "store.sh"
+PG_BIN = Path(os.environ.get("STORE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+@dataclass(frozen=True)
+class StoreServer:
+    tracking_uri: str  # store.tracking_uri=
+    storage: str  # tune.storage= (the optuna database)
+    mlflow_db: str  # the MLflow backend store (PostgreSQL), to check what the server recorded
+    artifacts: Path  # where the server keeps the artifacts it proxies
+    env: dict = field(repr=False)  # the environment the script ran with (ports, state dir, credentials)
+
+
+def _port(preferred: int) -> str:
+    """``preferred`` when it is free on 127.0.0.1, else a free port (another session may hold the default)."""
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return str(probe.getsockname()[1])
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def _script(command: str, env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SCRIPT), command], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def store_server(tmp_path_factory):
+    if not (PG_BIN / "pg_ctl").exists():  # every project machine has it (docs/store.md): not a reason to skip
+        pytest.fail(f"PostgreSQL 15 is not installed in {PG_BIN} (apt-get install postgresql-15)")
+    # PostgreSQL runs as the postgres OS user, which must reach its data directory: not under pytest's tmp dirs
+    # (/tmp/pytest-of-<user> is 0700, and every pytest session starting meanwhile resets it to 0700).
+    state = Path(tempfile.mkdtemp(prefix="sml-store-db-"))
+    state.chmod(0o755)
+    root = tmp_path_factory.mktemp("store-server-root")
+    env = {**os.environ,
+           "STORE_DB_DIR": str(state), "STORE_ROOT": str(root),
+           "STORE_PG_PORT": os.environ.get("SML_TEST_STORE_PG_PORT") or _port(5533),
+           "STORE_MLFLOW_PORT": os.environ.get("SML_TEST_STORE_MLFLOW_PORT") or _port(5155),
+           "STORE_PG_USER": "sml_test", "STORE_PG_PASSWORD": secrets.token_hex(8)}
+    up = _script("up", env)
+    if up.returncode != 0:
+        _script("down", env, timeout=120)
+        shutil.rmtree(state, ignore_errors=True)
+        pytest.fail(f"scripts/store.sh up failed:\n{up.stdout}\n{up.stderr}")
+    uris = dict(line.split("=", 1) for line in _script("env", env).stdout.splitlines() if "=" in line)
+    server = StoreServer(tracking_uri=uris["store.tracking_uri"], storage=uris["tune.storage"],
+                         mlflow_db=uris["tune.storage"].rsplit("/", 1)[0] + "/mlflow",
+                         artifacts=root / "artifacts", env=env)
+    try:
+        yield server
+    finally:
+        down = _script("down", env, timeout=120)
+        if down.returncode == 0:
+            shutil.rmtree(state, ignore_errors=True)  # else kept, with its logs
+        assert down.returncode == 0, down.stdout + down.stderr

@@ -18,6 +18,7 @@ from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.zones import UNKNOWN_ZONES
 from spark_ml_pipeline.ingest.files import (CORRUPT, count_input_rows, csv_header, list_input_files, read_csv,
                                             read_parquet)
+from spark_ml_pipeline.ingest.ledger import files_glob
 from spark_ml_pipeline.ingest.quarantine import RAW_LINE, SOURCE_FILE, IngestStats, commit, tag_rows
 from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.runtime.io import to_uri
@@ -125,13 +126,16 @@ def validation_rules(version: str, rules: ValidationRules, label_required: bool 
 # --- the stage ---------------------------------------------------------------------------------------
 
 def ingest(spark: SparkSession, source: str, output: str, input_format: str = "parquet",
-           tlc_schema: str = "auto", rules: ValidationRules = ValidationRules()) -> IngestStats:
-    """Read ``source``, validate, and commit ``output/valid`` + ``output/quarantine`` atomically."""
+           tlc_schema: str = "auto", rules: ValidationRules = ValidationRules(),
+           files: list | None = None) -> IngestStats:
+    """Read ``source`` (or only ``files`` of it: an incremental run), validate, and commit ``output/valid`` +
+    ``output/quarantine`` atomically."""
     source = to_uri(source)
-    files = list_input_files(spark, source)
-    raw, file_columns = read_raw(spark, source, input_format, files)
+    read_from = files_glob(files) if files else source
+    files = files or list_input_files(spark, source)
+    raw, file_columns = read_raw(spark, read_from, input_format, files)
     version = resolve_version(file_columns, tlc_schema, source)
     tagged = tag_rows(to_canonical(raw, file_columns), validation_rules(version, rules))
-    rows_in = count_input_rows(spark, source, input_format, files)
+    rows_in = count_input_rows(spark, read_from, input_format, files)
     return commit(spark, tagged, output, rows_in=rows_in, source=source, schema=version,
                   input_format=input_format, files=files)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal, Optional
 
 from pydantic import Field, PositiveInt, field_validator
@@ -15,13 +15,15 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 
 from features.taxi import LABEL, feature_columns, feature_stages
-from pipelines.taxi_fare import generator, zones
+from pipelines.taxi_fare import generator, tlc, zones
 from pipelines.taxi_fare import ingest as tlc_ingest
 from pipelines.taxi_fare.keras_mlp import KerasMLPSection
+from spark_ml_pipeline.ingest import ledger
+from spark_ml_pipeline.ingest.files import list_input_files
 from spark_ml_pipeline.ingest.quarantine import IngestStats, read_stats, read_valid, require_ingested
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, Section, SplitConfig, XGBoostConfig, run_date
 from spark_ml_pipeline.runtime.errors import ConfigError
-from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join
+from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, to_uri
 from spark_ml_pipeline.store.recorder import RunRecorder
 from spark_ml_pipeline.train.metrics import regression_metrics
 from spark_ml_pipeline.train.splits import Splits, split_rows
@@ -61,6 +63,8 @@ class IngestSection(Section):
     fare_max: float = Field(500.0, gt=0)
     passenger_max: int = Field(6, ge=1)
     distance_max_miles: float = Field(100.0, gt=0)
+    # Only files not ingested by another run date (or changed since: size/mtime), per the ledger in the store.
+    incremental: bool = False
 
 
 class FeaturesSection(Section):
@@ -150,9 +154,35 @@ def validation_rules(config: TaxiFareConfig) -> tlc_ingest.ValidationRules:
                                       distance_max_miles=i.distance_max_miles)
 
 
-def ingest(spark, config: TaxiFareConfig) -> IngestStats:
-    return tlc_ingest.ingest(spark, raw_location(config), ingest_location(config), input_format(config),
-                             config.ingest.tlc_schema, validation_rules(config))
+@dataclass
+class NothingToIngest:
+    """An incremental ingest that found no new or changed file: not an error, nothing written."""
+
+    input: str
+    files_seen: int
+    ledger: str
+
+    def __str__(self) -> str:
+        return (f"nothing to ingest: all {self.files_seen} file(s) in {self.input} are in the ledger "
+                f"{self.ledger} unchanged; nothing written")
+
+
+def ingest(spark, config: TaxiFareConfig) -> IngestStats | NothingToIngest:
+    """Validate the input files and commit this run date's ``valid`` + ``quarantine``; with
+    ``ingest.incremental`` only the files the ledger does not list unchanged (another date ingested them)."""
+    if not config.ingest.incremental:
+        return tlc_ingest.ingest(spark, raw_location(config), ingest_location(config), input_format(config),
+                                 config.ingest.tlc_schema, validation_rules(config))
+    source, date = to_uri(raw_location(config)), run_date(config)
+    ledger_dir = ledger.ledger_location(config.store.data(config.pipeline, "ingest"))
+    files = list_input_files(spark, source)
+    new = ledger.new_or_changed(files, ledger.read_ledger(spark, ledger_dir, exclude_run_date=date))
+    if not new:
+        return NothingToIngest(input=source, files_seen=len(files), ledger=ledger_dir)
+    stats = tlc_ingest.ingest(spark, source, ingest_location(config), input_format(config),
+                              config.ingest.tlc_schema, validation_rules(config), files=new)
+    ledger.record(spark, ledger_dir, date, new)  # after the commit: a crash in between re-ingests on rerun
+    return stats
 
 
 def valid_trips(spark, config: TaxiFareConfig) -> tuple[DataFrame, IngestStats]:
@@ -174,7 +204,8 @@ def featurize(spark, config: TaxiFareConfig) -> str:
 
 def split_trips(spark, config: TaxiFareConfig) -> tuple[Splits, IngestStats]:
     trips, stats = valid_trips(spark, config)
-    return split_rows(trips, config.split), stats
+    # Split on the trip's own values, not on where its file lies: the same trips split alike in any store.
+    return split_rows(trips, config.split, key_columns=tlc.CANONICAL_ORDER), stats
 
 
 @dataclass
@@ -186,6 +217,7 @@ class TrainResult:
     noise_floor_rmse: float | None
     tracking_uri: str
     seconds: float
+    stage_seconds: dict = field(default_factory=dict)  # wall time per stage, in the order they ran
 
 
 def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainResult:
@@ -207,6 +239,7 @@ def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainR
         fit_started = time.time()
         model = fit_pipeline(taxi_feature_stages(config), regressor, splits.train_with_indicator())
         fit_seconds = time.time() - fit_started
+        evaluate_started = time.time()
         test_metrics = regression_metrics(model.transform(splits.test), LABEL)
         validation_metrics = regression_metrics(model.transform(splits.validation), LABEL, what="validation")
         rows = {"rows_in": ingest_stats.rows_in, "rows_valid": ingest_stats.rows_valid,
@@ -223,19 +256,35 @@ def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainR
             metrics["test_rmse_over_floor"] = test_metrics["rmse"] / floor
         recorder.log_metrics({**metrics, **rows, **{f"quarantined_{reason}": n for reason, n
                                                     in ingest_stats.quarantined_by_reason.items()}})
+        store_started = time.time()
         model_uri = recorder.commit_model(model)
+        stage_seconds = {"train (features + XGBoost)": fit_seconds, "evaluate": store_started - evaluate_started,
+                         "store": time.time() - store_started}
     return TrainResult(run_id=recorder.run_id, model_uri=model_uri, metrics=metrics, rows=rows,
-                       noise_floor_rmse=floor, tracking_uri=recorder.tracking_uri, seconds=time.time() - started)
+                       noise_floor_rmse=floor, tracking_uri=recorder.tracking_uri, seconds=time.time() - started,
+                       stage_seconds=stage_seconds)
 
 
-def run(spark, config: TaxiFareConfig) -> TrainResult:
-    """The whole pipeline: (generate) -> ingest -> features + XGBoost -> store."""
+def run(spark, config: TaxiFareConfig) -> TrainResult | NothingToIngest:
+    """The whole pipeline: (generate) -> ingest -> features + XGBoost -> store. An incremental run that finds
+    no new file trains nothing (a scheduled run on a day without data is not a failure)."""
+    started = time.time()
     manifest = ensure_generated(spark, config)
-    ingest(spark, config)
-    return train(spark, config, manifest)
+    generated = time.time()
+    ingested = ingest(spark, config)
+    if isinstance(ingested, NothingToIngest):
+        return ingested
+    ingest_done = time.time()
+    result = train(spark, config, manifest)
+    result.stage_seconds = {"generate": generated - started, "ingest": ingest_done - generated,
+                            **result.stage_seconds}
+    result.seconds = time.time() - started  # the whole run, not the train stage alone
+    return result
 
 
-def summary(result: TrainResult, config: TaxiFareConfig) -> str:
+def summary(result: TrainResult | NothingToIngest, config: TaxiFareConfig) -> str:
+    if isinstance(result, NothingToIngest):
+        return f"{config.pipeline} · run date {run_date(config)} · {result}"
     r, m = result.rows, result.metrics
     share = r["rows_quarantined"] / r["rows_in"] if r["rows_in"] else 0.0
     lines = [
@@ -245,6 +294,8 @@ def summary(result: TrainResult, config: TaxiFareConfig) -> str:
         f"  test RMSE {m['test_rmse']:.3f} · MAE {m['test_mae']:.3f} · R² {m['test_r2']:.4f}"
         + (f" · noise floor {result.noise_floor_rmse:.3f} (RMSE/floor {m['test_rmse_over_floor']:.2f})"
            if result.noise_floor_rmse else " · noise floor unknown (real data)"),
+        "  time    " + " · ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.stage_seconds.items())
+        + f" · total {result.seconds:.0f} s",
         f"  model   {result.model_uri}",
         f"  metrics {result.tracking_uri} (experiment {config.store.experiment or config.pipeline})",
     ]

@@ -74,11 +74,13 @@ class TaxiFareTuner(XGBoostTuner):
         if trial_config.family != "keras_mlp":
             return super().fit_trial(trial_config, context)
         remote = replace(context.remote, metric=f"val_{keras_mlp.RMSE_LOG}")
-        fitted = keras_mlp.estimator(
+        estimator = keras_mlp.estimator(
             trial_config.keras, features_size=self.features_size, label=LABEL, workers=context.workers,
             threads=context.threads_per_worker, seed=trial_config.model.seed, data_dir=self.keras_data_dir,
             work_dir=trial_location(trial_config, context.remote.study_name, context.work_key),
-            trial_reporting=json.dumps(asdict(remote))).fit(self.keras_frame)
+            trial_reporting=json.dumps(asdict(remote)))
+        estimator.set(estimator.showProgress, False)  # the search prints one line per trial instead
+        fitted = estimator.fit(self.keras_frame)
         return best_epoch_attrs(fitted.summary.history, f"val_{keras_mlp.RMSE_LOG}", "minimize",
                                 fitted.summary.pruned_at_epoch, f"{trial_config.pipeline} keras_mlp",
                                 family="keras_mlp")

@@ -1,13 +1,25 @@
-"""The command line shared by every job: ``PIPELINE [key=value ...] [--env ENV] [--conf-dir DIR]``."""
+"""The command line shared by every job: ``PIPELINE [key=value ...] [--env ENV] [--conf-dir DIR] [--run-date D]``.
+
+Every job exits with one of :class:`~spark_ml_pipeline.runtime.errors.ExitCode` (docs/scheduling.md): an error a
+user can act on is one line on stderr, never a traceback; a run that writes outputs holds the lock of its
+(pipeline, run date) in the store for as long as it runs (:mod:`spark_ml_pipeline.runtime.locks`).
+"""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
+import signal
 import sys
+import threading
 import time
-from typing import Callable, Sequence
+from datetime import date, datetime, timezone
+from typing import Callable, Iterator, Sequence
 
 from spark_ml_pipeline.runtime.config import CONF_DIR_ENV, known_pipelines, load_pipeline
-from spark_ml_pipeline.runtime.errors import PipelineError
+from spark_ml_pipeline.runtime.errors import ConfigError, ExitCode, PipelineError, StoreError
+from spark_ml_pipeline.runtime.io import is_local_uri
+from spark_ml_pipeline.runtime.locks import LOCK_TIMEOUT_ENV, RunLock, lock_timeout, run_lock_uri
 from spark_ml_pipeline.runtime.session import get_session
 
 EPILOG = f"""\
@@ -15,12 +27,21 @@ configuration layers (later wins): conf/base.yaml < conf/pipelines/<pipeline>.ya
 < key=value. Overrides use dotted keys and YAML values, e.g. model.max_depth=6 spark.master='local[2]'.
 The configuration directory is conf/ beside the code, or ${CONF_DIR_ENV}, or --conf-dir. A pipeline is a file
 in conf/pipelines/; its `kind` (default: its name) is the package under pipelines/ that runs it.
+scheduling (docs/scheduling.md): --run-date picks the date partition a run writes (re-running a date replaces
+that date only); a run holds <store>/locks/<pipeline>/run_date=D.lock while it runs. Exit codes: 0 ok,
+2 bad configuration, 3 bad data, 4 store/infrastructure failure (retry), 5 locked by another run, 130 interrupted.
 examples:
   python -m jobs.run_pipeline taxi_fare
+  python -m jobs.run_pipeline taxi_fare --run-date 2026-01-15
   python -m jobs.run_pipeline taxi_fare --env cluster model.num_workers=2
   spark-submit --master spark://127.0.0.1:7077 --py-files dist/spark_ml_pipeline.zip \\
       jobs/run_pipeline.py taxi_fare --env cluster
 """
+
+RUN_DATE_KEY = "run_date"
+DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The stages that write outputs, and so run under the (pipeline, run date) lock.
+LOCKED_STAGES = frozenset({"generate", "ingest", "featurize", "train", "run"})
 
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -32,6 +53,10 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--env", default="local",
                    help="environment layer(s), comma-separated: local, cluster, gpu (default: local)")
     p.add_argument("--conf-dir", default=None, help="configuration directory (default: conf/)")
+    p.add_argument("--run-date", default=None, metavar="YYYY-MM-DD",
+                   help="the run's date partition: sets the run_date key (default: today, UTC)")
+    p.add_argument("--lock-timeout", default=None, type=float, metavar="SECONDS",
+                   help=f"a run lock older than this is stale and broken (default: ${LOCK_TIMEOUT_ENV} or 24 h)")
     return p
 
 
@@ -47,10 +72,188 @@ def envs_of(args) -> list[str]:
     return [e for e in args.env.split(",") if e]
 
 
+def parse_run_date(text: str) -> date:
+    """``YYYY-MM-DD`` as a date, or a ConfigError in one line."""
+    try:
+        if not DATE_PATTERN.match(text):
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--run-date {text!r}: not a date; expected YYYY-MM-DD, e.g. 2026-01-15") from None
+
+
+def with_run_date(args, overrides: Sequence[str]) -> list[str]:
+    """The overrides plus ``run_date=D`` from ``--run-date`` (a conflicting ``run_date=`` override is an error)."""
+    overrides = list(overrides)
+    for item in overrides:  # checked here: YAML would raise a bare ValueError for 2026-13-01
+        key, _, value = item.partition("=")
+        if key.strip() == RUN_DATE_KEY and value.strip() and DATE_PATTERN.match(value.strip()):
+            try:
+                date.fromisoformat(value.strip())
+            except ValueError:
+                raise ConfigError(f"{item!r}: not a date; expected YYYY-MM-DD, e.g. 2026-01-15") from None
+    if getattr(args, "run_date", None) is None:
+        return overrides
+    day = parse_run_date(args.run_date)
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.strip() == RUN_DATE_KEY and value.strip() != day.isoformat():
+            raise ConfigError(f"--run-date {day.isoformat()} conflicts with the override {item!r}")
+    return [*[o for o in overrides if o.partition("=")[0].strip() != RUN_DATE_KEY], f"{RUN_DATE_KEY}={day}"]
+
+
 def fail(exc: PipelineError) -> int:
-    """One clear line on stderr, exit code 2: bad configuration or bad data, never a traceback."""
+    """One clear line on stderr; the exit code of the error's kind (2 config, 3 data, 4 store, 5 locked)."""
     print(f"error: {exc}", file=sys.stderr)
-    return 2
+    return int(exc.exit_code)
+
+
+# --- mapping infrastructure failures at the job boundary -------------------------------------------------
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = next((ln.strip() for ln in str(text).splitlines() if ln.strip()), "")
+    return line[:limit]
+
+
+def _java_failure(exc: BaseException) -> str | None:
+    """The first line of a py4j error whose Java exception (or a cause) is a ``java.io.IOException`` (store not
+    writable, connection refused, ...), else None."""
+    java = getattr(exc, "java_exception", None)
+    for _ in range(10):
+        if java is None:
+            return None
+        try:
+            cls = java.getClass()
+            while cls is not None:
+                if cls.getName() == "java.io.IOException":
+                    return _first_line(java.toString())
+                cls = cls.getSuperclass()
+            java = java.getCause()
+        except Exception:  # the JVM is gone
+            return None
+    return None
+
+
+def store_error(exc: BaseException, config=None) -> StoreError | None:
+    """A :class:`StoreError` naming the store for an infrastructure failure, else None (not one of ours).
+
+    Mapped: OSError (store not writable, disk full), Java IOExceptions from Hadoop filesystems, a dead Spark
+    JVM (py4j network errors), MLflow / SQLAlchemy / HTTP failures reaching the tracking store."""
+    store = f"store {config.store.root_uri}" if config is not None else "store"
+    tracking = (f" (tracking {config.store.tracking_uri})"
+                if config is not None and config.store.tracking_uri else "")
+    module = type(exc).__module__ or ""
+    name = type(exc).__name__
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        return StoreError(f"{store}: {name}{where}: {exc.strerror or _first_line(exc)}")
+    if module.startswith("py4j"):
+        if name == "Py4JJavaError":
+            cause = _java_failure(exc)
+            return StoreError(f"{store}: {cause}") if cause else None
+        return StoreError(f"{store}: the Spark JVM is unreachable ({name}: {_first_line(exc)})")
+    if module.startswith(("mlflow", "sqlalchemy", "requests", "urllib3")):
+        return StoreError(f"{store}{tracking}: {name}: {_first_line(exc)}")
+    return None
+
+
+# --- one job run -----------------------------------------------------------------------------------------
+
+class Signals:
+    """SIGINT and SIGTERM (a scheduler killing the task) unwind as KeyboardInterrupt, so locks and temporary
+    outputs are cleaned up. Python drops an exception raised where it cannot propagate (an at-fork hook while
+    Spark launches its JVM, a finalizer), so the signal is also remembered and :meth:`checkpoint` re-raises it."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._deferring = False
+
+    def _handle(self, signum, frame):
+        self.received = signum
+        if not self._deferring:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold a signal until the block ends (then raise it): interrupting Spark's JVM launch orphans the JVM."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt(f"signal {self.received}")
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["Signals"]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+class Job:
+    """One job invocation: loads the configuration (with ``--run-date``), holds the run lock, maps failures
+    to exit codes. ``jobs.score`` and ``jobs.tune`` use it the way :func:`run_stage` does."""
+
+    def __init__(self, args) -> None:
+        self.args = args
+        self.config = None
+        self.signals = Signals()
+
+    def load(self, overrides: Sequence[str] | None = None):
+        """(config, definition); ``run_date`` pinned to today (UTC) when not set, so a run crossing midnight
+        writes, and locks, the date it started on."""
+        overrides = self.args.overrides if overrides is None else overrides
+        config, definition = load_pipeline(self.args.pipeline, envs_of(self.args),
+                                           with_run_date(self.args, overrides), self.args.conf_dir)
+        if config.run_date is None:
+            config.run_date = datetime.now(timezone.utc).date()
+        self.config = config
+        return config, definition
+
+    def lock(self, spark=None, scope: str | None = None) -> RunLock:
+        """The lock of this (pipeline, run date) in the store; ``scope`` names a separate lock (e.g. "score").
+        A local store is locked without Spark; any other store through the Hadoop filesystem of ``spark``
+        (default: the configuration's session, started here)."""
+        config = self.config
+        if spark is None and not is_local_uri(config.store.root_uri):
+            spark = self.session(config)
+        uri = run_lock_uri(config.store.root_uri, config.pipeline, config.run_date.isoformat(), scope)
+        return RunLock(uri, timeout=lock_timeout(getattr(self.args, "lock_timeout", None)), spark=spark,
+                       store=config.store.root_uri)
+
+    def session(self, config=None):
+        """The SparkSession of ``config`` (default: the loaded one), a signal during its start held until it is up."""
+        config = config or self.config
+        with self.signals.deferred():
+            return get_session(config.spark, config.compute)
+
+    def run(self, body: Callable[[], int | None]) -> int:
+        """Run ``body`` and map what escapes it to an exit code (docs/scheduling.md)."""
+        try:
+            with self.signals.installed():
+                code = body()
+                self.signals.checkpoint()
+            return int(ExitCode.OK if code is None else code)
+        except PipelineError as exc:
+            return fail(exc)
+        except KeyboardInterrupt:
+            print("interrupted: nothing half-written was committed; the run lock is released", file=sys.stderr)
+            return int(ExitCode.INTERRUPTED)
+        except Exception as exc:
+            mapped = store_error(exc, self.config)
+            if mapped is None:
+                raise
+            return fail(mapped)
 
 
 def run_stage(stage: str, description: str, argv: Sequence[str] | None = None,
@@ -59,16 +262,22 @@ def run_stage(stage: str, description: str, argv: Sequence[str] | None = None,
 
     ``report(definition, result, config)`` makes the printed summary (default: the stage's result)."""
     args = parser(prog or f"jobs.{stage}", description).parse_intermixed_args(argv)
-    try:
-        config, definition = load_pipeline(args.pipeline, envs_of(args), args.overrides, args.conf_dir)
+    job = Job(args)
+
+    def body() -> int:
+        config, definition = job.load()
         if stage not in definition.stages:
             raise PipelineError(f"pipeline {args.pipeline!r} (kind {config.kind}) has no {stage!r} stage "
                                 f"(it has: {', '.join(definition.stages)})")
         started = time.time()
-        spark = get_session(config.spark, config.compute)
-        result = definition.stages[stage](spark, config)
+        with contextlib.ExitStack() as stack:
+            if stage in LOCKED_STAGES:
+                stack.enter_context(job.lock())  # a local store before Spark starts: a locked run exits at once
+            spark = job.session(config)
+            result = definition.stages[stage](spark, config)
+            job.signals.checkpoint()
         print(report(definition, result, config) if report
               else f"{stage}: done in {time.time() - started:.1f} s\n{result}")
-        return 0
-    except PipelineError as exc:
-        return fail(exc)
+        return ExitCode.OK
+
+    return job.run(body)

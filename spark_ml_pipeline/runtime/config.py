@@ -96,7 +96,7 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
             raise ConfigError(f"{COMMAND_LINE}: override {item!r} is not of the form dotted.key=value")
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError):  # ValueError: YAML's own date parse, e.g. 2026-13-45
             value = raw
         node = tree
         *parents, leaf = key.split(".")

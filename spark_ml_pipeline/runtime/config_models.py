@@ -67,6 +67,9 @@ class ComputeConfig(Section):
     """Where numerical work runs. ``cuda`` selects XGBoost/TensorFlow GPU paths and Spark GPU scheduling."""
 
     device: Literal["cpu", "cuda"] = "cpu"
+    # cuda in local mode with no GPU visible on this host: false fails at start (runtime.session.resolve_device),
+    # true prints one warning line and runs on the CPU (device set to cpu for the whole run).
+    allow_cpu_fallback: bool = False
 
 
 class StoreConfig(Section):
@@ -184,6 +187,9 @@ class TuneConfig(Section):
     pruner_startup_trials: int = Field(3, ge=0)  # median pruner: finished trials before it prunes
     seed: int = 0
     storage: Optional[str] = None  # default: journal file <store root>/optuna/<study>.journal; or an RDB URL
+    # RDB storage (several drivers on one study): each running trial's heartbeat period; a trial silent for
+    # 3 periods (its driver died) is failed and queued again by another driver. A journal: one driver per study.
+    heartbeat_seconds: PositiveInt = 10
     study_name: Optional[str] = None  # default: <pipeline>-<hash of the search definition>
     budgets: list[PositiveInt] = []  # pruning rungs (XGBoost rounds); default: n_estimators/8, /4, /2, /1
     max_failures: PositiveInt = 5  # failed trials (exceptions) in one invocation before the search stops

@@ -1,11 +1,16 @@
 """Build a SparkSession from configuration.
 
 ``spark_conf`` is a pure function (config -> Spark properties) so what a configuration asks of Spark,
-GPU scheduling included, is testable without a GPU; ``get_session`` applies it.
+GPU scheduling included, is testable without a GPU; ``get_session`` applies it. ``resolve_device`` checks,
+before Spark starts, that ``compute.device=cuda`` can be honoured in local mode (a GPU is visible on this
+host) and fails fast, or falls back to the CPU when ``compute.allow_cpu_fallback`` says so.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,9 +18,11 @@ from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
+from spark_ml_pipeline.runtime.errors import ConfigError
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 LOOPBACK = "127.0.0.1"
+LOCAL_THREADS = re.compile(r"^local(\[[^\]]*\])?$")  # local, local[N], local[*], local[N,F]: no executors
 
 
 def resolve_discovery_script(path: str) -> str:
@@ -24,6 +31,61 @@ def resolve_discovery_script(path: str) -> str:
     if not candidate.is_absolute():
         candidate = Path(__file__).resolve().parents[2] / candidate
     return str(candidate)
+
+
+class GpuUnavailableError(ConfigError):
+    """``compute.device=cuda`` but no GPU is visible where the run's tasks would execute."""
+
+
+def discover_gpus(discovery_script: str, timeout: float = 90) -> list[str]:
+    """The GPU addresses the discovery script (the one Spark runs) reports on this host.
+
+    Raises :class:`GpuUnavailableError` (one line: what was run and what it said) when it fails, lists no
+    GPU or prints something that is not Spark's resource JSON."""
+    script = resolve_discovery_script(discovery_script)
+    try:
+        done = subprocess.run([script], capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GpuUnavailableError(f"GPU discovery script {script} could not run: {exc}") from None
+    said = " ".join(line.strip() for line in done.stderr.splitlines() if line.strip())
+    if done.returncode != 0:
+        raise GpuUnavailableError(f"{script} exited {done.returncode}: {said or 'no message'}")
+    try:
+        resource = json.loads(done.stdout)
+        addresses = resource["addresses"]
+        if resource["name"] != "gpu" or not isinstance(addresses, list):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise GpuUnavailableError(f"{script} printed {done.stdout.strip()[:200]!r}, "
+                                  'not {"name": "gpu", "addresses": [...]}') from None
+    addresses = [str(a) for a in addresses if str(a).strip()]
+    if not addresses:
+        raise GpuUnavailableError(f"{script} lists no GPU address")
+    return addresses
+
+
+def resolve_device(compute: ComputeConfig, spark: SparkConfig) -> str:
+    """The device the run uses: ``compute.device``, checked before Spark starts.
+
+    ``cuda`` in local mode needs a GPU on this host, found with the same discovery script Spark runs
+    (``spark.gpu.discovery_script``, i.e. ``nvidia-smi``). None: :class:`GpuUnavailableError` naming
+    ``compute.device`` and what was checked, or, with ``compute.allow_cpu_fallback``, one warning line on
+    stderr and ``cpu``. On a cluster the executors' hosts hold the GPUs, not necessarily the driver's: Spark's
+    resource scheduling checks them there (the same script as ``spark.executor.resource.gpu.discoveryScript``).
+    """
+    if compute.device != "cuda" or not spark.is_local:
+        return compute.device
+    try:
+        discover_gpus(spark.gpu.discovery_script)
+        return "cuda"
+    except GpuUnavailableError as exc:
+        problem = (f"compute.device=cuda but no GPU is visible on this host "
+                   f"(local mode, spark.master={spark.master}): {exc}")
+        if not compute.allow_cpu_fallback:
+            raise GpuUnavailableError(f"{problem}. Set compute.device=cpu, or compute.allow_cpu_fallback=true "
+                                      "to run on the CPU") from None
+        print(f"warning: {problem}; running on the CPU (compute.allow_cpu_fallback=true)", file=sys.stderr)
+        return "cpu"
 
 
 def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = None) -> dict[str, str]:
@@ -56,7 +118,10 @@ def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = 
         conf["spark.executor.cores"] = str(spark.executor_cores)
     if spark.cores_max:
         conf["spark.cores.max"] = str(spark.cores_max)
-    if compute.device == "cuda":
+    if compute.device == "cuda" and not LOCAL_THREADS.match(spark.master):
+        # Spark schedules GPUs on executors (standalone, local-cluster, YARN, k8s); plain local mode has none
+        # and a task GPU amount there leaves tasks unscheduled. In local mode XGBoost uses GPU i for worker i
+        # and each Horovod rank its local-rank GPU; resolve_device checked that this host has a GPU.
         conf.update({
             "spark.executor.resource.gpu.amount": str(spark.gpu.amount_per_executor),
             "spark.task.resource.gpu.amount": str(spark.gpu.amount_per_task),
@@ -66,18 +131,29 @@ def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = 
     return conf
 
 
-def submitted_conf_keys() -> set[str]:
+def submitted_conf() -> dict[str, str]:
     """Properties spark-submit already set: its flags (--master ...) win over configuration files."""
     if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not launched by spark-submit
-        return set()
+        return {}
     SparkContext._ensure_initialized()  # connect to spark-submit's JVM, whose properties hold its flags
-    return {key for key, _ in SparkConf().getAll()}
+    return dict(SparkConf().getAll())
+
+
+def submitted_conf_keys() -> set[str]:
+    return set(submitted_conf())
 
 
 def get_session(spark: SparkConfig, compute: ComputeConfig):
-    """Create (or return the active) SparkSession configured as ``spark`` says."""
+    """Create (or return the active) SparkSession configured as ``spark`` says.
+
+    ``compute.device`` is first checked by :func:`resolve_device` (against the master spark-submit was given,
+    if any); a CPU fallback sets ``compute.device`` to ``cpu`` so every stage of the run sees it."""
+    submitted = submitted_conf()
+    master = submitted.get("spark.master", spark.master)
+    device = resolve_device(compute, spark if master == spark.master else spark.model_copy(update={"master": master}))
+    if device != compute.device:
+        compute.device = device
     conf = spark_conf(spark, compute)
-    submitted = submitted_conf_keys()
     os.environ.setdefault("PYSPARK_PYTHON", conf["spark.pyspark.python"])
     if spark.is_local:
         os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)

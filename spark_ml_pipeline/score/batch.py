@@ -36,7 +36,6 @@ from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, run_date
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition
 from spark_ml_pipeline.runtime.errors import ConfigError, DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, is_local_uri, join, local_path, to_uri
-from spark_ml_pipeline.runtime.session import get_session
 from spark_ml_pipeline.store.registry import ResolvedModel, resolve
 from spark_ml_pipeline.store.tracking import Store
 
@@ -227,17 +226,6 @@ def score(spark: SparkSession, config: PipelineConfigBase, scorer: PipelineScore
     # Leaving the block renamed the quarantine into place, then the predictions with their stats.
     result.seconds = time.time() - started
     return result
-
-
-def score_pipeline(config: PipelineConfigBase, definition: PipelineDefinition, model_reference: str,
-                   input_uri: str, output_uri: str) -> ScoreResult:
-    """What ``jobs.score`` runs: every check that needs no Spark first (scorer declared, model known), then the
-    session, the pipeline's scorer, and :func:`score`."""
-    factory = scorer_of(definition, config)
-    resolved = resolve_model(config, model_reference)
-    spark = get_session(config.spark, config.compute)
-    return score(spark, config, factory(spark, config), resolved, input_uri, output_uri,
-                 reference_name=model_reference)
 
 
 def read_stats(spark: SparkSession, output_uri: str, date: str) -> dict:

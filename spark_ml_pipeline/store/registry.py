@@ -2,6 +2,12 @@
 
 A new version gets the alias only when it beats the current holder on the same test data; ``resolve`` turns
 what a user names (an alias, a version number, or a run's model URI) into the model's location.
+
+A version's ``model_uri`` tag is where its Spark model lives (``PipelineModel.load`` it); its ``source`` is the
+same location when the registry accepts it. A tracking server refuses a ``file:`` source outside the run's
+artifact directory, which is where models of runs with proxied artifacts live (``<store root>/models/...``,
+see :func:`spark_ml_pipeline.store.tracking.commit_spark_model`): such a version's source is the run's
+``model_location.json`` pointer instead, and the tag holds the location.
 """
 from __future__ import annotations
 
@@ -12,6 +18,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from spark_ml_pipeline.runtime.errors import ConfigError
+from spark_ml_pipeline.store.tracking import MODEL_POINTER_ARTIFACT
+
+MODEL_URI_TAG = "model_uri"
 
 
 @dataclass
@@ -42,15 +51,24 @@ def promote_if_better(tracking: MlflowClient, *, name: str, alias: str, model_ur
     except MlflowException:
         champion = None
     if champion is not None:
+        champion_uri = model_location(champion)
         try:
-            champion_value = evaluate(champion.source)
+            champion_value = evaluate(champion_uri)
         except Exception as exc:
-            progress(f"  could not evaluate the current champion (version {champion.version}, {champion.source}): "
+            progress(f"  could not evaluate the current champion (version {champion.version}, {champion_uri}): "
                      f"{type(exc).__name__}: {str(exc)[:200]}; it stays champion")
     promoted = champion is None or (champion_value is not None and _better(value, champion_value, direction))
-    version = tracking.create_model_version(name, source=model_uri, run_id=run_id, tags={
-        metric: f"{value:.6f}", **(tags or {}), "promoted": str(promoted).lower(),
-        f"champion_{metric}": "" if champion_value is None else f"{champion_value:.6f}"})
+    version_tags = {metric: f"{value:.6f}", **(tags or {}), "promoted": str(promoted).lower(),
+                    f"champion_{metric}": "" if champion_value is None else f"{champion_value:.6f}",
+                    MODEL_URI_TAG: model_uri}
+    try:
+        version = tracking.create_model_version(name, source=model_uri, run_id=run_id, tags=version_tags)
+    except MlflowException as exc:
+        if "Invalid model version source" not in str(exc):
+            raise
+        # A tracking server refuses local sources outside the run's artifacts: point at the run's pointer.
+        version = tracking.create_model_version(name, source=f"runs:/{run_id}/{MODEL_POINTER_ARTIFACT}",
+                                                run_id=run_id, tags=version_tags)
     if promoted:
         tracking.set_registered_model_alias(name, alias, version.version)
     against = (f"current champion v{champion_version} {metric} {champion_value:.4f} on the same split"
@@ -59,6 +77,11 @@ def promote_if_better(tracking: MlflowClient, *, name: str, alias: str, model_ur
              + (f", alias {alias!r} -> v{version.version}" if promoted else f", alias {alias!r} unchanged"))
     return Promotion(version=str(version.version), promoted=promoted, champion_value=champion_value,
                      champion_version=champion_version)
+
+
+def model_location(version) -> str:
+    """Where a registered version's Spark model lives (its ``model_uri`` tag, else its source)."""
+    return (version.tags or {}).get(MODEL_URI_TAG) or version.source
 
 
 @dataclass
@@ -88,4 +111,4 @@ def resolve(tracking: MlflowClient, name: str, reference: str) -> ResolvedModel:
         what = "version" if reference.isdigit() else "alias"
         raise ConfigError(f"--model {reference}: registered model {name!r} has no {what} {reference!r} "
                           "(a search registers versions and moves the 'champion' alias)") from None
-    return ResolvedModel(uri=version.source, version=str(version.version), run_id=version.run_id)
+    return ResolvedModel(uri=model_location(version), version=str(version.version), run_id=version.run_id)

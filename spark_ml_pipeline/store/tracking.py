@@ -1,16 +1,23 @@
 """The shared store's tracking side: MLflow experiments, runs and model artifacts (sqlite + files by default).
 
-Models are committed atomically into the run's artifact directory: Spark writes a hidden temporary
-directory which is renamed to ``model`` only when complete, so a failed run never leaves a partial
-model, and the run is marked FAILED by MLflow.
+Models are committed atomically: Spark writes a hidden temporary directory which is renamed to ``model`` only
+when complete, so a failed run never leaves a partial model, and the run is marked FAILED by MLflow. Where
+depends on the run's artifact location:
+
+* a Hadoop URI (``file:``, ``hdfs:``, ``s3a:`` ...; the default, ``<store root>/artifacts``): the run's
+  ``model`` artifact directory itself;
+* a tracking server's proxied artifacts (``mlflow-artifacts:``, ``http(s):``; the default with
+  ``store.tracking_uri=http://...``, see docs/store.md): the executors cannot write there, and a model saved
+  on the driver's local disk would be incomplete on a cluster (each executor writes its own parts). The model
+  goes to ``<store root>/models/<experiment>/<run id>/model`` (the store root is on a filesystem the driver
+  and every executor share) and the run records that location: tag ``model_uri`` and a small
+  ``model_location.json`` artifact. Registered versions point at the same location.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import tempfile
-from pathlib import Path
 from typing import Any, Iterator, Mapping
 from urllib.parse import urlparse
 
@@ -20,10 +27,14 @@ os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 import mlflow  # noqa: E402
 
 from spark_ml_pipeline.runtime.config_models import StoreConfig  # noqa: E402
-from spark_ml_pipeline.runtime.io import atomic_output, join, local_path  # noqa: E402
+from spark_ml_pipeline.runtime.io import atomic_output, join, local_path, to_uri  # noqa: E402
+
 HADOOP_SCHEMES = {"file", "hdfs", "s3a", "abfs", "abfss", "gs", "viewfs"}
 MODEL_ARTIFACT = "model"
 MODEL_COMMITTED_TAG = "model_committed"
+MODEL_POINTER_ARTIFACT = "model_location.json"
+SERVER_SCHEMES = {"http", "https"}
+_OPEN_RUNS: dict[str, "Store"] = {}  # run id -> the store of a run open in this process (Store.run)
 
 
 class Store:
@@ -42,16 +53,32 @@ class Store:
         return f"sqlite:///{root / 'mlflow.db'}"
 
     @property
-    def artifact_root(self) -> str:
-        return self.config.artifact_uri or join(self.root, "artifacts")
+    def uses_server(self) -> bool:
+        """True when the tracking URI is an MLflow tracking server (``http(s)://``)."""
+        return urlparse(self.tracking_uri).scheme in SERVER_SCHEMES
+
+    @property
+    def artifact_root(self) -> str | None:
+        """Where new experiments keep their artifacts: ``store.artifact_uri``; else, with a tracking server,
+        None (the server's default: artifacts it proxies, ``mlflow-artifacts:/...``); else
+        ``<store root>/artifacts``."""
+        if self.config.artifact_uri:
+            return self.config.artifact_uri
+        return None if self.uses_server else join(self.root, "artifacts")
+
+    @property
+    def models_root(self) -> str:
+        """Where Spark models of runs with non-Hadoop (proxied) artifact locations are written."""
+        return join(self.root, "models")
 
     def experiment_id(self, name: str) -> str:
         mlflow.set_tracking_uri(self.tracking_uri)
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
+        root = self.artifact_root
         try:
-            return mlflow.create_experiment(name, artifact_location=join(self.artifact_root, name))
+            return mlflow.create_experiment(name, artifact_location=join(root, name) if root else None)
         except Exception:  # another process created it first
             experiment = mlflow.get_experiment_by_name(name)
             if experiment is None:
@@ -63,7 +90,11 @@ class Store:
         """An MLflow run; an exception inside marks it FAILED (MLflow's own behaviour)."""
         experiment_id = self.experiment_id(experiment)
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags or {})) as active:
-            yield active
+            _OPEN_RUNS[active.info.run_id] = self
+            try:
+                yield active
+            finally:
+                _OPEN_RUNS.pop(active.info.run_id, None)
 
 
 def log_params(params: Mapping[str, Any]) -> None:
@@ -87,19 +118,33 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def commit_spark_model(spark, model, run) -> str:
-    """Save a Spark ML model as the run's ``model`` artifact, atomically; returns its URI."""
+def commit_spark_model(spark, model, run, models_root: str | None = None, experiment: str | None = None) -> str:
+    """Save a Spark ML model for ``run``, atomically, where every executor can write; returns its URI.
+
+    A Hadoop artifact location: the run's ``model`` artifact. Otherwise (a tracking server's proxied
+    artifacts): ``<models_root>/<experiment>/<run id>/model`` (``models_root`` a Hadoop URI, normally
+    ``<store root>/models``), recorded on the run as tag ``model_uri`` and artifact ``model_location.json``."""
     artifact_uri = run.info.artifact_uri
     scheme = urlparse(artifact_uri).scheme or "file"
     if scheme in HADOOP_SCHEMES:
         target = join(artifact_uri, MODEL_ARTIFACT)
-        with atomic_output(spark, target) as temporary:
-            model.write().overwrite().save(temporary)
-    else:  # e.g. a proxied mlflow-artifacts: URI: write locally, then upload
-        with tempfile.TemporaryDirectory() as local:
-            model.write().overwrite().save(str(Path(local) / MODEL_ARTIFACT))
-            mlflow.log_artifacts(str(Path(local) / MODEL_ARTIFACT), MODEL_ARTIFACT)
-        target = f"{artifact_uri.rstrip('/')}/{MODEL_ARTIFACT}"
+    else:
+        store = _OPEN_RUNS.get(run.info.run_id)
+        models_root = models_root or (store.models_root if store else None)
+        if not models_root:
+            raise ValueError(f"run {run.info.run_id}'s artifacts ({artifact_uri}) are not on a Hadoop filesystem: "
+                             "a Spark model needs models_root (<store root>/models) on a shared filesystem")
+        root_scheme = urlparse(to_uri(models_root)).scheme
+        if root_scheme not in HADOOP_SCHEMES:
+            raise ValueError(f"models root {models_root} is not a Hadoop filesystem URI "
+                             f"({', '.join(sorted(HADOOP_SCHEMES))})")
+        experiment = experiment or mlflow.MlflowClient().get_experiment(run.info.experiment_id).name
+        target = join(models_root, experiment.strip("/").replace("/", "_"), run.info.run_id, MODEL_ARTIFACT)
+    with atomic_output(spark, target) as temporary:
+        model.write().overwrite().save(temporary)
+    if scheme not in HADOOP_SCHEMES:
+        mlflow.log_dict({"model_uri": target, "format": "spark-ml PipelineModel",
+                         "load": f"pyspark.ml.PipelineModel.load({target!r})"}, MODEL_POINTER_ARTIFACT)
     mlflow.set_tag(MODEL_COMMITTED_TAG, "true")
     mlflow.set_tag("model_uri", target)
     return target

@@ -291,6 +291,35 @@ def _EpochTimer():
     return EpochTimer()
 
 
+PROGRESS_LOG = "progress.log"
+
+
+def progress_line(epoch: int, epochs: int, logs: dict, samples: int, seconds: float, seconds_so_far: float) -> str:
+    """One human line per epoch: metrics (rank-averaged), throughput and the time left at this pace."""
+    metrics = " · ".join(f"{name} {float(value):.4f}" for name, value in sorted((logs or {}).items())
+                         if name != "learning_rate")
+    eta = seconds_so_far / epoch * (epochs - epoch) if epoch else float("nan")
+    return (f"epoch {epoch}/{epochs} · {metrics} · {samples / seconds if seconds else float('nan'):.0f} samples/s"
+            f" · ETA {eta:.0f} s")
+
+
+def _ProgressLog(path: str, epochs: int, samples_per_epoch: int, timer):
+    """Rank 0 appends one :func:`progress_line` per epoch to ``path``; the driver prints the file as it grows
+    (rank output does not reach the driver's console on a cluster, the store does)."""
+
+    from tensorflow import keras
+
+    class ProgressLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            line = progress_line(epoch + 1, epochs, logs, samples_per_epoch, timer.seconds[-1] if timer.seconds
+                                 else 0.0, sum(timer.seconds))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "a") as handle:
+                handle.write(line + "\n")
+
+    return ProgressLog()
+
+
 def gpu_for_rank(device: str, gpus: list, local_rank: int):
     """The GPU this rank trains on (None: CPU). ``cuda`` gives each rank of a host its own GPU by local rank,
     the Horovod pattern; a rank that sees no GPU is an error, not a silent fall-back to the CPU."""
@@ -371,6 +400,9 @@ def train_rank(spec: RankSpec) -> dict:
         callbacks.append(pruning)
     timer = _EpochTimer()
     callbacks.append(timer)
+    if rank == 0:  # after the timer: it reads this epoch's time
+        callbacks.append(_ProgressLog(os.path.join(spec.checkpoint_dir, PROGRESS_LOG), spec.epochs,
+                                      steps * spec.batch_size * size, timer))
 
     history = {}
     epochs_run = 0

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, local_path
-from spark_ml_pipeline.train.horovod_rank import RankSpec, train_rank
+from spark_ml_pipeline.train.horovod_rank import PROGRESS_LOG, RankSpec, train_rank
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 from spark_ml_pipeline.train.trial_reporting import RemoteTrial
 
@@ -104,6 +104,8 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
                            TypeConverters.toString)
     recordWeightsDigest = Param(Params._dummy(), "recordWeightsDigest", "hash final weights per rank (tests)",
                                 TypeConverters.toBoolean)
+    showProgress = Param(Params._dummy(), "showProgress", "print rank 0's line per epoch (metrics, samples/s, ETA) "
+                         "on the driver's console as the fit runs", TypeConverters.toBoolean)
 
     @keyword_only
     def __init__(self, *, featuresCol="features", inputShape=None, labelCol="label", labelShape=None,
@@ -111,11 +113,12 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
                  outputActivation="", loss="mse", metrics=None, optimizer=None, learningRate=None, batchSize=None,
                  epochs=None, numProc=None, threadsPerRank=1, earlyStoppingPatience=None, shuffleBuffer=None,
                  seed=None, lrSchedule=None, warmupEpochs=None, device=None, workDir=None, dataDir=None,
-                 trialReporting=None, predictionCol="prediction", recordWeightsDigest=False):
+                 trialReporting=None, predictionCol="prediction", recordWeightsDigest=False, showProgress=True):
         super().__init__()
         self._setDefault(featuresCol="features", labelCol="label", labelShape=[], labelDtype="float32",
                          validationCol=VALIDATION_INDICATOR, outputActivation="", loss="mse", metrics=[],
-                         threadsPerRank=1, predictionCol="prediction", recordWeightsDigest=False, **FIT_DEFAULTS)
+                         threadsPerRank=1, predictionCol="prediction", recordWeightsDigest=False, showProgress=True,
+                         **FIT_DEFAULTS)
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
     def validate(self, dataset: DataFrame | None = None) -> None:
@@ -200,13 +203,52 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
                               str(local_path(join(data_dir, "validation"))) if has_validation else None)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         _signal_free_gloo_launch()
-        rank_results = sorted(horovod.spark.run(train_rank, args=(spec,), num_proc=num_proc, use_gloo=True,
-                                                env=env, verbose=0), key=lambda r: r["rank"])
+        progress = _ProgressPrinter(os.path.join(spec.checkpoint_dir, PROGRESS_LOG), enabled=g(self.showProgress))
+        with progress:
+            rank_results = sorted(horovod.spark.run(train_rank, args=(spec,), num_proc=num_proc, use_gloo=True,
+                                                    env=env, verbose=0), key=lambda r: r["rank"])
         model = KerasModel(modelPath=spec.output_model, featuresCol=g(self.featuresCol),
                            inputShape=g(self.inputShape), predictionCol=g(self.predictionCol),
                            batchSize=max(256, g(self.batchSize)))
         model.summary = KerasTrainingSummary(history=rank_results[0]["history"], rank_results=rank_results)
         return model
+
+
+class _ProgressPrinter:
+    """While a fit runs, print the lines rank 0 appends to its progress log (one per epoch): long fits are not
+    silent. Lines already there (an earlier, resumed fit) are skipped."""
+
+    def __init__(self, path: str, enabled: bool = True, prefix: str = "  ") -> None:
+        self.path, self.enabled, self.prefix = path, enabled, prefix
+        self.offset = os.path.getsize(path) if os.path.exists(path) else 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._follow, name="keras-progress", daemon=True)
+
+    def __enter__(self) -> "_ProgressPrinter":
+        if self.enabled:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.enabled:
+            self.done.set()
+            self.thread.join()
+
+    def _follow(self) -> None:
+        while not self.done.wait(0.5):
+            self._print_new_lines()
+        self._print_new_lines()
+
+    def _print_new_lines(self) -> None:
+        if not os.path.exists(self.path):
+            return
+        with open(self.path) as handle:
+            handle.seek(self.offset)
+            text = handle.read()
+        complete = text[:text.rfind("\n") + 1]
+        self.offset += len(complete.encode())
+        for line in complete.splitlines():
+            print(self.prefix + line, flush=True)
 
 
 def _signal_free_gloo_launch() -> None:

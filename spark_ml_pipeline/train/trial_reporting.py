@@ -7,6 +7,9 @@ This module depends on Optuna only (no Spark), so the rank processes can import 
 """
 from __future__ import annotations
 
+import importlib.util
+import re
+import warnings
 from dataclasses import dataclass
 
 import optuna
@@ -17,10 +20,35 @@ def is_rdb_url(storage: str) -> bool:
     return "://" in storage and not storage.startswith("file://")
 
 
-def open_storage_at(location: str):
-    """An RDB URL, or the path of a journal file (``file://`` prefix optional)."""
+def redacted(location: str) -> str:
+    """A storage URL fit for logs and MLflow parameters: its password replaced by ``***``."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", location)
+
+
+def rdb_url(url: str) -> str:
+    """``postgresql://`` (and ``postgres://``) with the installed driver: SQLAlchemy 2.1 maps a bare
+    ``postgresql://`` to psycopg 3; the project's driver is psycopg2 (``psycopg2-binary``)."""
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare) and importlib.util.find_spec("psycopg") is None:
+            return "postgresql+psycopg2://" + url[len(bare):]
+    return url
+
+
+def open_storage_at(location: str, heartbeat_seconds: int | None = None, on_stale=None):
+    """An RDB URL, or the path of a journal file (``file://`` prefix optional).
+
+    ``heartbeat_seconds`` (RDB only): running trials record a heartbeat that often (the search does it,
+    see ``tune.search.Heartbeat``); a trial silent for 3 intervals is stale: ``optuna.storages.fail_stale_trials``
+    fails it and calls ``on_stale(study, frozen_trial)``."""
     if is_rdb_url(location):
-        return optuna.storages.RDBStorage(location)
+        if heartbeat_seconds is None:
+            return optuna.storages.RDBStorage(rdb_url(location), engine_kwargs={"pool_pre_ping": True})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
+            return optuna.storages.RDBStorage(rdb_url(location), engine_kwargs={"pool_pre_ping": True},
+                                              heartbeat_interval=int(heartbeat_seconds),
+                                              grace_period=3 * int(heartbeat_seconds),
+                                              heartbeat_stale_trial_callback=on_stale)
     path = location[len("file://"):] if location.startswith("file://") else location
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
 

@@ -120,6 +120,7 @@ class KerasTuner:
                                     trial_location(self.config, context.remote.study_name, context.work_key))
         estimator.set(estimator.dataDir, self.data_dir)
         estimator.set(estimator.trialReporting, json.dumps(asdict(context.remote)))
+        estimator.set(estimator.showProgress, False)  # the search prints one line per trial instead
         summary = estimator.fit(self.prepared.train).summary
         return best_epoch_attrs(summary.history, self.metric, self.direction, summary.pruned_at_epoch,
                                 self.config.pipeline)

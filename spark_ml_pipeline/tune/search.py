@@ -7,9 +7,13 @@
   (Horovod fits, pruned per epoch by rank 0).
 * The study lives in the shared store: ``<store root>/optuna/<study>.journal`` (or ``tune.storage``, an
   RDB URL), named ``<pipeline>-<hash of the search definition>``; re-running the same command resumes it.
-  Trials left RUNNING by a crash are marked FAILED and their parameters re-queued; COMPLETE + PRUNED trials
-  count against ``tune.n_trials`` across restarts. One driver per study is assumed (a second driver
-  starting on the same study would mark the first one's running trials FAILED).
+  COMPLETE + PRUNED trials count against ``tune.n_trials`` across restarts (and across drivers).
+  A journal file: one driver per study; trials left RUNNING by a crash are marked FAILED at start-up and
+  their parameters re-queued. An RDB storage (``tune.storage=postgresql://...``, see docs/store.md): any
+  number of drivers on one study; each running trial records a heartbeat every ``tune.heartbeat_seconds``
+  (:class:`Heartbeat`), and a trial silent for 3 periods (its driver died) is failed by whichever driver
+  asks for a trial next (``optuna.storages.fail_stale_trials``) and its parameters are re-queued; nothing is
+  failed at start-up, since RUNNING trials may belong to live drivers.
 * ``tune.parallelism`` trials run at once from driver threads, each in its own Spark scheduler pool
   (``trial-<i>``) and job group, each fitting on ``max(1, slots // parallelism)`` XGBoost workers or
   Horovod ranks.
@@ -19,6 +23,8 @@
 """
 from __future__ import annotations
 
+import os
+import socket
 import tempfile
 import threading
 import time
@@ -27,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import mlflow
 import optuna
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
@@ -39,7 +44,8 @@ from spark_ml_pipeline.runtime.io import local_path, short_digest
 from spark_ml_pipeline.store.recorder import RunRecorder
 from spark_ml_pipeline.store.registry import promote_if_better
 from spark_ml_pipeline.store.tracking import Store, flatten
-from spark_ml_pipeline.train.trial_reporting import Pruned, RemoteTrial, TrialContext, is_rdb_url, open_storage_at
+from spark_ml_pipeline.train.trial_reporting import (Pruned, RemoteTrial, TrialContext, is_rdb_url, open_storage_at,
+                                                      redacted)
 from spark_ml_pipeline.train.trial_reporting import make_pruner as pruner_named
 from spark_ml_pipeline.tune import search_space
 from spark_ml_pipeline.tune.report import write_report
@@ -49,6 +55,8 @@ PARENT_RUN_ATTR = "mlflow_parent_run_id"
 # What defines a search (its study name hashes these); budget, parallelism, timeout and storage do not.
 SEARCH_DEFINING_TUNE_KEYS = ("sampler", "seed", "space", "budgets")
 NOT_SEARCH_DEFINING = {"spark", "store", "compute", "run_date", "tune"}
+# Study.ask() warns when the storage has a heartbeat: it does not record one. Search does (Heartbeat, per trial).
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 
 # --- study: name, storage, sampler, pruner, crash recovery --------------------------------------------
@@ -86,11 +94,71 @@ def storage_location(config) -> str:
     return str(journal_path(config))
 
 
-def open_storage(config):
+def is_shared(config) -> bool:
+    """An RDB storage: several drivers may run trials of the study at once (heartbeats, no start-up sweep)."""
+    return is_rdb_url(storage_location(config))
+
+
+def open_storage(config, on_stale=None):
+    """The study's storage; an RDB storage with the heartbeat on (``tune.heartbeat_seconds``, grace 3x) and
+    ``on_stale(study, frozen_trial)`` called for each trial it fails as stale."""
     location = storage_location(config)
     if not is_rdb_url(location):
         Path(location).parent.mkdir(parents=True, exist_ok=True)
-    return open_storage_at(location)
+        return open_storage_at(location)
+    return open_storage_at(location, heartbeat_seconds=config.tune.heartbeat_seconds, on_stale=on_stale)
+
+
+def driver_id() -> str:
+    """This search process, as recorded on its trials (user attribute ``driver``)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def fail_stale(study) -> None:
+    """Fail RUNNING trials whose heartbeat stopped (RDB storages; no-op for a journal); the storage's
+    stale-trial callback re-queues them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+class Heartbeat:
+    """Records a running trial's heartbeat every ``interval`` seconds from a thread of its own, while the trial
+    fits (``Study.optimize`` does the same around the objective; an ask/tell loop must do it itself)."""
+
+    def __init__(self, storage, trial_id: int, interval: float) -> None:
+        self.storage, self.trial_id, self.interval = storage, trial_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial_id}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # a database hiccup: try again next period (3 periods of grace)
+                pass
+
+    def start(self) -> "Heartbeat":
+        self.storage.record_heartbeat(self.trial_id)  # at once: a trial without one is never found stale
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _requeue(study, trial, tracking=None) -> None:
+    """Queue a failed trial's parameters again; the retry keeps its working directory (``work_of``), so a
+    Keras retry resumes the failed trial's checkpoint. Its MLflow run is marked KILLED."""
+    if trial.params:
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "work_of": work_key(trial)})
+    run_id = trial.user_attrs.get("mlflow_run_id")
+    if tracking is not None and run_id:
+        try:
+            tracking.set_terminated(run_id, "KILLED")
+        except Exception:  # the run may never have been created
+            pass
 
 
 def make_sampler(config, resumed_trials: int = 0):
@@ -105,17 +173,31 @@ def make_sampler(config, resumed_trials: int = 0):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant_liar is "experimental"
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                          constant_liar=tune.parallelism > 1, n_startup_trials=5)
+                                          constant_liar=tune.parallelism > 1 or is_rdb_url(storage_location(config)),
+                                          n_startup_trials=5)
 
 
 def make_pruner(config):
     return pruner_named(config.tune.pruner, config.tune.pruner_startup_trials)
 
 
-def open_study(config, direction: str, tracking=None):
-    """Create or resume the study; trials a crash left RUNNING become FAILED and are queued again."""
+def open_study(config, direction: str, tracking=None, progress: Callable[[str], None] | None = None):
+    """Create or resume the study. A journal: trials a crash left RUNNING become FAILED and are queued again.
+    An RDB storage: only stale trials (no heartbeat for 3 periods) are, now and whenever a trial is asked for;
+    ``progress`` hears about those failed later. Returns the study and the trial numbers recovered now."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=study_name(config), storage=open_storage(config),
+    recovered: list[int] = []
+    opening = True
+
+    def on_stale(study, trial) -> None:
+        _requeue(study, trial, tracking)
+        if opening:
+            recovered.append(trial.number)
+        elif progress is not None:
+            progress(f"trial {trial.number:3d} of driver {trial.user_attrs.get('driver', '?')} went silent (no "
+                     f"heartbeat for {3 * config.tune.heartbeat_seconds} s): marked FAILED, queued again")
+
+    study = optuna.create_study(study_name=study_name(config), storage=open_storage(config, on_stale),
                                 sampler=make_sampler(config), pruner=make_pruner(config),
                                 direction=direction, load_if_exists=True)
     if study.trials:
@@ -123,18 +205,15 @@ def open_study(config, direction: str, tracking=None):
     if study.direction.name.lower() != direction:
         raise ConfigError(f"study {study.study_name} was created to {study.direction.name.lower()}, "
                           f"the metric now asks to {direction}")
-    recovered = []
+    if is_shared(config):  # RUNNING trials may be other drivers' live ones: only the stale are failed
+        fail_stale(study)
+        opening = False
+        return study, recovered
+    opening = False
     for orphan in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study._storage.set_trial_user_attr(orphan._trial_id, "orphaned", True)  # before: FAIL is final
         study._storage.set_trial_state_values(orphan._trial_id, TrialState.FAIL)
-        if orphan.params:
-            study.enqueue_trial(orphan.params, user_attrs={"retry_of": orphan.number, "work_of": work_key(orphan)})
-        run_id = orphan.user_attrs.get("mlflow_run_id")
-        if tracking is not None and run_id:
-            try:
-                tracking.set_terminated(run_id, "KILLED")
-            except Exception:  # the run may never have been created
-                pass
+        _requeue(study, orphan, tracking)
         recovered.append(orphan.number)
     return study, recovered
 
@@ -198,6 +277,8 @@ class Search:
         self.num_workers = max(1, slots // self.k)
         # Threads per XGBoost worker / Horovod rank so that k trials x workers fill the cores, not more.
         self.threads = max(1, slots // (self.k * self.num_workers))
+        self.shared = is_shared(config)  # other drivers may run trials of this study at once
+        self.driver = driver_id()
         self.budget = config.tune.n_trials
         if config.tune.sampler == "grid":
             self.budget = min(self.budget, search_space.grid_size(config.tune.space))
@@ -219,16 +300,33 @@ class Search:
         return self.tuner.direction == "minimize"
 
     def _claim(self) -> bool:
-        with self.lock:
-            timeout = self.config.tune.timeout
-            if timeout is not None and time.time() - self.started >= timeout:
-                self.timed_out = True
-                self.stop.set()
-            if (self.stop.is_set() or self.done + self.in_flight >= self.budget
-                    or self.failures >= self.config.tune.max_failures):
+        while True:
+            with self.lock:
+                timeout = self.config.tune.timeout
+                if timeout is not None and time.time() - self.started >= timeout:
+                    self.timed_out = True
+                    self.stop.set()
+                if self.stop.is_set() or self.failures >= self.config.tune.max_failures:
+                    return False
+                if not self.shared:
+                    if self.done + self.in_flight >= self.budget:
+                        return False
+                    self.in_flight += 1
+                    return True
+                # Several drivers: the budget counts every driver's finished trials and running ones.
+                fail_stale(self.study)  # a dead driver's trials: failed and queued again
+                trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                                        TrialState.RUNNING))
+                self.done = sum(t.state != TrialState.RUNNING for t in trials)
+                elsewhere = sum(t.state == TrialState.RUNNING and t.number not in self.running for t in trials)
+                if self.done + self.in_flight + elsewhere < self.budget:
+                    self.in_flight += 1
+                    return True
+                if self.done >= self.budget or not elsewhere:
+                    return False
+            # Other drivers' trials may finish the budget, or die (then their trials are queued again): wait.
+            if self.stop.wait(min(2.0, self.config.tune.heartbeat_seconds / 2)):
                 return False
-            self.in_flight += 1
-            return True
 
     def run(self) -> None:
         # Each thread sets its own flag when it has recorded its last trial. The main thread waits on those
@@ -275,11 +373,21 @@ class Search:
         config, space = self.config, self.config.tune.space
         with self.lock:  # the sampler sees every trial told so far (and, with constant_liar, those running)
             trial = self.study.ask()
-            values = search_space.suggest(trial, space, grid=config.tune.sampler == "grid")
-        started = time.time()
-        group = f"tune-{self.study.study_name}-trial-{trial.number}"
-        with self.lock:
+            group = f"tune-{self.study.study_name}-trial-{trial.number}"
             self.running[trial.number] = group
+            trial.set_user_attr("driver", self.driver)
+            values = search_space.suggest(trial, space, grid=config.tune.sampler == "grid")
+            heartbeat = (Heartbeat(self.study._storage, trial._trial_id, config.tune.heartbeat_seconds).start()
+                         if self.shared else None)
+        try:
+            self._run_asked(sc, trial, values, group, heartbeat)
+        finally:
+            if heartbeat is not None:  # already stopped when the trial was told; not when something raised
+                heartbeat.stop()
+
+    def _run_asked(self, sc, trial, values: dict, group: str, heartbeat: "Heartbeat | None") -> None:
+        config, space = self.config, self.config.tune.space
+        started = time.time()
         sc.setJobGroup(group, f"trial {trial.number} of {self.study.study_name}", interruptOnCancel=True)
         run = self.tracking.create_run(self.experiment_id, run_name=f"trial-{trial.number}", tags={
             "mlflow.parentRunId": self.parent_run_id, "optuna.study": self.study.study_name,
@@ -337,18 +445,24 @@ class Search:
             self.tracking.set_tag(run_id, "error", error[:5000])
         with self.lock:
             self.in_flight -= 1
+            if heartbeat is not None:
+                heartbeat.stop()
+            # skip_if_finished: another driver may have failed this trial as stale (a stall longer than the
+            # grace period); it has been queued again, and this result is dropped.
             if state == TrialState.COMPLETE:
-                self.study.tell(trial, value)
+                self.study.tell(trial, value, skip_if_finished=self.shared)
             elif state == TrialState.PRUNED:
-                self.study.tell(trial, state=TrialState.PRUNED)
+                self.study.tell(trial, state=TrialState.PRUNED, skip_if_finished=self.shared)
             else:
-                self.study.tell(trial, state=TrialState.FAIL)
+                self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=self.shared)
                 if self.interrupted:  # re-run it on resume
                     self.study.enqueue_trial(values, user_attrs={"retry_of": trial.number,
                                                                  "work_of": work_key(trial)})
                 else:
                     self.failures += 1
-            if state in (TrialState.COMPLETE, TrialState.PRUNED):
+            if self.shared:
+                self.done = finished_count(self.study)
+            elif state in (TrialState.COMPLETE, TrialState.PRUNED):
                 self.done += 1
             frozen = self.study._storage.get_trial(trial._trial_id)
             if state == TrialState.COMPLETE and (self.best is None or _better(value, self.best.value,
@@ -407,20 +521,24 @@ def tune(spark, config, tuner_factory, progress: Callable[[str], None] | None = 
     store = Store(config.store)
     experiment_id = store.experiment_id(config.store.experiment or config.pipeline)
     tracking = MlflowClient(store.tracking_uri)
-    study, recovered = open_study(config, tuner.direction, tracking)
-    storage = storage_location(config)
+    study, recovered = open_study(config, tuner.direction, tracking, progress)
+    storage = redacted(storage_location(config))  # what is printed and recorded: no password
     parent_run_id = _parent_run(tracking, experiment_id, study, config)
     tune_params = {f"tune.{k}": v for k, v in flatten(config.tune.model_dump(mode="json", exclude={"space"})).items()}
+    if tune_params.get("tune.storage"):
+        tune_params["tune.storage"] = redacted(tune_params["tune.storage"])
     existing_params = tracking.get_run(parent_run_id).data.params
     fresh = [Param(k, str(v)[:6000]) for k, v in tune_params.items() if k not in existing_params]
     if fresh:
         tracking.log_batch(parent_run_id, params=fresh)
-    tracking.log_dict(parent_run_id, config.model_dump(mode="json"), "config.json")
+    tracking.log_dict(parent_run_id, without_password(config).model_dump(mode="json"), "config.json")
 
     prefix = f"tune {study.study_name} · storage {storage}"
     progress(f"{prefix}\n  {finished_count(study)} of {config.tune.n_trials} trials already finished"
              + (f"; trials {recovered} were left running by a crash: marked FAILED, queued again" if recovered
-                else ""))
+                else "")
+             + (f"\n  shared study: other drivers may join; a trial silent for {3 * config.tune.heartbeat_seconds} s "
+                "is failed and queued again" if is_shared(config) else ""))
     status = "failed"
     search = None
     try:
@@ -464,6 +582,13 @@ def tune(spark, config, tuner_factory, progress: Callable[[str], None] | None = 
                                                 "interrupted": "KILLED"}.get(status, "FAILED"))
 
 
+def without_password(config):
+    """``config`` as recorded in MLflow: an RDB ``tune.storage`` without its password."""
+    if not config.tune.storage:
+        return config
+    return config.model_copy(update={"tune": config.tune.model_copy(update={"storage": redacted(config.tune.storage)})})
+
+
 def optuna_dir_for_report(config, name: str) -> Path:
     try:
         base = optuna_dir(config)
@@ -480,7 +605,7 @@ def _promote(spark, config, tuner, study, best, tracking, experiment_id, parent_
     budget_attr, budget = next(((k, best.user_attrs[k]) for k in (tuner.budget_attr, "best_epochs", "best_rounds")
                                 if k in best.user_attrs), (tuner.budget_attr, None))
     progress(f"refit trial {best.number} on train + validation ({budget_attr.removeprefix('best_')} {budget}) ...")
-    with RunRecorder(spark, best_config, run_name=f"refit-trial-{best.number}",
+    with RunRecorder(spark, without_password(best_config), run_name=f"refit-trial-{best.number}",
                      tags={"mlflow.parentRunId": parent_run_id, "optuna.study": study.study_name,
                            "optuna.trial": str(best.number), "kind": "refit"}) as recorder:
         model, test_metrics = tuner.refit(best_config, best.user_attrs)

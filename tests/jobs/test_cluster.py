@@ -13,11 +13,6 @@ PORT, UI_PORT = 7177, 8180  # not the default 7077/8080, so a developer's own cl
 pytestmark = pytest.mark.cluster
 
 
-def spark_home():
-    import pyspark
-    return Path(pyspark.__file__).parent
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     state = tmp_path_factory.mktemp("cluster")
@@ -33,26 +28,29 @@ def cluster(tmp_path_factory):
         subprocess.run(["bash", "scripts/cluster.sh", "down"], cwd=ROOT, env=env, capture_output=True, timeout=120)
 
 
-def test_spark_submit_runs_the_pipeline_on_the_cluster(cluster, tmp_path):
+def test_the_submit_script_runs_the_pipeline_on_the_cluster(cluster, store_server, tmp_path):
+    """scripts/submit.sh is the exact command of the compose `submit` service; here against a real cluster and
+    the real PostgreSQL-backed tracking server: executors write the model to the store root, the run points at it."""
     py_files = tmp_path / "spark_ml_pipeline.zip"
     subprocess.run([sys.executable, "scripts/build_dist.py", str(py_files)], cwd=ROOT, check=True)
     store = tmp_path / "store"
-    command = [str(spark_home() / "bin" / "spark-submit"), "--master", cluster, "--py-files", str(py_files),
-               "--conf", f"spark.driver.extraJavaOptions=-Dlog4j2.configurationFile="
-                         f"{ROOT / 'spark_ml_pipeline/runtime/resources/log4j2.properties'}",
-               "jobs/run_pipeline.py", "taxi_fare", "--env", "cluster", f"store.root={store}",
-               "run_date=2026-02-01", "generate.rows=20000", "model.n_estimators=150"]
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    env = {**os.environ, "MASTER": cluster, "PY_FILES": str(py_files), "STORE_ROOT": str(store),
+           "PIPELINE": "taxi_fare", "SML_ENV": "cluster", "PYSPARK_PYTHON": sys.executable,
+           "TRACKING_URI": store_server.tracking_uri}
+    result = subprocess.run(["bash", "scripts/submit.sh", "run_date=2026-02-01", "generate.rows=20000",
+                             "store.experiment=taxi_fare_on_cluster",
+                             "model.n_estimators=150"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     assert "test RMSE" in result.stdout and "noise floor" in result.stdout
 
-    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("taxi_fare")
+    client = MlflowClient(store_server.tracking_uri)
+    experiment = client.get_experiment_by_name("taxi_fare_on_cluster")  # the server is shared by the session
     [run] = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
     assert run.data.tags["spark_master"] == cluster
     assert run.data.metrics["rows_in"] == 20000
     assert run.data.metrics["test_rmse"] < 1.5 * run.data.metrics["noise_floor_rmse"]
     model_dir = Path(run.data.tags["model_uri"].removeprefix("file://"))
+    assert model_dir.is_relative_to(store / "models")  # written by the executors to the shared store root
     assert (model_dir / "metadata").is_dir() and (model_dir / "stages").is_dir()

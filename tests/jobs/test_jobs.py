@@ -36,6 +36,6 @@ def test_configuration_error_is_one_clear_message_without_traceback():
 def test_missing_input_is_one_clear_message(tmp_path):
     result = run_job("-m", "jobs.ingest", "taxi_fare", f"ingest.input={tmp_path}/none", "ingest.format=csv",
                      f"store.root={tmp_path}/store", "spark.master=local[1]")
-    assert result.returncode == 2
+    assert result.returncode == 3  # bad data (docs/scheduling.md: exit codes)
     assert f"error: file://{tmp_path}/none: no input files found" in result.stderr
     assert "Traceback" not in result.stderr

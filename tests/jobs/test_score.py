@@ -232,6 +232,6 @@ def test_missing_output_and_empty_store_are_one_clear_line(tmp_path):
 def test_unreadable_input_is_one_clear_line(store, taxi, tmp_path):
     done = score_job("taxi_fare", f"input={tmp_path}/nothing", f"output={tmp_path}/out", f"store.root={store}",
                      "ingest.format=csv", *SMALL)
-    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.returncode == 3, done.stderr[-2000:]  # bad data
     assert done.stderr.strip().splitlines()[-1] == f"error: file://{tmp_path}/nothing: no input files found"
     assert "Traceback" not in done.stderr

@@ -104,3 +104,11 @@ def test_featurize_writes_the_feature_table(spark, pipeline_run):
     table = spark.read.parquet(location)
     assert table.count() == result.rows["rows_valid"]
     assert set(taxi_fare.feature_columns(config.features.categories)) < set(table.columns)
+
+
+def test_summary_reports_time_per_stage_and_the_whole_run(pipeline_run):
+    config, result = pipeline_run
+    assert list(result.stage_seconds) == ["generate", "ingest", "train (features + XGBoost)", "evaluate", "store"]
+    assert result.seconds >= sum(result.stage_seconds.values())
+    text = taxi_fare.summary(result, config)
+    assert f"ingest {result.stage_seconds['ingest']:.0f} s" in text and f"total {result.seconds:.0f} s" in text

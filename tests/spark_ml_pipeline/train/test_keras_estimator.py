@@ -8,8 +8,9 @@ import pytest
 
 from spark_ml_pipeline.runtime.config import load_config
 from spark_ml_pipeline.train.deep_learning import Prepared, estimator_for
-from spark_ml_pipeline.train.horovod_rank import CHECKPOINT_STATE, RankSpec, gpu_for_rank, learning_rate_for, shard_ranges
-from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator, KerasModel
+from spark_ml_pipeline.train.horovod_rank import (CHECKPOINT_STATE, PROGRESS_LOG, RankSpec, gpu_for_rank,
+                                                  learning_rate_for, progress_line, shard_ranges)
+from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator, _ProgressPrinter
 
 MLP = {"kind": "mlp", "hidden": [16]}
 
@@ -133,3 +134,17 @@ def test_gpu_placement_is_chosen_by_config():
     estimator = estimator_for(config, shapes)
     assert estimator.getOrDefault("device") == "cuda"
     assert estimator.rank_spec("train", None).device == "cuda"
+
+
+def test_rank0_logs_one_progress_line_per_epoch_and_the_driver_prints_them(two_rank_fit, tmp_path, capsys):
+    _, model, work = two_rank_fit
+    lines = (work / "checkpoints" / PROGRESS_LOG).read_text().splitlines()
+    assert [line.split(" · ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all("val_loss" in line and "samples/s" in line and "ETA" in line for line in lines)
+    # The driver follows the file while the fit runs and prints only what was appended during it.
+    log = tmp_path / PROGRESS_LOG
+    log.write_text("epoch 1/3 · old\n")
+    with _ProgressPrinter(str(log)):
+        with log.open("a") as handle:
+            handle.write(progress_line(2, 3, {"loss": 0.5}, 1000, 2.0, 4.0) + "\n")
+    assert capsys.readouterr().out == "  epoch 2/3 · loss 0.5000 · 500 samples/s · ETA 2 s\n"
