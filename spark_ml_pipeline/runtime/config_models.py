@@ -40,6 +40,8 @@ class SparkConfig(Section):
     log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"] = "ERROR"
     arrow: bool = True
     ui: bool = False
+    # Spark's stage progress bar on the console: auto = when stderr is a terminal (not in logs or CI output).
+    console_progress: Literal["auto", "on", "off"] = "auto"
     gpu: GpuConfig = GpuConfig()
     extra: dict[str, str] = {}
 

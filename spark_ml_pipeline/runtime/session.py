@@ -88,8 +88,17 @@ def resolve_device(compute: ComputeConfig, spark: SparkConfig) -> str:
         return "cpu"
 
 
-def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = None) -> dict[str, str]:
-    """The Spark properties a configuration sets, in the order they are applied."""
+def shows_console_progress(spark: SparkConfig, terminal: bool | None = None) -> bool:
+    """Whether Spark draws its stage progress bar: ``auto`` when stderr is a terminal (a person is watching)."""
+    if spark.console_progress != "auto":
+        return spark.console_progress == "on"
+    return sys.stderr.isatty() if terminal is None else terminal
+
+
+def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = None,
+               terminal: bool | None = None) -> dict[str, str]:
+    """The Spark properties a configuration sets, in the order they are applied (``terminal``: whether stderr
+    is one; default: ask it)."""
     python = python or sys.executable
     conf = {
         "spark.master": spark.master,
@@ -101,7 +110,7 @@ def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = 
         "spark.sql.execution.arrow.pyspark.enabled": str(spark.arrow).lower(),
         "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
         "spark.ui.enabled": str(spark.ui).lower(),
-        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.showConsoleProgress": str(shows_console_progress(spark, terminal)).lower(),
         # Parse every CSV field, selected or not, so a malformed line is always caught for quarantine.
         "spark.sql.csv.parser.columnPruning.enabled": "false",
         # Executors must run the project's interpreter, not whatever python is first on their PATH.

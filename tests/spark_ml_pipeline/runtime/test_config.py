@@ -137,3 +137,11 @@ def test_gpu_config_makes_xgboost_train_on_cuda(conf_dir):
     regressor = xgb_regressor(config.model, "features", "fare_amount", device=config.compute.device)
     assert regressor.getOrDefault("device") == "cuda"
     assert regressor.getOrDefault("num_workers") == config.model.num_workers
+
+
+def test_spark_stage_progress_shows_on_a_terminal_only():
+    auto = SparkConfig(master="local[2]")
+    assert spark_conf(auto, ComputeConfig(), terminal=True)["spark.ui.showConsoleProgress"] == "true"
+    assert spark_conf(auto, ComputeConfig(), terminal=False)["spark.ui.showConsoleProgress"] == "false"
+    off = SparkConfig(master="local[2]", console_progress="off")
+    assert spark_conf(off, ComputeConfig(), terminal=True)["spark.ui.showConsoleProgress"] == "false"
