@@ -1,10 +1,11 @@
-"""Crafted torch.save archives against the torch-free Darcy reader (issue 10, item 4): no shared mutable state,
-every tensor bounded by its storage blob and an element limit, bounded member reads, and every failure a
-DataError naming the file. Files are built here, without torch, the way tests/pipelines/test_datasets.py does."""
+"""The Darcy-flow reader: the real neuraloperator files, and crafted torch.save archives (built here without
+torch) for its error paths and its hardening (issue 10, item 4): no shared mutable state, every tensor bounded by
+its storage blob and an element limit, bounded member reads, every failure a DataError naming the file."""
 from __future__ import annotations
 
 import collections
 import io
+import os
 import pickle
 import sys
 import time
@@ -17,11 +18,11 @@ import numpy as np
 import pytest
 
 from pipelines.darcy_surrogate import dataset
-from pipelines.darcy_surrogate.dataset import load_darcy, read_torch_file
+from pipelines.darcy_surrogate.dataset import darcy_dir, load_darcy, read_torch_file
 from spark_ml_pipeline.runtime.errors import DataError
 
 
-# --- building archives (mirrors test_datasets.py) -----------------------------------------------------------
+# --- building archives (fake torch modules let pickle emit torch's globals) -----------------------------------------------------------
 
 class _StorageRef:
     def __init__(self, key: str, storage_class: type, numel: int) -> None:
@@ -60,19 +61,22 @@ def fake_torch(monkeypatch):
 
 
 def write_raw_zip(path: Path, pickle_bytes: bytes, blobs: dict[str, bytes] | None = None,
-                  compression: int = zipfile.ZIP_STORED) -> Path:
+                  compression: int = zipfile.ZIP_STORED, byteorder: str | None = None) -> Path:
     with zipfile.ZipFile(path, "w", compression=compression) as archive:
         archive.writestr(f"{path.stem}/data.pkl", pickle_bytes)
         for key, blob in (blobs or {}).items():
             archive.writestr(f"{path.stem}/data/{key}", blob)
         archive.writestr(f"{path.stem}/version", "3\n")
+        if byteorder:
+            archive.writestr(f"{path.stem}/byteorder", byteorder)
     return path
 
 
-def write_torch_zip(path: Path, obj, blobs: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> Path:
+def write_torch_zip(path: Path, obj, blobs: dict[str, bytes], compression: int = zipfile.ZIP_STORED,
+                    byteorder: str | None = None) -> Path:
     buffer = io.BytesIO()
     _TorchPickler(buffer, protocol=2).dump(obj)
-    return write_raw_zip(path, buffer.getvalue(), blobs, compression)
+    return write_raw_zip(path, buffer.getvalue(), blobs, compression, byteorder)
 
 
 def global_then_build(module: str, name: str, state) -> bytes:
@@ -338,3 +342,110 @@ def test_real_files_still_load():
     x32, y32 = load_darcy("test", 32)
     assert x32.shape == y32.shape == (50, 32, 32)
     np.testing.assert_array_equal(y32[:, ::2, ::2], y)
+
+
+# --- Darcy flow ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def darcy():
+    return {(split, resolution): load_darcy(split, resolution)
+            for split, resolution in [("train", 16), ("test", 16), ("test", 32)]}
+
+
+@pytest.mark.parametrize("split, resolution, size", [("train", 16, 1000), ("test", 16, 50), ("test", 32, 50)])
+def test_darcy_shapes_and_values(darcy, split, resolution, size):
+    x, y = darcy[(split, resolution)]
+    assert x.shape == y.shape == (size, resolution, resolution)
+    assert x.dtype == y.dtype == np.float32
+    assert np.isfinite(x).all() and np.isfinite(y).all()
+    # Piecewise-constant coefficients stored as booleans: every map takes both values, and only those.
+    assert np.unique(x).tolist() == [0.0, 1.0]
+    assert all(np.unique(sample).size == 2 for sample in x)
+    assert 0.3 < x.mean() < 0.7
+    assert -1 < y.min() < 0 < 1 < y.max() < 3
+    assert np.unique(y).size > 1000
+
+
+def test_darcy_layout_is_spatial(darcy):
+    """The files store column-major strides: read correctly, the low-resolution test set is every other point of
+    the high-resolution one, and solutions are smooth (neighbours differ far less than random points)."""
+    x16, y16 = darcy[("test", 16)]
+    x32, y32 = darcy[("test", 32)]
+    np.testing.assert_array_equal(x32[:, ::2, ::2], x16)
+    np.testing.assert_array_equal(y32[:, ::2, ::2], y16)
+    _, y = darcy[("train", 16)]
+    neighbours = np.abs(np.diff(y, axis=1)).mean() + np.abs(np.diff(y, axis=2)).mean()
+    shuffled = np.random.default_rng(0).permutation(y.reshape(len(y), -1), axis=1).reshape(y.shape)
+    assert neighbours < 0.5 * (np.abs(np.diff(shuffled, axis=1)).mean() + np.abs(np.diff(shuffled, axis=2)).mean())
+
+
+def test_darcy_raw_file_keys_and_dtypes():
+    data = read_torch_file(darcy_dir() / "darcy_test_16.pt")
+    assert set(data) == {"x", "y"}
+    assert data["x"].dtype == np.bool_ and data["y"].dtype == np.float32
+    assert data["x"].shape == data["y"].shape == (50, 16, 16)
+
+
+def test_missing_darcy_file(tmp_path, monkeypatch):
+    with pytest.raises(DataError, match="darcy_train_32.pt: Darcy flow file not found.*neuraloperator"):
+        load_darcy("train", 32)
+    monkeypatch.setenv("SML_DARCY_DIR", str(tmp_path))
+    with pytest.raises(DataError, match="not found") as error:
+        load_darcy("test", 16)
+    assert str(tmp_path / "darcy_test_16.pt") in str(error.value)
+    with pytest.raises(ValueError, match="split"):
+        load_darcy("val")
+
+
+# A tiny torch.save-format archive built without torch: fake torch modules let pickle emit the same globals.
+
+
+# --- the reader's layouts and error paths ---------------------------------------------------------------
+
+def test_torch_unpickler_strides_offsets_and_shared_storage(tmp_path, fake_torch):
+    floats = _StorageRef("0", fake_torch.FloatStorage, 24)
+    obj = collections.OrderedDict(
+        transposed=_Tensor(floats, 2, (2, 3), (1, 2)),  # shares storage 0, column-major, offset 2
+        strided=_Tensor(floats, 0, (4,), (6,)),
+        scalar=_Tensor(_StorageRef("1", fake_torch.LongStorage, 1), 0, (), ()),
+        mask=[_Tensor(_StorageRef("2", fake_torch.BoolStorage, 3), 0, (3,), (1,))],
+        empty=_Tensor(_StorageRef("3", fake_torch.FloatStorage, 0), 0, (0, 5), (5, 1)),
+    )
+    blobs = {"0": np.arange(24, dtype="<f4").tobytes(), "1": np.array([-7], "<i8").tobytes(),
+             "2": bytes([1, 0, 1]), "3": b""}
+    data = read_torch_file(write_torch_zip(tmp_path / "tiny.pt", obj, blobs))
+    assert list(data) == ["transposed", "strided", "scalar", "mask", "empty"]
+    np.testing.assert_array_equal(data["transposed"], [[2, 4, 6], [3, 5, 7]])
+    assert data["transposed"].flags.c_contiguous and data["transposed"].dtype == np.float32
+    np.testing.assert_array_equal(data["strided"], [0, 6, 12, 18])
+    assert data["scalar"].shape == () and data["scalar"] == -7 and data["scalar"].dtype == np.int64
+    assert data["mask"][0].tolist() == [True, False, True]
+    assert data["empty"].shape == (0, 5)
+
+
+def test_torch_unpickler_big_endian_archive(tmp_path, fake_torch):
+    obj = {"v": _Tensor(_StorageRef("0", fake_torch.FloatStorage, 3), 0, (3,), (1,))}
+    blob = np.array([1.5, -2, 3], ">f4").tobytes()
+    path = write_torch_zip(tmp_path / "big.pt", obj, {"0": blob}, byteorder="big")
+    np.testing.assert_array_equal(read_torch_file(path)["v"], [1.5, -2, 3])
+
+
+def test_torch_unpickler_rejects_bad_archives(tmp_path, fake_torch):
+    floats = _StorageRef("0", fake_torch.FloatStorage, 4)
+    cases = {
+        "outside.pt": ({"t": _Tensor(floats, 1, (2, 2), (2, 1))}, {"0": bytes(16)}, "exceeds its storage"),
+        "short.pt": ({"t": _Tensor(floats, 0, (4,), (1,))}, {"0": bytes(15)}, "has 15 bytes"),
+        "unlisted.pt": ({"t": _Tensor(floats, 0, (4,), (1,))}, {}, "storage record unlisted/data/0 is missing"),
+        "code.pt": ({"t": os.getcwd}, {}, "refusing to load global posix.getcwd"),
+    }
+    for name, (obj, blobs, message) in cases.items():
+        path = write_torch_zip(tmp_path / name, obj, blobs)
+        with pytest.raises(DataError, match=message) as error:
+            read_torch_file(path)
+        assert str(path) in str(error.value)
+    legacy = tmp_path / "legacy.pt"
+    legacy.write_bytes(pickle.dumps({"x": 1}))
+    with pytest.raises(DataError, match="not a zip-format torch.save file"):
+        read_torch_file(legacy)
+    with pytest.raises(DataError, match="torch file not found"):
+        read_torch_file(tmp_path / "absent.pt")
