@@ -1,4 +1,5 @@
-"""The ``darcy_surrogate`` pipeline (Darcy-flow surrogate: coefficient map to solution field); declared here once, found by name."""
+"""The ``darcy_surrogate`` pipeline, declared here once and found by name:
+Darcy-flow surrogate: coefficient map to solution field."""
 from pipelines.darcy_surrogate import pipeline
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition
 from spark_ml_pipeline.store.keras_run import summary

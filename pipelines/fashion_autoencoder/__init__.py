@@ -1,4 +1,5 @@
-"""The ``fashion_autoencoder`` pipeline (a convolutional autoencoder on Fashion-MNIST whose codes become a feature table); declared here once, found by name."""
+"""The ``fashion_autoencoder`` pipeline, declared here once and found by name:
+a convolutional autoencoder on Fashion-MNIST whose codes become a feature table."""
 from pipelines.fashion_autoencoder import pipeline
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition
 from spark_ml_pipeline.tune.keras_tuner import keras_tuner

@@ -1,4 +1,5 @@
-"""The ``fashion_mnist`` pipeline (Fashion-MNIST classification, Keras on Horovod); declared here once, found by name."""
+"""The ``fashion_mnist`` pipeline, declared here once and found by name:
+Fashion-MNIST classification, Keras on Horovod."""
 from pipelines.fashion_mnist import pipeline
 from pipelines.fashion_mnist import scoring
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition

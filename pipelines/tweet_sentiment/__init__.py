@@ -1,4 +1,5 @@
-"""The ``tweet_sentiment`` pipeline (3-class tweet sentiment, LSTM / BiLSTM next to a TF-IDF baseline); declared here once, found by name."""
+"""The ``tweet_sentiment`` pipeline, declared here once and found by name:
+3-class tweet sentiment, LSTM / BiLSTM next to a TF-IDF baseline."""
 from pipelines.tweet_sentiment import pipeline
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition
 from spark_ml_pipeline.store.keras_run import summary
