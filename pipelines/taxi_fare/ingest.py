@@ -8,6 +8,7 @@ the schema generation, and the rules a trip must pass.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -16,7 +17,7 @@ from pyspark.sql import types as T
 
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.zones import UNKNOWN_ZONES
-from spark_ml_pipeline.ingest.files import (CORRUPT, count_input_rows, csv_header, list_input_files, read_csv,
+from spark_ml_pipeline.ingest.files import (CORRUPT, count_input_rows, csv_headers, list_input_files, read_csv,
                                             read_parquet)
 from spark_ml_pipeline.ingest.ledger import files_glob
 from spark_ml_pipeline.ingest.quarantine import RAW_LINE, SOURCE_FILE, IngestStats, commit, tag_rows
@@ -58,21 +59,38 @@ def resolve_version(columns: list[str], requested: str, where: str, label_requir
 
 
 def read_raw(spark: SparkSession, source: str, input_format: str, files: list,
-             label_as_text: bool = False) -> tuple[DataFrame, list[str]]:
-    """The files as Spark reads them, plus their own column names (partition columns excluded).
+             label_as_text: bool = False) -> list[tuple[DataFrame, list[str], str]]:
+    """The files as Spark reads them: (frame, its own column names without partition columns, where) per group
+    of CSV files sharing a header (each group read with its own header), or one part for Parquet.
 
     ``label_as_text`` (scoring) reads a CSV fare as text, so a non-numeric fare does not make the whole line
     malformed (``to_canonical`` try-casts it)."""
     if input_format == "csv":
-        header = csv_header(spark, files[0][0])
-        schema = T.StructType([T.StructField(f.name, T.StringType(), True)
-                               if label_as_text and tlc.canonical_name(f.name) == LABEL else f
-                               for f in tlc.file_schema(header).fields])
-        return read_csv(spark, source, schema), header
+        parts = []
+        for header, group in csv_headers(spark, files).items():
+            schema = T.StructType([T.StructField(f.name, T.StringType(), True)
+                                   if label_as_text and tlc.canonical_name(f.name) == LABEL else f
+                                   for f in tlc.file_schema(list(header)).fields])
+            where = group[0][0] if len(group) == 1 else f"{source} ({len(group)} files with one header)"
+            parts.append((read_csv(spark, files_glob(group), schema), list(header), where))
+        return parts
     if input_format == "parquet":
         raw = read_parquet(spark, source)
-        return raw, [c for c in raw.columns if c not in PARTITION_COLUMNS]
+        return [(raw, [c for c in raw.columns if c not in PARTITION_COLUMNS], source)]
     raise DataError(f"{source}: unsupported input format {input_format!r} (parquet or csv)")
+
+
+def read_canonical(spark: SparkSession, source: str, input_format: str, files: list, tlc_schema: str = "auto",
+                   label_required: bool = True) -> tuple[DataFrame, str]:
+    """Canonical trip rows of every input file, and the TLC generation they share (files of both generations in
+    one input are refused, naming one file of each)."""
+    parts = read_raw(spark, source, input_format, files, label_as_text=not label_required)
+    versions = {where: resolve_version(columns, tlc_schema, where, label_required) for _, columns, where in parts}
+    if len(set(versions.values())) > 1:
+        examples = ", ".join(f"{where} is {version}" for where, version in versions.items())
+        raise DataError(f"{source}: the input mixes TLC schemas ({examples}); ingest each schema separately")
+    canonical = [to_canonical(raw, columns) for raw, columns, _ in parts]
+    return functools.reduce(DataFrame.unionByName, canonical), next(iter(versions.values()))
 
 
 def to_canonical(raw: DataFrame, file_columns: list[str]) -> DataFrame:
@@ -133,9 +151,8 @@ def ingest(spark: SparkSession, source: str, output: str, input_format: str = "p
     source = to_uri(source)
     read_from = files_glob(files) if files else source
     files = files or list_input_files(spark, source)
-    raw, file_columns = read_raw(spark, read_from, input_format, files)
-    version = resolve_version(file_columns, tlc_schema, source)
-    tagged = tag_rows(to_canonical(raw, file_columns), validation_rules(version, rules))
+    canonical, version = read_canonical(spark, read_from, input_format, files, tlc_schema)
+    tagged = tag_rows(canonical, validation_rules(version, rules))
     rows_in = count_input_rows(spark, read_from, input_format, files)
     return commit(spark, tagged, output, rows_in=rows_in, source=source, schema=version,
                   input_format=input_format, files=files)

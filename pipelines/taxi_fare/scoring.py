@@ -31,10 +31,9 @@ def trips_reader(config: TaxiFareConfig):
     def read(spark: SparkSession, source: str) -> ScoringInput:
         source = to_uri(source)
         files = list_input_files(spark, source)
-        raw, file_columns = tlc_ingest.read_raw(spark, source, file_format, files, label_as_text=True)
-        version = tlc_ingest.resolve_version(file_columns, requested, source, label_required=False)
-        tagged = tag_rows(tlc_ingest.to_canonical(raw, file_columns),
-                          tlc_ingest.validation_rules(version, rules, label_required=False))
+        canonical, version = tlc_ingest.read_canonical(spark, source, file_format, files, requested,
+                                                       label_required=False)
+        tagged = tag_rows(canonical, tlc_ingest.validation_rules(version, rules, label_required=False))
         return ScoringInput(valid=tagged.where(F.col(REASON).isNull()).drop(REASON, RAW_LINE),
                             quarantine=tagged.where(F.col(REASON).isNotNull()),
                             rows_in=count_input_rows(spark, source, file_format, files), keys=list(KEYS))

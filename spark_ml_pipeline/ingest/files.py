@@ -41,11 +41,32 @@ def list_input_files(spark: SparkSession, source: str) -> list[tuple[str, int, i
     return files
 
 
-def csv_header(spark: SparkSession, first_file: str) -> list[str]:
-    line = spark.read.text(first_file).first()
+def csv_header(spark: SparkSession, file: str) -> list[str]:
+    """The column names in a CSV file's header line (read without a Spark job, decompressed by its codec)."""
+    try:
+        line = HadoopFS(spark).first_line(file)
+    except Exception as exc:  # py4j wraps the Java exception: name the file and the reason, not the stack
+        raise DataError(f"{file}: not readable ({_java_reason(exc)})") from None
     if line is None:
-        raise DataError(f"{first_file}: empty CSV file (a header line is required)")
-    return next(csv.reader([line["value"]]))
+        raise DataError(f"{file}: empty CSV file (a header line is required)")
+    return next(csv.reader([line]))
+
+
+def csv_headers(spark: SparkSession, files: list) -> dict[tuple[str, ...], list]:
+    """The input files grouped by their own header (files of one input may order or spell columns differently;
+    each group is read with its header, never one file's header applied by position to another)."""
+    groups: dict[tuple[str, ...], list] = {}
+    for file in files:
+        groups.setdefault(tuple(csv_header(spark, file[0])), []).append(file)
+    return groups
+
+
+def _java_reason(exc: Exception) -> str:
+    text = str(exc)
+    for line in text.splitlines():
+        if "Exception:" in line:
+            return line.split("Exception:", 1)[-1].strip()[:300] or line.strip()[:300]
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def read_csv(spark: SparkSession, source: str, schema: T.StructType) -> DataFrame:

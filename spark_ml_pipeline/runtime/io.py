@@ -96,6 +96,19 @@ class HadoopFS:
         finally:
             reader.close()
 
+    def first_line(self, uri: str) -> str | None:
+        """The first line of a text file, decompressed by its codec (``.gz``, ``.bz2`` ...); None when empty."""
+        path = self._path(uri)
+        stream = self._fs(uri).open(path)
+        codec = self._jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(self._conf).getCodec(path)
+        if codec is not None:
+            stream = codec.createInputStream(stream)
+        reader = self._jvm.java.io.BufferedReader(self._jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        try:
+            return reader.readLine()
+        finally:
+            reader.close()
+
     def list_files(self, uri: str) -> list[tuple[str, int, int]]:
         """(uri, size, mtime) of every data file below ``uri`` (glob patterns allowed), sorted."""
         fs = self._fs(uri)

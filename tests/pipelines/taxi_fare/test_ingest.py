@@ -1,4 +1,5 @@
 """Ingest: schemas, validation, quarantine with reasons, accounting, atomic reruns and clear errors."""
+import gzip
 import os
 
 import pytest
@@ -102,3 +103,23 @@ def test_unrecognised_columns_and_missing_input_are_clear_errors(spark, tmp_path
         ingest(spark, str(path), str(tmp_path / "out"), "csv")
     with pytest.raises(DataError, match=r"nowhere.*no input files found"):
         ingest(spark, str(tmp_path / "nowhere"), str(tmp_path / "out"), "parquet")
+
+
+def test_csv_files_of_one_input_are_each_read_with_their_own_header(spark, tmp_path):
+    """Monthly files may order columns differently (and be compressed): every value lands in its own column."""
+    source = tmp_path / "trips"
+    source.mkdir()
+    columns = ["pickup_datetime", "dropoff_datetime", "passenger_count", "trip_distance", "pickup_longitude",
+               "pickup_latitude", "dropoff_longitude", "dropoff_latitude", "fare_amount"]
+    values = ["2015-01-05 08:00:00", "2015-01-05 08:20:00", "1", "3.5", "-73.98", "40.75", "-73.95", "40.78", "15.5"]
+    order = [8, 3, 2, 0, 1, 7, 6, 5, 4]  # the same trip, columns in another order
+    (source / "2015-01.csv").write_text(",".join(columns) + "\n" + ",".join(values) + "\n")
+    (source / "2015-02.csv").write_text(",".join(columns[i] for i in order) + "\n"
+                                        + ",".join(values[i] for i in order) + "\n")
+    with gzip.open(source / "2015-03.csv.gz", "wt") as handle:
+        handle.write(",".join(columns[i] for i in order) + "\n" + ",".join(values[i] for i in order) + "\n")
+    stats = ingest(spark, str(source), str(tmp_path / "out"), "csv")
+    assert (stats.rows_in, stats.rows_valid, stats.rows_quarantined) == (3, 3, 0)
+    rows = read_valid(spark, str(tmp_path / "out")).select(
+        "fare_amount", "trip_distance", "passenger_count", "pickup_longitude", "dropoff_latitude").distinct().collect()
+    assert [tuple(r) for r in rows] == [(15.5, 3.5, 1, -73.98, 40.78)]
