@@ -31,7 +31,8 @@ class Promotion:
     champion_version: str | None
 
 
-def _better(a: float, b: float, direction: str) -> bool:
+def better(a: float, b: float, direction: str) -> bool:
+    """Whether ``a`` beats ``b`` when the metric is to be minimized or maximized (``direction``)."""
     return a < b if direction == "minimize" else a > b
 
 
@@ -57,7 +58,7 @@ def promote_if_better(tracking: MlflowClient, *, name: str, alias: str, model_ur
         except Exception as exc:
             progress(f"  could not evaluate the current champion (version {champion.version}, {champion_uri}): "
                      f"{type(exc).__name__}: {str(exc)[:200]}; it stays champion")
-    promoted = champion is None or (champion_value is not None and _better(value, champion_value, direction))
+    promoted = champion is None or (champion_value is not None and better(value, champion_value, direction))
     version_tags = {metric: f"{value:.6f}", **(tags or {}), "promoted": str(promoted).lower(),
                     f"champion_{metric}": "" if champion_value is None else f"{champion_value:.6f}",
                     MODEL_URI_TAG: model_uri}

@@ -42,7 +42,7 @@ from optuna.trial import TrialState
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.io import local_path, short_digest
 from spark_ml_pipeline.store.recorder import RunRecorder
-from spark_ml_pipeline.store.registry import promote_if_better
+from spark_ml_pipeline.store.registry import better, promote_if_better
 from spark_ml_pipeline.store.tracking import Store, flatten
 from spark_ml_pipeline.train.trial_reporting import (Pruned, RemoteTrial, TrialContext, is_rdb_url, open_storage_at,
                                                       redacted)
@@ -260,10 +260,6 @@ class TuneResult:
     top: list = field(default_factory=list)
 
 
-def _better(a: float, b: float, direction: str) -> bool:
-    return a < b if direction == "minimize" else a > b
-
-
 class Search:
     """``parallelism`` driver threads run ask -> fit -> tell until the budget, the timeout or Ctrl-C."""
 
@@ -465,7 +461,7 @@ class Search:
             elif state in (TrialState.COMPLETE, TrialState.PRUNED):
                 self.done += 1
             frozen = self.study._storage.get_trial(trial._trial_id)
-            if state == TrialState.COMPLETE and (self.best is None or _better(value, self.best.value,
+            if state == TrialState.COMPLETE and (self.best is None or better(value, self.best.value,
                                                                               self.tuner.direction)):
                 self.best = frozen
             self._print_progress(frozen, error)

@@ -52,14 +52,18 @@ class XGBoostTuner:
     def __init__(self, spark, config, prepare_search: Callable[..., XGBoostSearchData]) -> None:
         self.spark, self.config, self.prepare_search = spark, config, prepare_search
         self.eval_metric = EVAL_METRIC[getattr(config, "task", "regression")]
-        self.metric = f"validation_{self.eval_metric}"
-        self.curve_metrics = (f"train_{self.eval_metric}_by_round", f"validation_{self.eval_metric}_by_round")
+
+    @property
+    def metric(self) -> str:
+        return f"validation_{self.eval_metric}"
+
+    @property
+    def curve_metrics(self) -> tuple[str, str]:
+        return f"train_{self.eval_metric}_by_round", f"validation_{self.eval_metric}_by_round"
 
     def prepare(self) -> dict:
         self.data = self.prepare_search(self.spark, self.config)
-        self.eval_metric = EVAL_METRIC[self.data.task]
-        self.metric = f"validation_{self.eval_metric}"
-        self.curve_metrics = (f"train_{self.eval_metric}_by_round", f"validation_{self.eval_metric}_by_round")
+        self.eval_metric = EVAL_METRIC[self.data.task]  # the data's task is the authority once prepared
         self.test_metric, self.test_direction = f"test_{self.data.test_metric}", self.data.test_direction
         features = PipelineModel(self.data.feature_stages)
         partitions = max(2, self.spark.sparkContext.defaultParallelism)
