@@ -124,3 +124,23 @@ def store_server(tmp_path_factory):
         if down.returncode == 0:
             shutil.rmtree(state, ignore_errors=True)  # else kept, with its logs
         assert down.returncode == 0, down.stdout + down.stderr
+
+
+# --- a Spark standalone cluster on 127.0.0.1 (scripts/cluster.sh) ------------------------------------------
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    """``spark://127.0.0.1:<port>``: a master and two one-core workers of 2 GiB, started once per session on
+    ports of the tests' own (7177 / 8180 when free: a developer's own cluster on 7077 is left alone)."""
+    state = tmp_path_factory.mktemp("cluster")
+    port = os.environ.get("SML_TEST_CLUSTER_PORT") or _port(7177)
+    env = {**os.environ, "SML_CLUSTER_DIR": str(state), "SML_CLUSTER_PORT": port,
+           "SML_CLUSTER_UI_PORT": os.environ.get("SML_TEST_CLUSTER_UI_PORT") or _port(8180),
+           "SML_CLUSTER_WORKER_MEMORY": "2g", "VENV": os.path.relpath(Path(sys.executable).parents[1], ROOT)}
+    up = subprocess.run(["bash", "scripts/cluster.sh", "up"], cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=180)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield f"spark://127.0.0.1:{port}"
+    finally:
+        subprocess.run(["bash", "scripts/cluster.sh", "down"], cwd=ROOT, env=env, capture_output=True, timeout=120)

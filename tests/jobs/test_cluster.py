@@ -8,24 +8,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT, UI_PORT = 7177, 8180  # not the default 7077/8080, so a developer's own cluster is left alone
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    state = tmp_path_factory.mktemp("cluster")
-    env = {**os.environ, "SML_CLUSTER_DIR": str(state), "SML_CLUSTER_PORT": str(PORT),
-           "SML_CLUSTER_UI_PORT": str(UI_PORT), "SML_CLUSTER_WORKER_MEMORY": "2g",
-           "VENV": os.path.relpath(Path(sys.executable).parents[1], ROOT)}
-    up = subprocess.run(["bash", "scripts/cluster.sh", "up"], cwd=ROOT, env=env, capture_output=True, text=True,
-                        timeout=180)
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        yield f"spark://127.0.0.1:{PORT}"
-    finally:
-        subprocess.run(["bash", "scripts/cluster.sh", "down"], cwd=ROOT, env=env, capture_output=True, timeout=120)
 
 
 def test_the_submit_script_runs_the_pipeline_on_the_cluster(cluster, store_server, tmp_path):
