@@ -7,6 +7,7 @@ the columns features create do not collide. Errors name the dotted key (``schema
 """
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Annotated, Literal, Optional, Union
 
@@ -14,7 +15,8 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Positiv
 from pydantic_core import PydanticCustomError
 
 from features.tabular import DATETIME_PARTS, feature_output_columns
-from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, Section, SplitConfig, XGBoostConfig
+from spark_ml_pipeline.runtime.config_models import (IngestPolicy, PipelineConfigBase, Section, SplitConfig,
+                                                     XGBoostConfig)
 
 NAME = "tabular"
 PACKAGE_SCHEME = "package:"
@@ -107,23 +109,31 @@ class FeaturesSection(Section):
 
 
 class RangeSpec(Section):
-    min: Optional[float] = None  # inclusive
-    max: Optional[float] = None  # inclusive
+    # Inclusive bounds: numbers for numeric columns, dates or timestamps (ISO 8601) for time columns.
+    min: Optional[Union[float, datetime.datetime, datetime.date]] = None
+    max: Optional[Union[float, datetime.datetime, datetime.date]] = None
 
     @model_validator(mode="after")
     def _ordered(self) -> "RangeSpec":
         if self.min is None and self.max is None:
             raise ValueError("give min, max or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
+        if self.min is not None and self.max is not None:
+            if isinstance(self.min, float) != isinstance(self.max, float):
+                raise ValueError("give min and max alike: both numbers or both dates / timestamps")
+            if _comparable(self.min) > _comparable(self.max):
+                raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         return self
+
+
+def _comparable(bound):
+    return datetime.datetime.combine(bound, datetime.time()) if type(bound) is datetime.date else bound
 
 
 class ValidationSection(Section):
     """Rules a row must pass; a row that breaks one goes to the quarantine with reason ``<rule>:<column>``."""
 
     required: list[str] = []  # the value must be present (and well-typed)
-    ranges: dict[str, RangeSpec] = {}  # numeric columns; a missing value passes (unless required)
+    ranges: dict[str, RangeSpec] = {}  # numeric or time columns; a missing value passes (unless required)
     allowed: dict[str, list[Union[bool, int, float, str]]] = {}  # the value must be one of these (or missing)
 
 
@@ -142,6 +152,7 @@ class TabularConfig(PipelineConfigBase):
     keys: list[str] = []  # columns that identify a row (scoring output, split hash); default: all declared
     features: FeaturesSection
     validation: ValidationSection = ValidationSection()
+    ingest: IngestPolicy = IngestPolicy()
     split: SplitConfig = SplitConfig()
     model: XGBoostConfig = XGBoostConfig()
 
@@ -155,6 +166,10 @@ class TabularConfig(PipelineConfigBase):
         f = self.features
         used = [*f.numeric, *f.categorical, *f.datetime, *(c for d in f.distances.values() for c in d.columns())]
         return list(dict.fromkeys(used))
+
+
+def _bound(spec: RangeSpec):
+    return spec.min if spec.min is not None else spec.max
 
 
 def consistency_problems(config: TabularConfig):
@@ -195,7 +210,10 @@ def consistency_problems(config: TabularConfig):
     typed_checks = [
         ("features.numeric", f.numeric, numeric, "a numeric or boolean type"),
         ("features.datetime", f.datetime, lambda t: t in TIME_TYPES, "date, timestamp or timestamp_ntz"),
-        ("validation.ranges", v.ranges, is_numeric, "a numeric type"),
+        ("validation.ranges", [c for c, r in v.ranges.items() if isinstance(_bound(r), float)], is_numeric,
+         "a numeric type for numeric bounds"),
+        ("validation.ranges", [c for c, r in v.ranges.items() if not isinstance(_bound(r), float)],
+         lambda t: t in TIME_TYPES, "a date or timestamp type for date bounds"),
         ("split.time_column", [config.split.time_column] if config.split.time_column else [],
          lambda t: t in TIME_TYPES or is_numeric(t), "a date, timestamp or numeric type"),
     ]

@@ -8,25 +8,24 @@ and ``allowed:<column>``. Scoring reads with the same code and the same rules, t
 """
 from __future__ import annotations
 
-import csv
 import tempfile
 import zipfile
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from pipelines.tabular.config import PACKAGE_SCHEME, TabularConfig, is_numeric
-from spark_ml_pipeline.ingest.files import CORRUPT, list_input_files, read_parquet
+from spark_ml_pipeline.ingest.files import list_input_files
 from spark_ml_pipeline.ingest.packaged import find_package_file
-from spark_ml_pipeline.ingest.quarantine import RAW_LINE, REASON, SOURCE_FILE, IngestStats, commit, tag_rows
+from spark_ml_pipeline.ingest.quarantine import (DUPLICATE, MALFORMED, RAW_LINE, IngestStats, Tagged, commit,
+                                                 quarantine_duplicates, reasons_of, tag_rows)
+from spark_ml_pipeline.ingest.tables import (DeclaredColumn, TextFormat, bad_value, declared_rows, fields_of,
+                                             read_parts, union_parts)
 from spark_ml_pipeline.runtime.config_models import run_date
 from spark_ml_pipeline.runtime.errors import ConfigError, DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, is_local_uri, join, local_path, short_digest, to_uri
 
-RAW_PREFIX = "__raw_"
-MALFORMED = "malformed_line"
 
 
 def ingest_location(config: TabularConfig) -> str:
@@ -89,69 +88,29 @@ def extract_zip(spark: SparkSession, config: TabularConfig, uri: str, key: str =
 
 # --- reading -----------------------------------------------------------------------------------------
 
-def _header(spark: SparkSession, first_file: str, delimiter: str) -> list[str]:
-    line = spark.read.text(first_file).first()
-    if line is None:
-        raise DataError(f"{first_file}: empty CSV file (input.header is true: a header line is required)")
-    return [name.strip().lstrip("\ufeff") for name in next(csv.reader([line["value"]], delimiter=delimiter))]
+def declared_columns(config: TabularConfig) -> list[DeclaredColumn]:
+    return [DeclaredColumn(column, sql_type) for column, sql_type in config.columns.items()]
 
 
-def read_text_columns(spark: SparkSession, config: TabularConfig, uri: str, files: list) -> tuple[DataFrame, list]:
-    """The files as Spark reads them (CSV / JSON: every column as text) and the columns they hold."""
+def text_format(config: TabularConfig) -> TextFormat:
     section = config.input
-    if section.format == "parquet":
-        raw = read_parquet(spark, uri)
-        return raw, raw.columns
-    if section.format == "csv":
-        if section.header:
-            names = _header(spark, files[0][0], section.delimiter)
-        else:
-            names = list(config.columns)
-        schema = T.StructType([T.StructField(n, T.StringType(), True) for n in names]
-                              + [T.StructField(CORRUPT, T.StringType(), True)])
-        raw = (spark.read.schema(schema).option("header", section.header).option("sep", section.delimiter)
-               .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).csv(uri))
-        return raw, names
-    schema = T.StructType([T.StructField(n, T.StringType(), True) for n in config.columns]
-                          + [T.StructField(CORRUPT, T.StringType(), True)])
-    raw = (spark.read.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
-           .json(uri))
-    return raw, list(config.columns)
+    return TextFormat(header=section.header, delimiter=section.delimiter,
+                      null_values=tuple(v.strip() for v in section.null_values))
 
 
-def count_rows(spark: SparkSession, config: TabularConfig, uri: str, files: list) -> int:
-    """Rows in the input counted independently of parsing (text: non-blank lines, minus CSV headers)."""
-    if config.input.format == "parquet":
-        return read_parquet(spark, uri).count()
-    lines = spark.read.text(uri).where(F.length(F.trim("value")) > 0).count()
-    return lines - len(files) if config.input.format == "csv" and config.input.header else lines
-
-
-def typed_rows(raw: DataFrame, present: list[str], config: TabularConfig, label_optional: bool) -> DataFrame:
-    """Declared columns as ``__raw_<c>`` (as read) and ``<c>`` (try_cast to the declared type)."""
-    missing = [c for c in config.columns if c not in present and not (label_optional and c == config.label)]
-    if missing:
-        raise DataError(f"{config.input.format} input: declared column(s) {', '.join(missing)} not in the file(s) "
-                        f"(columns: {', '.join(c for c in present if c != CORRUPT)})")
-    null_values = [v.strip() for v in config.input.null_values]
-    selected = []
-    for column in config.columns:
-        if column not in present:
-            selected.append(F.lit(None).cast("string").alias(RAW_PREFIX + column))
-            continue
-        value = _quoted(column)
-        if dict(raw.dtypes)[column] == "string":
-            value = F.when(~F.trim(value).isin(*null_values), value) if null_values else value
-        selected.append(value.alias(RAW_PREFIX + column))
-    corrupt = F.col(CORRUPT) if CORRUPT in raw.columns else F.lit(None).cast("string")
-    staged = raw.select(*selected, corrupt.alias(RAW_LINE), F.input_file_name().alias(SOURCE_FILE))
-    casts = {}
-    for column, sql_type in config.columns.items():
-        source = F.col(RAW_PREFIX + column)
-        if sql_type != "string" and dict(staged.dtypes)[RAW_PREFIX + column] == "string":
-            source = F.trim(source)
-        casts[column] = source.try_cast(sql_type)
-    return staged.withColumns(casts)
+def typed_rows(spark: SparkSession, config: TabularConfig, files: list, label_optional: bool
+               ) -> tuple[DataFrame, list[str]]:
+    """Declared columns (``try_cast`` to the declared type) and ``__raw_<c>`` (as written) of every file, each
+    file read with its own header (CSV) or footer schema (Parquet); every declared column must be in every file
+    (the label only when training)."""
+    declared, text = declared_columns(config), text_format(config)
+    read = read_parts(spark, files, config.input.format, declared, text)
+    if not read.parts:
+        raise DataError(f"{files[0][0]}: no rows: every input file is empty ({len(files)} file(s))")
+    required = [c for c in config.columns if not (label_optional and c == config.label)]
+    found = {name for part in read.parts for name in fields_of(part, declared)}
+    return (union_parts([declared_rows(part, declared, required, text) for part in read.parts]),
+            [c for c in config.columns if c in found])
 
 
 def rules(config: TabularConfig, label_optional: bool = False) -> list[tuple[str, Column]]:
@@ -160,7 +119,7 @@ def rules(config: TabularConfig, label_optional: bool = False) -> list[tuple[str
     checked = [c for c in config.columns if not (label_optional and c == config.label)]
     v = config.validation
     found = [(MALFORMED, F.col(RAW_LINE).isNotNull())]
-    found += [(f"bad_value:{c}", F.col(RAW_PREFIX + c).isNotNull() & _quoted(c).isNull()) for c in checked]
+    found += [(f"bad_value:{c}", bad_value(c)) for c in checked]
     found += [(f"required:{c}", _quoted(c).isNull()) for c in v.required if c in checked]
     for column, bounds in v.ranges.items():
         if column in checked:
@@ -183,18 +142,16 @@ def rules(config: TabularConfig, label_optional: bool = False) -> list[tuple[str
     return found
 
 
-def tagged_rows(spark: SparkSession, config: TabularConfig, uri: str, label_optional: bool = False
-                ) -> tuple[DataFrame, list, list[str]]:
-    """Every input row with its declared, typed columns, ``raw_line``, ``source_file`` and ``reason``; the
-    input files; the columns the files hold."""
-    files = list_input_files(spark, uri)
-    raw, present = read_text_columns(spark, config, uri, files)
-    typed = typed_rows(raw, present, config, label_optional)
-    tagged = tag_rows(typed, rules(config, label_optional))
-    raw_values = F.to_json(F.struct(*[F.col(RAW_PREFIX + c).alias(c) for c in config.columns]))
-    keep_raw = F.coalesce(F.col(RAW_LINE), F.when(F.col(REASON).startswith("bad_value:"), raw_values))
-    columns = [_quoted(c) for c in config.columns]
-    return tagged.select(*columns, keep_raw.alias(RAW_LINE), SOURCE_FILE, REASON), files, present
+def tagged_rows(spark: SparkSession, config: TabularConfig, files: list, label_optional: bool = False) -> Tagged:
+    """Every row of ``files`` with its declared, typed columns, ``__raw_<c>``, ``raw_line``, ``source_file`` and
+    ``reason`` (ingest and scoring alike)."""
+    checks = rules(config, label_optional)
+    typed, found = typed_rows(spark, config, files, label_optional)
+    tagged = tag_rows(typed, checks)
+    duplicates = config.ingest.duplicates == "quarantine"
+    if duplicates:
+        tagged = quarantine_duplicates(tagged, list(config.columns))
+    return Tagged(tagged, schema_ddl(config), reasons_of(checks) + ([DUPLICATE] if duplicates else []), found)
 
 
 # --- the stage ---------------------------------------------------------------------------------------
@@ -202,7 +159,6 @@ def tagged_rows(spark: SparkSession, config: TabularConfig, uri: str, label_opti
 def ingest(spark: SparkSession, config: TabularConfig) -> IngestStats:
     """Read ``input.uri`` with the declared schema, validate, and commit valid + quarantine atomically."""
     uri = resolve_uri(spark, config, config.input.uri)
-    tagged, files, _ = tagged_rows(spark, config, uri)
-    rows_in = count_rows(spark, config, uri, files)
-    return commit(spark, tagged, ingest_location(config), rows_in=rows_in, source=uri, schema=schema_ddl(config),
-                  input_format=config.input.format, files=files)
+    return commit(spark, lambda files: tagged_rows(spark, config, files), list_input_files(spark, uri),
+                  ingest_location(config), source=uri, input_format=config.input.format,
+                  on_unreadable_file=config.ingest.on_unreadable_file)

@@ -11,9 +11,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.tabular.config import TabularConfig
-from pipelines.tabular.ingest import count_rows, resolve_uri, tagged_rows
+from pipelines.tabular.ingest import resolve_uri, tagged_rows
 from pipelines.tabular.pipeline import PREDICTION, PROBABILITY, is_classification, predicted_label_column
-from spark_ml_pipeline.ingest.quarantine import RAW_LINE, REASON
+from spark_ml_pipeline.ingest.files import count_input_rows, list_input_files
+from spark_ml_pipeline.ingest.quarantine import RAW_LINE, REASON, with_raw_line
 from spark_ml_pipeline.score.batch import PipelineScorer, ScoringInput
 
 
@@ -26,11 +27,14 @@ def outputs(config: TabularConfig) -> list[str]:
 def read(spark: SparkSession, config: TabularConfig, uri: str) -> ScoringInput:
     """The rows of ``uri`` (same format options as ``input``), validated with the ingest rules, label optional."""
     source = resolve_uri(spark, config, uri, key="input")
-    tagged, files, present = tagged_rows(spark, config, source, label_optional=True)
-    keys = list(config.keys) or [c for c in config.columns if c != config.label or c in present]
-    return ScoringInput(valid=tagged.where(F.col(REASON).isNull()).drop(REASON, RAW_LINE),
-                        quarantine=tagged.where(F.col(REASON).isNotNull()),
-                        rows_in=count_rows(spark, config, source, files), keys=keys)
+    files = list_input_files(spark, source)
+    tagged = tagged_rows(spark, config, files, label_optional=True)
+    keys = list(config.keys) or [c for c in config.columns if c != config.label or c in tagged.columns_found]
+    rows = with_raw_line(tagged.rows)
+    return ScoringInput(valid=rows.where(F.col(REASON).isNull()).drop(REASON, RAW_LINE),
+                        quarantine=rows.where(F.col(REASON).isNotNull()),
+                        rows_in=count_input_rows(spark, source, config.input.format, files,
+                                                 header=config.input.header), keys=keys)
 
 
 def scorer(spark: SparkSession, config: TabularConfig) -> PipelineScorer:

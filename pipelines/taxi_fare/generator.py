@@ -33,8 +33,9 @@ from pyspark.sql import functions as F
 
 from features.taxi import haversine_km, index_lookup
 from pipelines.taxi_fare import tlc
-from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join
 from pipelines.taxi_fare.zones import AIRPORT_ZONES, UNKNOWN_ZONES, centroid_arrays, zones_in
+from spark_ml_pipeline.runtime.errors import DataError
+from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join
 
 KM_PER_MILE = 1.609344
 HOUR_WEIGHTS = [3.0, 2.2, 1.6, 1.1, 0.8, 0.8, 1.8, 3.2, 4.0, 4.1, 4.0, 4.2,
@@ -313,4 +314,11 @@ def _write_csv(spark: SparkSession, layout: DataFrame, spec: GeneratorSpec, outp
 
 
 def read_manifest(spark: SparkSession, output: str) -> dict:
-    return json.loads(HadoopFS(spark).read_text(join(output, MANIFEST)))
+    location = join(output, MANIFEST)
+    try:
+        manifest = json.loads(HadoopFS(spark).read_text(location))
+        GeneratorSpec(**manifest["spec"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{location}: not a generator manifest ({type(exc).__name__}: {exc}); delete the "
+                        "directory to generate it again") from None
+    return manifest

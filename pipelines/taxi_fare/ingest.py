@@ -1,36 +1,37 @@
 """Read TLC trip files, map them to the canonical schema, and split valid rows from a quarantine.
 
-Nothing is dropped: every input row lands either in ``valid`` or in ``quarantine`` with a ``reason``
-(malformed CSV lines keep their raw text), and ``rows_in == rows_valid + rows_quarantined`` is
-checked against an independent count of the input before anything is committed
-(:mod:`spark_ml_pipeline.ingest.quarantine`). This module holds what is TLC-specific: column aliases,
-the schema generation, and the rules a trip must pass.
+Nothing is dropped: every input row lands either in ``valid`` or in ``quarantine`` with a ``reason`` and what it
+was read from (the line, or its raw values), in one pass whose counts are checked before anything is committed
+(:mod:`spark_ml_pipeline.ingest.quarantine`). Files are read by :mod:`spark_ml_pipeline.ingest.tables`, each with
+its own header or footer schema. This module holds what is TLC-specific: column aliases, the schema generation,
+and the rules a trip must pass.
 """
 from __future__ import annotations
 
-import functools
+import datetime
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.zones import UNKNOWN_ZONES
-from spark_ml_pipeline.ingest.files import (CORRUPT, count_input_rows, csv_headers, list_input_files, read_csv,
-                                            read_parquet)
-from spark_ml_pipeline.ingest.ledger import files_glob
-from spark_ml_pipeline.ingest.quarantine import RAW_LINE, SOURCE_FILE, IngestStats, commit, tag_rows
+from spark_ml_pipeline.ingest.files import list_input_files
+from spark_ml_pipeline.ingest.quarantine import (DUPLICATE, MALFORMED, RAW_LINE, IngestStats, Tagged, commit,
+                                                 quarantine_duplicates, reasons_of, tag_rows)
+from spark_ml_pipeline.ingest.tables import (DeclaredColumn, bad_value, declared_rows, fields_of, read_parts,
+                                             union_parts)
 from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.runtime.io import to_uri
 
-PARTITION_COLUMNS = {"month", "year"}
 LABEL = "fare_amount"
+DECLARED = [DeclaredColumn(name, data_type.simpleString(), aliases)
+            for name, (data_type, aliases) in tlc.CANONICAL_COLUMNS.items()]
 
 
 @dataclass(frozen=True)
 class ValidationRules:
-    """Ranges a trip must fall in (the NVIDIA example's filters, plus distance and time order)."""
+    """Ranges a trip must fall in (the NVIDIA example's filters, plus distance, time order and pickup time)."""
 
     fare_min_exclusive: float = 0.0
     fare_max: float = 500.0
@@ -39,6 +40,7 @@ class ValidationRules:
     distance_max_miles: float = 100.0
     longitude_range: tuple[float, float] = (-75.0, -73.0)
     latitude_range: tuple[float, float] = (40.0, 42.0)
+    earliest_pickup: str = "2009-01-01"  # the first TLC trip records; the latest is tomorrow
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -58,66 +60,35 @@ def resolve_version(columns: list[str], requested: str, where: str, label_requir
     return version
 
 
-def read_raw(spark: SparkSession, source: str, input_format: str, files: list,
-             label_as_text: bool = False) -> list[tuple[DataFrame, list[str], str]]:
-    """The files as Spark reads them: (frame, its own column names without partition columns, where) per group
-    of CSV files sharing a header (each group read with its own header), or one part for Parquet.
-
-    ``label_as_text`` (scoring) reads a CSV fare as text, so a non-numeric fare does not make the whole line
-    malformed (``to_canonical`` try-casts it)."""
-    if input_format == "csv":
-        parts = []
-        for header, group in csv_headers(spark, files).items():
-            schema = T.StructType([T.StructField(f.name, T.StringType(), True)
-                                   if label_as_text and tlc.canonical_name(f.name) == LABEL else f
-                                   for f in tlc.file_schema(list(header)).fields])
-            where = group[0][0] if len(group) == 1 else f"{source} ({len(group)} files with one header)"
-            parts.append((read_csv(spark, files_glob(group), schema), list(header), where))
-        return parts
-    if input_format == "parquet":
-        raw = read_parquet(spark, source)
-        return [(raw, [c for c in raw.columns if c not in PARTITION_COLUMNS], source)]
-    raise DataError(f"{source}: unsupported input format {input_format!r} (parquet or csv)")
-
-
-def read_canonical(spark: SparkSession, source: str, input_format: str, files: list, tlc_schema: str = "auto",
-                   label_required: bool = True) -> tuple[DataFrame, str]:
-    """Canonical trip rows of every input file, and the TLC generation they share (files of both generations in
-    one input are refused, naming one file of each)."""
-    parts = read_raw(spark, source, input_format, files, label_as_text=not label_required)
-    versions = {where: resolve_version(columns, tlc_schema, where, label_required) for _, columns, where in parts}
+def read_canonical(spark: SparkSession, files: list, input_format: str, tlc_schema: str = "auto",
+                   label_required: bool = True) -> tuple[DataFrame, str, list[str]]:
+    """Canonical trip rows (with ``__raw_<column>``) of every input file, each read with its own layout; the
+    TLC generation they share (files of both generations in one input are refused, naming one of each); the
+    canonical columns the files hold."""
+    read = read_parts(spark, files, input_format, DECLARED)
+    if not read.parts:
+        raise DataError(f"{files[0][0]}: no rows: every input file is empty ({len(files)} file(s))")
+    versions = {part.where: resolve_version(part.columns, tlc_schema, part.where, label_required)
+                for part in read.parts}
     if len(set(versions.values())) > 1:
         examples = ", ".join(f"{where} is {version}" for where, version in versions.items())
-        raise DataError(f"{source}: the input mixes TLC schemas ({examples}); ingest each schema separately")
-    canonical = [to_canonical(raw, columns) for raw, columns, _ in parts]
-    return functools.reduce(DataFrame.unionByName, canonical), next(iter(versions.values()))
-
-
-def to_canonical(raw: DataFrame, file_columns: list[str]) -> DataFrame:
-    """Canonical columns (try-cast: a bad value becomes null and is quarantined, never an exception)."""
-    by_canonical = {}
-    for column in file_columns:
-        name = tlc.canonical_name(column)
-        if name and name not in by_canonical:
-            by_canonical[name] = column
-    selected = []
-    for name, (data_type, _) in tlc.CANONICAL_COLUMNS.items():
-        source = by_canonical.get(name)
-        value = F.col(f"`{source}`").try_cast(data_type) if source else F.lit(None).cast(data_type)
-        selected.append(value.alias(name))
-    corrupt = F.col(CORRUPT) if CORRUPT in raw.columns else F.lit(None).cast("string")
-    return raw.select(*selected, corrupt.alias(RAW_LINE), F.input_file_name().alias(SOURCE_FILE))
+        raise DataError(f"the input mixes TLC schemas ({examples}); ingest each schema separately")
+    # resolve_version has checked the required columns, naming the TLC spelling of each
+    frames = [declared_rows(part, DECLARED, required=[]) for part in read.parts]
+    found = {name for part in read.parts for name in fields_of(part, DECLARED)}
+    return union_parts(frames), next(iter(versions.values())), [c for c in tlc.CANONICAL_ORDER if c in found]
 
 
 # --- validation --------------------------------------------------------------------------------------
 
 def validation_rules(version: str, rules: ValidationRules, label_required: bool = True) -> list[tuple[str, Column]]:
     """(reason, row-is-bad condition) in order; a row is quarantined for the first rule it breaks. Without
-    ``label_required`` (scoring) the fare is judged by no rule: it is what the model predicts."""
+    ``label_required`` (scoring) the fare is judged by no rule: it is what the model predicts. A value that does
+    not fit its type is ``bad_value:<column>`` in a required column; elsewhere it is null and counted."""
+    required = [name for name in tlc.REQUIRED[version] if label_required or name != LABEL]
     required_null = F.lit(False)
-    for name in tlc.REQUIRED[version]:
-        if label_required or name != LABEL:
-            required_null = required_null | F.col(name).isNull()
+    for name in required:
+        required_null = required_null | F.col(name).isNull()
     fare, distance, passengers = F.col(LABEL), F.col("trip_distance"), F.col("passenger_count")
     if version == tlc.LEGACY:
         (lon_lo, lon_hi), (lat_lo, lat_hi) = rules.longitude_range, rules.latitude_range
@@ -130,29 +101,45 @@ def validation_rules(version: str, rules: ValidationRules, label_required: bool 
         for zone in ("pickup_zone", "dropoff_zone"):
             location_bad = location_bad | ~F.col(zone).between(1, UNKNOWN_ZONES[0] - 1)
     fare_rules = [("fare_out_of_range", (fare <= rules.fare_min_exclusive) | (fare > rules.fare_max))]
+    latest = datetime.date.today() + datetime.timedelta(days=1)
+    pickup = F.col("pickup_datetime")
     return [
-        ("malformed_line", F.col(RAW_LINE).isNotNull()),
+        (MALFORMED, F.col(RAW_LINE).isNotNull()),
+        *[(f"bad_value:{name}", bad_value(name)) for name in required],
         ("missing_value", required_null),
         *(fare_rules if label_required else []),
         ("distance_out_of_range", (distance <= 0) | (distance > rules.distance_max_miles)),
         ("passenger_count_out_of_range", ~passengers.between(rules.passenger_min, rules.passenger_max)),
         ("location_out_of_range", location_bad),
-        ("dropoff_before_pickup", F.col("dropoff_datetime") < F.col("pickup_datetime")),
+        ("pickup_out_of_range", (pickup < F.lit(rules.earliest_pickup).cast("timestamp_ntz"))
+         | (pickup >= F.lit(latest.isoformat()).cast("timestamp_ntz"))),
+        ("dropoff_before_pickup", F.col("dropoff_datetime") < pickup),
     ]
+
+
+def tagged_trips(spark: SparkSession, files: list, input_format: str, tlc_schema: str = "auto",
+                 rules: ValidationRules = ValidationRules(), label_required: bool = True,
+                 duplicates: str = "keep") -> Tagged:
+    """The trips of ``files``, canonical and tagged with the first rule each breaks (ingest and scoring alike)."""
+    canonical, version, found = read_canonical(spark, files, input_format, tlc_schema, label_required)
+    checks = validation_rules(version, rules, label_required)
+    tagged = tag_rows(canonical, checks)
+    if duplicates == "quarantine":
+        tagged = quarantine_duplicates(tagged, tlc.CANONICAL_ORDER)
+    return Tagged(tagged, version, reasons_of(checks) + ([DUPLICATE] if duplicates == "quarantine" else []), found)
 
 
 # --- the stage ---------------------------------------------------------------------------------------
 
 def ingest(spark: SparkSession, source: str, output: str, input_format: str = "parquet",
-           tlc_schema: str = "auto", rules: ValidationRules = ValidationRules(),
-           files: list | None = None) -> IngestStats:
+           tlc_schema: str = "auto", rules: ValidationRules = ValidationRules(), files: list | None = None,
+           on_unreadable_file: str = "fail", duplicates: str = "keep") -> IngestStats:
     """Read ``source`` (or only ``files`` of it: an incremental run), validate, and commit ``output/valid`` +
     ``output/quarantine`` atomically."""
+    if input_format not in ("csv", "parquet"):
+        raise DataError(f"{source}: unsupported input format {input_format!r} (parquet or csv)")
     source = to_uri(source)
-    read_from = files_glob(files) if files else source
     files = files or list_input_files(spark, source)
-    canonical, version = read_canonical(spark, read_from, input_format, files, tlc_schema)
-    tagged = tag_rows(canonical, validation_rules(version, rules))
-    rows_in = count_input_rows(spark, read_from, input_format, files)
-    return commit(spark, tagged, output, rows_in=rows_in, source=source, schema=version,
-                  input_format=input_format, files=files)
+    return commit(spark, lambda readable: tagged_trips(spark, readable, input_format, tlc_schema, rules,
+                                                       duplicates=duplicates),
+                  files, output, source=source, input_format=input_format, on_unreadable_file=on_unreadable_file)

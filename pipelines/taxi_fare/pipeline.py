@@ -21,7 +21,8 @@ from pipelines.taxi_fare.keras_mlp import KerasMLPSection
 from spark_ml_pipeline.ingest import ledger
 from spark_ml_pipeline.ingest.files import list_input_files
 from spark_ml_pipeline.ingest.quarantine import IngestStats, read_stats, read_valid, require_ingested
-from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, Section, SplitConfig, XGBoostConfig, run_date
+from spark_ml_pipeline.runtime.config_models import (IngestPolicy, PipelineConfigBase, Section, SplitConfig,
+                                                     XGBoostConfig, run_date)
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, to_uri
 from spark_ml_pipeline.store.recorder import RunRecorder
@@ -56,7 +57,7 @@ class GenerateSection(Section):
         return value
 
 
-class IngestSection(Section):
+class IngestSection(IngestPolicy):
     input: Optional[str] = None  # path, URI or glob of TLC files; default: the generator's output
     format: Optional[Literal["parquet", "csv"]] = None  # default: generate.format
     tlc_schema: Literal["auto", "legacy", "current"] = "auto"
@@ -170,18 +171,22 @@ class NothingToIngest:
 def ingest(spark, config: TaxiFareConfig) -> IngestStats | NothingToIngest:
     """Validate the input files and commit this run date's ``valid`` + ``quarantine``; with
     ``ingest.incremental`` only the files the ledger does not list unchanged (another date ingested them)."""
-    if not config.ingest.incremental:
+    i = config.ingest
+    policies = {"on_unreadable_file": i.on_unreadable_file, "duplicates": i.duplicates}
+    if not i.incremental:
         return tlc_ingest.ingest(spark, raw_location(config), ingest_location(config), input_format(config),
-                                 config.ingest.tlc_schema, validation_rules(config))
+                                 i.tlc_schema, validation_rules(config), **policies)
     source, date = to_uri(raw_location(config)), run_date(config)
     ledger_dir = ledger.ledger_location(config.store.data(config.pipeline, "ingest"))
     files = list_input_files(spark, source)
     new = ledger.new_or_changed(files, ledger.read_ledger(spark, ledger_dir, exclude_run_date=date))
     if not new:
         return NothingToIngest(input=source, files_seen=len(files), ledger=ledger_dir)
-    stats = tlc_ingest.ingest(spark, source, ingest_location(config), input_format(config),
-                              config.ingest.tlc_schema, validation_rules(config), files=new)
-    ledger.record(spark, ledger_dir, date, new)  # after the commit: a crash in between re-ingests on rerun
+    stats = tlc_ingest.ingest(spark, source, ingest_location(config), input_format(config), i.tlc_schema,
+                              validation_rules(config), files=new, **policies)
+    # After the commit (a crash in between re-ingests on rerun); a skipped unreadable file is not recorded, so
+    # the next run tries it again.
+    ledger.record(spark, ledger_dir, date, stats.input_files)
     return stats
 
 

@@ -15,7 +15,7 @@ from pipelines.taxi_fare import ingest as tlc_ingest
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.pipeline import TaxiFareConfig, input_format, validation_rules
 from spark_ml_pipeline.ingest.files import count_input_rows, list_input_files
-from spark_ml_pipeline.ingest.quarantine import RAW_LINE, REASON, SOURCE_FILE, tag_rows
+from spark_ml_pipeline.ingest.quarantine import RAW_LINE, REASON, SOURCE_FILE, with_raw_line
 from spark_ml_pipeline.runtime.io import to_uri
 from spark_ml_pipeline.score.batch import PipelineScorer, ScoringInput
 
@@ -31,9 +31,8 @@ def trips_reader(config: TaxiFareConfig):
     def read(spark: SparkSession, source: str) -> ScoringInput:
         source = to_uri(source)
         files = list_input_files(spark, source)
-        canonical, version = tlc_ingest.read_canonical(spark, source, file_format, files, requested,
-                                                       label_required=False)
-        tagged = tag_rows(canonical, tlc_ingest.validation_rules(version, rules, label_required=False))
+        tagged = with_raw_line(tlc_ingest.tagged_trips(spark, files, file_format, requested, rules,
+                                                       label_required=False).rows)
         return ScoringInput(valid=tagged.where(F.col(REASON).isNull()).drop(REASON, RAW_LINE),
                             quarantine=tagged.where(F.col(REASON).isNotNull()),
                             rows_in=count_input_rows(spark, source, file_format, files), keys=list(KEYS))

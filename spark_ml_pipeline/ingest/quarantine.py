@@ -1,25 +1,33 @@
 """Validation with a quarantine: every input row lands in ``valid`` or in ``quarantine`` with a ``reason``.
 
 A pipeline supplies its rules as (reason, row-is-bad condition) pairs; a row is quarantined for the first rule
-it breaks. :func:`commit` writes both sets and ``_ingest.json`` atomically, after checking
-``rows_in == rows_valid + rows_quarantined`` against a count of the input made independently of parsing:
-nothing is lost, nothing half-written is visible, and rerunning a date replaces its output whole.
+it breaks, and keeps what it was read from (``raw_line``: the line, or the row's raw values as JSON). :func:`commit`
+writes both sets and ``_ingest.json`` atomically, in one pass over the input: the counts (rows in, valid, per
+reason, bad values per column) are observed while the rows are written, then checked against the row counts in
+the written files' footers before anything is published. Nothing is lost, nothing half-written is visible, and
+rerunning a date replaces its output whole. An input file that cannot be read fails the run, naming the file, or
+with ``on_unreadable_file="quarantine"`` is skipped and listed in the statistics with its reason.
 """
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
+from spark_ml_pipeline.ingest.files import UnreadableFile, java_reason, parquet_row_count, unreadable_file_of
 from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join
 
 VALID, QUARANTINE, STATS = "valid", "quarantine", "_ingest.json"
 REASON, RAW_LINE, SOURCE_FILE = "reason", "raw_line", "source_file"
+RAW_PREFIX = "__raw_"  # a declared column's value as written in the file (see ingest.tables)
 QUARANTINE_ONLY_COLUMNS = (REASON, RAW_LINE)
+MALFORMED, DUPLICATE = "malformed_line", "duplicate_row"
+ON_UNREADABLE_FILE = ("fail", "quarantine")
 
 Rule = tuple[str, Column]  # (reason, condition that is true for a bad row)
 
@@ -33,7 +41,25 @@ class IngestStats:
     rows_valid: int
     rows_quarantined: int
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
-    input_files: list[tuple[str, int, int]] = field(default_factory=list)
+    input_files: list[tuple[str, int, int]] = field(default_factory=list)  # the files read (uri, size, mtime)
+    skipped_files: list[dict] = field(default_factory=list)  # unreadable files left out: {file, reason}
+    bad_values: dict[str, int] = field(default_factory=dict)  # values that did not fit their column's type
+    all_null_columns: list[str] = field(default_factory=list)  # declared columns null in every valid row
+
+
+@dataclass
+class Tagged:
+    """What a pipeline's reader gives :func:`commit`: the tagged rows (declared columns, ``__raw_<column>``,
+    ``raw_line``, ``source_file``, ``reason``), the schema they were read with, and every reason a row can get."""
+
+    rows: DataFrame
+    schema: str
+    reasons: list[str]
+    columns_found: list[str] = field(default_factory=list)  # declared columns some input file holds
+
+
+def reasons_of(rules: Sequence[Rule]) -> list[str]:
+    return [name for name, _ in rules]
 
 
 def tag_rows(df: DataFrame, rules: Sequence[Rule]) -> DataFrame:
@@ -41,29 +67,88 @@ def tag_rows(df: DataFrame, rules: Sequence[Rule]) -> DataFrame:
     return df.withColumn(REASON, F.coalesce(*[F.when(bad, F.lit(name)) for name, bad in rules], F.lit(None)))
 
 
-def commit(spark: SparkSession, tagged: DataFrame, output: str, *, rows_in: int, source: str, schema: str,
-           input_format: str, files: list) -> IngestStats:
-    """Write ``output/valid`` + ``output/quarantine`` + stats in one atomic commit, rows accounted for."""
+def quarantine_duplicates(tagged: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """Every valid row equal to an earlier valid one on ``columns`` is quarantined as ``duplicate_row`` (the
+    first copy stays valid). Costs a shuffle of the input, hence a choice (``ingest.duplicates``)."""
+    copy = F.row_number().over(Window.partitionBy(*columns, F.col(REASON).isNull()).orderBy(SOURCE_FILE))
+    return tagged.withColumn(REASON, F.coalesce(F.col(REASON), F.when(copy > 1, F.lit(DUPLICATE))))
+
+
+def with_raw_line(tagged: DataFrame) -> DataFrame:
+    """A quarantined row keeps what it was read from in ``raw_line``: the line when Spark could not split it,
+    else its raw values as JSON; the ``__raw_<column>`` columns are dropped."""
+    raw = [c for c in tagged.columns if c.startswith(RAW_PREFIX)]
+    raw_values = F.to_json(F.struct(*[F.col(c).alias(c[len(RAW_PREFIX):]) for c in raw]))
+    return tagged.withColumn(RAW_LINE, F.when(F.col(REASON).isNotNull(), F.coalesce(F.col(RAW_LINE), raw_values))
+                             ).drop(*raw)
+
+
+def commit(spark: SparkSession, build: Callable[[list], Tagged], files: list, output: str, *, source: str,
+           input_format: str, on_unreadable_file: str = "fail") -> IngestStats:
+    """Write ``output/valid`` + ``output/quarantine`` + stats in one atomic commit, every row accounted for;
+    ``build(files)`` reads and tags those files (called again without a file found unreadable, if so asked)."""
+    if on_unreadable_file not in ON_UNREADABLE_FILE:
+        raise ValueError(f"on_unreadable_file={on_unreadable_file!r}: one of {ON_UNREADABLE_FILE}")
+    readable, skipped = list(files), []
+    while True:
+        if not readable:
+            raise DataError(f"{source}: none of the {len(files)} input file(s) is readable "
+                            f"({skipped[0]['file']}: {skipped[0]['reason']} ...)")
+        try:
+            return _write(spark, build(readable), output, source=source, input_format=input_format,
+                          files=readable, skipped=skipped)
+        except Exception as exc:
+            unreadable = exc if isinstance(exc, UnreadableFile) else unreadable_file_of(exc, readable)
+            if unreadable is None:
+                raise
+            if on_unreadable_file == "fail":
+                raise DataError(f"{unreadable}; set ingest.on_unreadable_file=quarantine to skip such files "
+                                "(they are listed in the ingest statistics)") from None
+            skipped.append({"file": unreadable.file, "reason": unreadable.reason})
+            readable = [f for f in readable if f[0] != unreadable.file]
+
+
+def _write(spark: SparkSession, tagged_input: Tagged, output: str, *, source: str, input_format: str,
+           files: list, skipped: list) -> IngestStats:
     fs = HadoopFS(spark)
+    tagged, schema, reasons = tagged_input.rows, tagged_input.schema, tagged_input.reasons
+    declared = [c[len(RAW_PREFIX):] for c in tagged.columns if c.startswith(RAW_PREFIX)]
+    held = set(tagged_input.columns_found or declared)  # a column no file has is null by design, not news
+    reasons = list(dict.fromkeys(reasons))
+    valid = F.col(REASON).isNull()
+    observation = Observation(f"ingest_{uuid.uuid4().hex}")
+    counted = tagged.observe(
+        observation, F.count(F.lit(1)).alias("rows_in"), F.count_if(valid).alias("rows_valid"),
+        *[F.count_if(F.col(REASON) == name).alias(f"reason_{i}") for i, name in enumerate(reasons)],
+        *[F.count_if(F.col(RAW_PREFIX + c).isNotNull() & F.col(c).isNull()).alias(f"bad_{i}")
+          for i, c in enumerate(declared)],
+        *[F.count_if(valid & F.col(c).isNull()).alias(f"null_{i}") for i, c in enumerate(declared)])
+    rows = with_raw_line(counted)
     with atomic_output(spark, output) as temporary:
-        status = F.when(F.col(REASON).isNull(), F.lit(VALID)).otherwise(F.lit(QUARANTINE))
-        tagged.withColumn("status", status).write.partitionBy("status").parquet(join(temporary, "_tagged"))
+        status = F.when(valid, F.lit(VALID)).otherwise(F.lit(QUARANTINE))
+        rows.withColumn("status", status).write.partitionBy("status").parquet(join(temporary, "_tagged"))
         for name in (VALID, QUARANTINE):
             tagged_dir = join(temporary, "_tagged", f"status={name}")
             if not fs.exists(tagged_dir):  # no row of that kind: still publish an empty dataset
-                spark.createDataFrame([], tagged.schema).write.parquet(tagged_dir)
+                spark.createDataFrame([], rows.schema).write.parquet(tagged_dir)
             fs.rename(tagged_dir, join(temporary, name))
         fs.delete(join(temporary, "_tagged"))
-        valid_count = spark.read.parquet(join(temporary, VALID)).count()
-        by_reason = {row[REASON]: row["count"] for row in
-                     spark.read.parquet(join(temporary, QUARANTINE)).groupBy(REASON).count().collect()}
-        quarantined = sum(by_reason.values())
-        if valid_count + quarantined != rows_in:
-            raise DataError(f"{source}: read {rows_in} rows but accounted for {valid_count} valid + "
-                            f"{quarantined} quarantined; refusing to commit")
+        seen = {k: int(v or 0) for k, v in observation.get.items()}
+        rows_in, rows_valid = seen["rows_in"], seen["rows_valid"]
+        by_reason = {name: seen[f"reason_{i}"] for i, name in enumerate(reasons) if seen[f"reason_{i}"]}
+        quarantined = rows_in - rows_valid
+        written = (parquet_row_count(spark, join(temporary, VALID)),
+                   parquet_row_count(spark, join(temporary, QUARANTINE)))
+        if sum(by_reason.values()) != quarantined or written != (rows_valid, quarantined):
+            raise DataError(f"{source}: read {rows_in} rows but wrote {written[0]} valid + {written[1]} quarantined "
+                            f"(by reason: {by_reason}); refusing to commit")
         stats = IngestStats(input=source, schema=schema, input_format=input_format, rows_in=rows_in,
-                            rows_valid=valid_count, rows_quarantined=quarantined,
-                            quarantined_by_reason=dict(sorted(by_reason.items())), input_files=files)
+                            rows_valid=rows_valid, rows_quarantined=quarantined,
+                            quarantined_by_reason=dict(sorted(by_reason.items())), input_files=files,
+                            skipped_files=skipped,
+                            bad_values={c: seen[f"bad_{i}"] for i, c in enumerate(declared) if seen[f"bad_{i}"]},
+                            all_null_columns=[c for i, c in enumerate(declared)
+                                              if c in held and rows_valid and seen[f"null_{i}"] == rows_valid])
         fs.write_text(join(temporary, STATS), json.dumps(asdict(stats), indent=2))
     return stats
 
@@ -78,9 +163,17 @@ def read_quarantine(spark: SparkSession, output: str) -> DataFrame:
 
 
 def read_stats(spark: SparkSession, output: str) -> IngestStats:
-    data = json.loads(HadoopFS(spark).read_text(join(output, STATS)))
-    data["input_files"] = [tuple(f) for f in data["input_files"]]
-    return IngestStats(**data)
+    location = join(output, STATS)
+    try:
+        text = HadoopFS(spark).read_text(location)
+    except Exception as exc:  # py4j: e.g. Hadoop's checksum finding the file changed behind its back
+        raise DataError(f"{location}: not readable ({java_reason(exc)}); rerun the ingest stage") from None
+    try:
+        data = json.loads(text)
+        data["input_files"] = [tuple(f) for f in data["input_files"]]
+        return IngestStats(**data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{location}: not readable ingest statistics ({exc}); rerun the ingest stage") from None
 
 
 def require_ingested(spark: SparkSession, output: str, what: str) -> None:

@@ -77,7 +77,7 @@ class ComputeConfig(Section):
 class StoreConfig(Section):
     """The shared store: data, models and the MLflow tracking store live under ``root``."""
 
-    root: str = "store"
+    root: str = Field("store", min_length=1)
     tracking_uri: Optional[str] = None  # default: sqlite database under root
     artifact_uri: Optional[str] = None  # default: artifacts/ under root
     experiment: Optional[str] = None  # default: the pipeline name
@@ -89,6 +89,17 @@ class StoreConfig(Section):
     def data(self, *parts: str) -> str:
         """A data location under the store root: ``<root>/data/<parts...>``."""
         return join(self.root_uri, "data", *parts)
+
+
+class IngestPolicy(Section):
+    """What ingest does with input that is not rows to validate (shared by every kind of pipeline)."""
+
+    # fail: an unreadable input file (corrupt, truncated) stops the run, named; quarantine: it is skipped and
+    # listed with its reason in the ingest statistics (its rows are not counted as read).
+    on_unreadable_file: Literal["fail", "quarantine"] = "fail"
+    # keep: identical rows are all valid; quarantine: copies after the first go to the quarantine
+    # (duplicate_row) at the cost of a shuffle of the input.
+    duplicates: Literal["keep", "quarantine"] = "keep"
 
 
 class SplitConfig(Section):

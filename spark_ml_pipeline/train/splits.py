@@ -41,10 +41,21 @@ class Splits:
 
 
 def split_rows(df: DataFrame, config: SplitConfig, key_columns: Sequence[str] | None = None) -> Splits:
-    """The configured split: by ``config.time_column`` when set, else by a hash of ``key_columns`` (all)."""
+    """The configured split: by ``config.time_column`` when set, else by a hash of ``key_columns`` (all). A
+    split left empty (too few rows for its fraction) is a DataError before anything is trained."""
     if config.time_column:
-        return split_by_time(df, config.time_column, config.validation_fraction, config.test_fraction)
-    return split_by_hash(df, config.validation_fraction, config.test_fraction, config.seed, key_columns)
+        splits = split_by_time(df, config.time_column, config.validation_fraction, config.test_fraction)
+    else:
+        splits = split_by_hash(df, config.validation_fraction, config.test_fraction, config.seed, key_columns)
+    wanted = {"train": splits.train, "test": splits.test}
+    if config.validation_fraction > 0:
+        wanted["validation"] = splits.validation
+    for name, rows in wanted.items():
+        if rows.isEmpty():
+            raise DataError(f"split: the {name} split is empty (split.validation_fraction="
+                            f"{config.validation_fraction}, split.test_fraction={config.test_fraction}): "
+                            "too few valid rows; ingest more rows or change the fractions")
+    return splits
 
 
 def split_by_hash(df: DataFrame, validation_fraction: float, test_fraction: float, seed: int,

@@ -1,0 +1,167 @@
+"""Declared tables: the files of one input read into the columns a pipeline declares, each value's raw text kept.
+
+A pipeline declares its columns (name, Spark SQL type, the spellings files use for it). Every file is read with
+its *own* layout: CSV files grouped by their header line, Parquet files by the schema in their footer, so files
+of one input may order, spell or type their columns differently. Text is read as text, and every column is
+``try_cast`` to its declared type: a value that does not fit (``abc`` for a number, ``NaN`` or ``inf``, a
+timestamp Spark cannot represent) becomes null with its raw text kept beside it (``__raw_<column>``), so
+validation can quarantine or count it; nothing fails halfway through a job. A line Spark cannot split into the
+header's fields (short, long, unbalanced quotes) keeps its whole text in ``raw_line``.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_ml_pipeline.ingest.files import CORRUPT, csv_headers, parquet_footers
+from spark_ml_pipeline.ingest.quarantine import RAW_LINE, RAW_PREFIX, SOURCE_FILE
+from spark_ml_pipeline.runtime.errors import DataError
+
+FRACTIONAL = ("float", "double")
+INTEGRAL = ("tinyint", "smallint", "int", "bigint")
+WIDE_DECIMAL = "decimal(38,9)"  # holds every bigint and the fraction that tells 1.0 from 1.5
+
+
+@dataclass(frozen=True)
+class DeclaredColumn:
+    name: str
+    sql_type: str  # a Spark SQL type: "double", "int", "timestamp_ntz", "decimal(10,2)" ...
+    aliases: tuple[str, ...] = ()  # other spellings in files (matched case-insensitively, as is the name)
+
+    def matches(self, file_column: str) -> bool:
+        return file_column.lower() in {self.name.lower(), *(a.lower() for a in self.aliases)}
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How text files are laid out (CSV); JSON and Parquet carry their own names."""
+
+    header: bool = True
+    delimiter: str = ","
+    null_values: tuple[str, ...] = ("",)  # text meaning "missing", compared after trimming
+
+
+@dataclass
+class FilePart:
+    """Input files read alike (one header or one footer schema): the frame, the files' own column names."""
+
+    frame: DataFrame
+    columns: list[str]  # the files' own column names
+    files: list
+    raw_text: bool  # values are text as written (CSV / JSON), not typed by the file (Parquet)
+    fields: list[str] = field(default_factory=list)  # the frame's name for each of ``columns`` (default: same)
+
+    def field_of(self, index: int) -> str:
+        return self.fields[index] if self.fields else self.columns[index]
+
+    @property
+    def where(self) -> str:
+        first = self.files[0][0]
+        return first if len(self.files) == 1 else f"{first} (and {len(self.files) - 1} more file(s) like it)"
+
+
+@dataclass
+class InputRead:
+    parts: list[FilePart]
+    empty_files: list = field(default_factory=list)  # no header line: no rows
+
+
+def read_parts(spark: SparkSession, files: list, input_format: str, declared: list[DeclaredColumn],
+               text: TextFormat = TextFormat()) -> InputRead:
+    """The input files as Spark reads them, one part per layout. Raises ``UnreadableFile`` for a file whose
+    header or footer cannot be read."""
+    if input_format == "csv":
+        return _csv_parts(spark, files, declared, text)
+    if input_format == "parquet":
+        parts = [FilePart(frame := spark.read.parquet(*[f[0] for f in group]), frame.columns, group, False)
+                 for group in parquet_footers(spark, files).values()]
+        return InputRead(parts)
+    if input_format == "json":
+        schema = T.StructType([T.StructField(c.name, T.StringType(), True) for c in declared]
+                              + [T.StructField(CORRUPT, T.StringType(), True)])
+        frame = (spark.read.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
+                 .json([f[0] for f in files]))
+        return InputRead([FilePart(frame, [c.name for c in declared], files, True)])
+    raise DataError(f"{files[0][0]}: unsupported input format {input_format!r} (csv, parquet or json)")
+
+
+def _csv_parts(spark: SparkSession, files: list, declared: list[DeclaredColumn], text: TextFormat) -> InputRead:
+    # Column pruning would parse only the selected fields, and a short or long line would then pass unnoticed.
+    spark.conf.set("spark.sql.csv.parser.columnPruning.enabled", "false")
+    if text.header:
+        groups, empty = csv_headers(spark, files, text.delimiter)
+    else:
+        groups, empty = {tuple(c.name for c in declared): files}, []
+    parts = []
+    for header, group in groups.items():
+        names = list(header)
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise DataError(f"{group[0][0]}: the header names column(s) {', '.join(duplicated)} more than once")
+        # Positional names: a header may hold any text (spaces, dots, backticks); the mapping keeps the real ones.
+        schema = T.StructType([T.StructField(f"_c{i}", T.StringType(), True) for i in range(len(names))]
+                              + [T.StructField(CORRUPT, T.StringType(), True)])
+        frame = (spark.read.schema(schema).option("header", text.header).option("sep", text.delimiter)
+                 .option("enforceSchema", True).option("mode", "PERMISSIVE")
+                 .option("columnNameOfCorruptRecord", CORRUPT).csv([f[0] for f in group]))
+        parts.append(FilePart(frame, names, group, True, [f"_c{i}" for i in range(len(names))]))
+    return InputRead(parts, empty)
+
+
+def _typed(raw: Column, sql_type: str, from_text: bool, null_values: tuple[str, ...]) -> tuple[Column, Column]:
+    """(raw text or null, value of the declared type or null)."""
+    if from_text and null_values:
+        raw = F.when(~F.trim(raw).isin(*null_values), raw)
+    source = F.trim(raw) if from_text and sql_type != "string" else raw
+    if sql_type in INTEGRAL:  # "1.0" (as some years' files write counts) is 1; "1.5" does not fit
+        exact = source.try_cast(WIDE_DECIMAL)
+        value = F.when(exact == F.floor(exact), exact.try_cast(sql_type))
+    else:
+        value = source if sql_type == "string" and from_text else source.try_cast(sql_type)
+    if sql_type in FRACTIONAL:  # NaN and infinities are not measurements: a bad value, like text
+        value = F.when(~F.isnan(value) & (F.abs(value) != float("inf")), value)
+    return (raw if from_text else raw.cast("string")), value
+
+
+def fields_of(part: FilePart, declared: list[DeclaredColumn]) -> dict[str, str]:
+    """Declared column -> the frame column holding it (the first file column spelling it)."""
+    by_name: dict[str, str] = {}
+    for index, file_column in enumerate(part.columns):
+        for column in declared:
+            if column.matches(file_column) and column.name not in by_name:
+                by_name[column.name] = part.field_of(index)
+    return by_name
+
+
+def declared_rows(part: FilePart, declared: list[DeclaredColumn], required: list[str],
+                  text: TextFormat = TextFormat()) -> DataFrame:
+    """The part's rows as the declared columns (typed), ``__raw_<column>`` (as written), ``raw_line`` (a line
+    that could not be split) and ``source_file``. A required column the files lack is a DataError naming them."""
+    by_name = fields_of(part, declared)
+    missing = [name for name in required if name not in by_name]
+    if missing:
+        raise DataError(f"{part.where}: missing required column(s) {', '.join(missing)} "
+                        f"(the file has: {', '.join(part.columns) or 'no columns'})")
+    selected = []
+    for column in declared:
+        if column.name in by_name:
+            raw, value = _typed(F.col(f"`{by_name[column.name]}`"), column.sql_type, part.raw_text,
+                                text.null_values)
+        else:
+            raw, value = F.lit(None).cast("string"), F.lit(None).cast(column.sql_type)
+        selected += [value.alias(column.name), raw.alias(RAW_PREFIX + column.name)]
+    corrupt = F.col(CORRUPT) if CORRUPT in part.frame.columns else F.lit(None).cast("string")
+    return part.frame.select(*selected, corrupt.alias(RAW_LINE), F.input_file_name().alias(SOURCE_FILE))
+
+
+def union_parts(frames: list[DataFrame]) -> DataFrame:
+    return functools.reduce(DataFrame.unionByName, frames)
+
+
+def bad_value(column: str) -> Column:
+    """The file held a value for ``column`` that does not fit its declared type."""
+    return F.col(RAW_PREFIX + column).isNotNull() & F.col(column).isNull()
