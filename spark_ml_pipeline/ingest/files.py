@@ -1,8 +1,8 @@
-"""Input files on any Hadoop filesystem: listing them, reading delimited text or Parquet, counting rows.
+"""Input files on any Hadoop filesystem: listing them, their CSV headers and Parquet footers (read on the driver,
+no Spark job), the file a failed job could not read, and counting rows.
 
-Reading is permissive by design: a line Spark cannot parse is kept whole in ``_corrupt_record`` and a value
-that does not fit its declared type becomes null (``try_cast`` downstream), so validation can quarantine the
-row with a reason instead of a job failing halfway.
+A file that cannot be read is an :class:`UnreadableFile` naming it and the root cause in one line; whether the
+run fails or skips it is the ingest's choice (``ingest.on_unreadable_file``).
 """
 from __future__ import annotations
 
@@ -14,13 +14,11 @@ from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.runtime.io import HadoopFS
 
 CORRUPT = "_corrupt_record"
-TIMESTAMP_NTZ_FORMAT = "yyyy-MM-dd HH:mm:ss[.SSSSSS]"
 
 
 def local_file_stats(paths: Iterable[str | Path]) -> list[tuple[str, int, int]]:
@@ -142,13 +140,6 @@ def unreadable_file_of(exc: Exception, files: list) -> UnreadableFile | None:
         return None
     hint = text[match.end():].splitlines()[0].split("SQLSTATE", 1)[0].strip()  # e.g. a column's type mismatch
     return UnreadableFile(file, hint or java_reason(exc))
-
-
-def read_csv(spark: SparkSession, source: str, schema: T.StructType) -> DataFrame:
-    """CSV with a header, read with ``schema`` in the file's column order; unparsable lines kept whole."""
-    return (spark.read.schema(schema.add(T.StructField(CORRUPT, T.StringType(), True)))
-            .option("header", True).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
-            .option("timestampNTZFormat", TIMESTAMP_NTZ_FORMAT).csv(source))
 
 
 def read_parquet(spark: SparkSession, source: str) -> DataFrame:

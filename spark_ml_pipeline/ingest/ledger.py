@@ -16,7 +16,6 @@ from typing import Iterable, Sequence
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join
 
 LEDGER_DIR = "_ledger"
-GLOB_SPECIALS = "\\{}[]*?,"
 
 FileStat = tuple[str, int, int]  # (uri, size, mtime in ms), as list_input_files returns them
 
@@ -73,21 +72,3 @@ def record(spark, location: str, run_date: str, files: Sequence[FileStat]) -> st
     with atomic_output(spark, target) as temporary:
         HadoopFS(spark).write_text(temporary, json.dumps(payload, indent=2))
     return target
-
-
-def _escape(text: str) -> str:
-    return "".join("\\" + c if c in GLOB_SPECIALS else c for c in text)
-
-
-def files_glob(files: Sequence[FileStat]) -> str:
-    """One Hadoop glob matching exactly these files (``<common dir>/{a/x.csv,b/y.csv}``), for Spark readers
-    and :func:`list_input_files` alike."""
-    uris = sorted(f[0] for f in files)
-    if not uris:
-        raise ValueError("no files")
-    if len(uris) == 1:
-        return _escape(uris[0])
-    parent = uris[0].rsplit("/", 1)[0]
-    while not all(u.startswith(parent + "/") for u in uris):
-        parent = parent.rsplit("/", 1)[0]
-    return _escape(parent) + "/{" + ",".join(_escape(u[len(parent) + 1:]) for u in uris) + "}"

@@ -1,4 +1,4 @@
-"""The incremental-ingest ledger: what is new or changed, one file per run date, an exact glob of files."""
+"""The incremental-ingest ledger: what is new or changed, one file per run date."""
 from spark_ml_pipeline.ingest import ledger
 from spark_ml_pipeline.ingest.files import list_input_files
 from spark_ml_pipeline.runtime.io import to_uri
@@ -18,22 +18,11 @@ def test_new_or_changed_compares_uri_size_and_mtime():
     assert ledger.new_or_changed(touched, seen) == touched
 
 
-def test_files_glob_names_exactly_the_files():
-    assert ledger.files_glob([("file:/in/a.csv", 1, 1)]) == "file:/in/a.csv"
-    assert (ledger.files_glob([("file:/in/m=2/b.csv", 1, 1), ("file:/in/m=1/a.csv", 1, 1)])
-            == "file:/in/{m=1/a.csv,m=2/b.csv}")
-    assert ledger.files_glob([("file:/in/x{1}.csv", 1, 1), ("file:/in/y,2.csv", 1, 1)]) == \
-        "file:/in/{x\\{1\\}.csv,y\\,2.csv}"
-
-
-def test_ledger_round_trip_and_glob_on_a_filesystem(spark, tmp_path):
+def test_ledger_round_trip_on_a_filesystem(spark, tmp_path):
     for name in ("m=1/a.csv", "m=1/b.csv", "m=2/c.csv", "other/d.csv"):
         (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "in" / name).write_text("x\n1\n")
     files = list_input_files(spark, to_uri(tmp_path / "in"))
-    chosen = [f for f in files if not f[0].endswith("b.csv")][:2]
-    assert list_input_files(spark, ledger.files_glob(chosen)) == chosen
-    assert spark.read.text(ledger.files_glob(chosen)).count() == 4
 
     location = ledger.ledger_location(to_uri(tmp_path / "store" / "ingest"))
     assert ledger.read_ledger(spark, location) == []
