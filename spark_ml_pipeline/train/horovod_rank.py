@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spark_ml_pipeline.train.models.loading import load_keras_model
 from spark_ml_pipeline.train.models.zoo import build_model
 
 CHECKPOINT_MODEL = "checkpoint.keras"
@@ -169,14 +170,12 @@ def _weights_digest(model) -> str:
 def _load_checkpoint(checkpoint_dir: str) -> tuple[Any, int, dict, bool, str | None]:
     """(model or None, first epoch to run, history so far, finished, optimizer state file or None) from the
     last complete checkpoint."""
-    from tensorflow import keras
-
     state_path = os.path.join(checkpoint_dir, CHECKPOINT_STATE)
     if not os.path.exists(state_path):
         return None, 0, {}, False, None
     with open(state_path) as handle:
         state = json.load(handle)
-    model = keras.models.load_model(os.path.join(checkpoint_dir, state["model"]), compile=False)
+    model = load_keras_model(os.path.join(checkpoint_dir, state["model"]))
     optimizer_file = state.get("optimizer")
     return (model, int(state["epoch"]) + 1, state.get("history", {}), bool(state.get("finished")),
             os.path.join(checkpoint_dir, optimizer_file) if optimizer_file else None)
@@ -377,7 +376,7 @@ def train_rank(spec: RankSpec) -> dict:
 
     model, initial_epoch, history_so_far, finished, optimizer_state = _load_checkpoint(spec.checkpoint_dir)
     if finished and os.path.exists(spec.output_model):  # the final (best) model, not the last epoch's
-        model = keras.models.load_model(spec.output_model, compile=False)
+        model = load_keras_model(spec.output_model)
     if model is None:
         model = build_model(spec.model_spec, spec.input_shape, spec.output_shape, spec.output_activation)
     # Data parallelism: gradients are averaged across ranks, so the effective batch is size x larger;

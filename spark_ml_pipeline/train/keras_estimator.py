@@ -25,6 +25,7 @@ from pyspark.sql import types as T
 
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, local_path
 from spark_ml_pipeline.train.horovod_rank import PROGRESS_LOG, RankSpec, train_rank
+from spark_ml_pipeline.train.models.loading import check_keras_file, load_keras_model
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 from spark_ml_pipeline.train.trial_reporting import RemoteTrial
 
@@ -278,12 +279,10 @@ _LOADED: dict[str, object] = {}
 
 
 def _load_once(path: str):
-    """One model per Python worker process, reused by every batch and task it scores."""
+    """One model per Python worker process, reused by every batch and task it scores (safe loading)."""
     if path not in _LOADED:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        from tensorflow import keras
-
-        _LOADED[path] = keras.models.load_model(path, compile=False)
+        _LOADED[path] = load_keras_model(path)
     return _LOADED[path]
 
 
@@ -338,6 +337,8 @@ class KerasModel(Model, _KerasParams, DefaultParamsReadable, DefaultParamsWritab
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         path = self.getOrDefault(self.modelPath)
+        if os.path.exists(path):  # refused here in one line, not in every task (executors check it again)
+            check_keras_file(path)
         shape = tuple(self.getOrDefault(self.inputShape))
         batch_size = self.getOrDefault(self.batchSize)
 
