@@ -29,6 +29,7 @@ from pyspark.sql import types as T
 
 from spark_ml_pipeline.runtime.errors import StoreError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, local_path
+from spark_ml_pipeline.train.horovod_network import LoopbackNics, horovod_services, loopback_interfaces
 from spark_ml_pipeline.train.horovod_rank import PROGRESS_LOG, RankSpec, read_checkpoint_state, train_rank
 from spark_ml_pipeline.train.models.loading import check_keras_file, load_keras_model
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
@@ -210,13 +211,16 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         _signal_free_gloo_launch()
         _quiet_horovod_spark_thread()
+        # Local mode: every Horovod service and Gloo on the loopback interface (horovod_network).
+        local = dataset.sparkSession.sparkContext.master.startswith("local")
+        nics = LoopbackNics(loopback_interfaces()) if local else None
         progress = _ProgressPrinter(os.path.join(spec.checkpoint_dir, PROGRESS_LOG), enabled=g(self.showProgress))
         ranks_log = str(local_path(join(g(self.workDir), RANKS_LOG)))
         started = time.time()
-        with progress, _RankOutput(ranks_log) as output:
+        with progress, _RankOutput(ranks_log) as output, horovod_services(loopback=local):
             try:
                 results = horovod.spark.run(train_rank, args=(spec,), num_proc=num_proc, use_gloo=True, env=env,
-                                            verbose=0, stdout=output, stderr=output)
+                                            verbose=0, stdout=output, stderr=output, nics=nics)
             except Exception as exc:  # not KeyboardInterrupt: the caller's Ctrl-C handling stays as it is
                 raise fit_failure(exc, spec, num_proc, ranks_log, started) from exc
         rank_results = sorted(results, key=lambda r: r["rank"])
