@@ -3,6 +3,10 @@
 ``fit(df)`` writes the prepared DataFrame to Parquet in the store, starts ``horovod.spark.run`` with one
 rank per process (Gloo, CPU here), each rank reading its own shard with pyarrow (no petastorm), and
 returns a :class:`KerasModel` Transformer that scores DataFrames with a batched pandas UDF.
+
+A rank that dies or fails ends the fit with one :class:`HorovodFitError` line (its output is in the work
+directory's ``ranks.log``); the epochs checkpointed so far are kept for a rerun. In Spark local mode Horovod
+listens on the loopback interface only (:mod:`spark_ml_pipeline.train.horovod_network`).
 """
 from __future__ import annotations
 
