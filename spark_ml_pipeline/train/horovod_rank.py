@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spark_ml_pipeline.train.models.loading import load_keras_model
 from spark_ml_pipeline.train.models.zoo import build_model
 
 CHECKPOINT_MODEL = "checkpoint.keras"
@@ -166,19 +167,25 @@ def _weights_digest(model) -> str:
     return digest.hexdigest()
 
 
-def _load_checkpoint(checkpoint_dir: str) -> tuple[Any, int, dict, bool, str | None]:
-    """(model or None, first epoch to run, history so far, finished, optimizer state file or None) from the
-    last complete checkpoint."""
-    from tensorflow import keras
-
+def read_checkpoint_state(checkpoint_dir: str) -> dict | None:
+    """The last complete checkpoint's state (``epoch``: the last completed epoch, 0-based), or None."""
     state_path = os.path.join(checkpoint_dir, CHECKPOINT_STATE)
     if not os.path.exists(state_path):
-        return None, 0, {}, False, None
+        return None
     with open(state_path) as handle:
-        state = json.load(handle)
-    model = keras.models.load_model(os.path.join(checkpoint_dir, state["model"]), compile=False)
-    optimizer_file = state.get("optimizer")
-    return (model, int(state["epoch"]) + 1, state.get("history", {}), bool(state.get("finished")),
+        return json.load(handle)
+
+
+def _load_checkpoint(checkpoint_dir: str) -> tuple[Any, int, dict, bool, str | None]:
+    """(model or None, first epoch to run, history so far, finished, optimizer state file or None) from the
+    last complete checkpoint. A finished fit's checkpoint holds no weights (its model is the fit's output)."""
+    state = read_checkpoint_state(checkpoint_dir)
+    if state is None:
+        return None, 0, {}, False, None
+    finished = bool(state.get("finished"))
+    model = None if finished else load_keras_model(os.path.join(checkpoint_dir, state["model"]))
+    optimizer_file = None if finished else state.get("optimizer")
+    return (model, int(state["epoch"]) + 1, state.get("history", {}), finished,
             os.path.join(checkpoint_dir, optimizer_file) if optimizer_file else None)
 
 
@@ -209,12 +216,20 @@ def _write_state(checkpoint_dir: str, state: dict) -> None:
 
 
 def _mark_finished(checkpoint_dir: str) -> None:
-    """A completed fit (all epochs, or stopped early) is not resumed by a rerun."""
-    path = os.path.join(checkpoint_dir, CHECKPOINT_STATE)
-    if os.path.exists(path):
-        with open(path) as handle:
-            state = json.load(handle)
-        _write_state(checkpoint_dir, {**state, "finished": True})
+    """A completed fit (all epochs, or stopped early) is not resumed by a rerun: its state says finished (a
+    rerun returns the fit's model) and its weights and optimizer state are deleted."""
+    state = read_checkpoint_state(checkpoint_dir)
+    if state is None:
+        return
+    _write_state(checkpoint_dir, {key: value for key, value in state.items() if key not in ("model", "optimizer")}
+                 | {"finished": True})
+    for stale in _checkpoint_files(checkpoint_dir):
+        os.remove(stale)
+
+
+def _checkpoint_files(checkpoint_dir: str) -> list[str]:
+    return [path for pattern in ("epoch-*.keras", "optimizer-*.npz", ".partial-*")
+            for path in glob.glob(os.path.join(checkpoint_dir, pattern))]
 
 
 def _checkpoint_callback(checkpoint_dir: str, history_so_far: dict):
@@ -232,13 +247,15 @@ def _checkpoint_callback(checkpoint_dir: str, history_so_far: dict):
                 self.history.setdefault(key, []).append(float(value))
             os.makedirs(checkpoint_dir, exist_ok=True)
             name, optimizer_name = f"epoch-{epoch:04d}.keras", f"optimizer-{epoch:04d}.npz"
-            self.model.save(os.path.join(checkpoint_dir, name))
-            np.savez(os.path.join(checkpoint_dir, optimizer_name),
+            # Each file under a hidden name first: a rank killed mid-save leaves no half-written checkpoint.
+            self.model.save(os.path.join(checkpoint_dir, f".partial-{name}"))
+            np.savez(os.path.join(checkpoint_dir, f".partial-{optimizer_name}"),
                      *[v.numpy() for v in _optimizer_variables(self.model.optimizer)])
+            for written in (name, optimizer_name):
+                os.replace(os.path.join(checkpoint_dir, f".partial-{written}"), os.path.join(checkpoint_dir, written))
             _write_state(checkpoint_dir, {"epoch": epoch, "model": name, "optimizer": optimizer_name,
                                           "history": self.history})
-            for old in glob.glob(os.path.join(checkpoint_dir, "epoch-*.keras")) + \
-                    glob.glob(os.path.join(checkpoint_dir, "optimizer-*.npz")):
+            for old in _checkpoint_files(checkpoint_dir):
                 if os.path.basename(old) not in (name, optimizer_name):
                     os.remove(old)
 
@@ -376,8 +393,11 @@ def train_rank(spec: RankSpec) -> dict:
             validation = _dataset(vx, vy, spec.batch_size, 0, 0, training=False)
 
     model, initial_epoch, history_so_far, finished, optimizer_state = _load_checkpoint(spec.checkpoint_dir)
-    if finished and os.path.exists(spec.output_model):  # the final (best) model, not the last epoch's
-        model = keras.models.load_model(spec.output_model, compile=False)
+    if finished:
+        if os.path.exists(spec.output_model):  # the final (best) model, not the last epoch's
+            model = load_keras_model(spec.output_model)
+        else:  # the finished fit's model is gone: train again
+            initial_epoch, history_so_far, finished = 0, {}, False
     if model is None:
         model = build_model(spec.model_spec, spec.input_shape, spec.output_shape, spec.output_activation)
     # Data parallelism: gradients are averaged across ranks, so the effective batch is size x larger;
@@ -415,7 +435,8 @@ def train_rank(spec: RankSpec) -> dict:
                     for k in set(history_so_far) | set(history)}
 
     if rank == 0:
-        temporary = spec.output_model + ".tmp.keras"
+        directory, name = os.path.split(spec.output_model)
+        temporary = os.path.join(directory, f".partial-{name}")  # hidden until complete
         model.save(temporary)
         os.replace(temporary, spec.output_model)
         _mark_finished(spec.checkpoint_dir)

@@ -3,12 +3,20 @@
 ``fit(df)`` writes the prepared DataFrame to Parquet in the store, starts ``horovod.spark.run`` with one
 rank per process (Gloo, CPU here), each rank reading its own shard with pyarrow (no petastorm), and
 returns a :class:`KerasModel` Transformer that scores DataFrames with a batched pandas UDF.
+
+A rank that dies or fails ends the fit with one :class:`HorovodFitError` line (its output is in the work
+directory's ``ranks.log``); the epochs checkpointed so far are kept for a rerun. In Spark local mode Horovod
+listens on the loopback interface only (:mod:`spark_ml_pipeline.train.horovod_network`).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import threading
+import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -23,8 +31,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_ml_pipeline.runtime.errors import StoreError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, local_path
-from spark_ml_pipeline.train.horovod_rank import PROGRESS_LOG, RankSpec, train_rank
+from spark_ml_pipeline.train.horovod_network import LoopbackNics, horovod_services, loopback_interfaces
+from spark_ml_pipeline.train.horovod_rank import PROGRESS_LOG, RankSpec, read_checkpoint_state, train_rank
+from spark_ml_pipeline.train.models.loading import check_keras_file, load_keras_model
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 from spark_ml_pipeline.train.trial_reporting import RemoteTrial
 
@@ -203,15 +214,165 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
                               str(local_path(join(data_dir, "validation"))) if has_validation else None)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         _signal_free_gloo_launch()
+        _quiet_horovod_spark_thread()
+        # Local mode: every Horovod service and Gloo on the loopback interface (horovod_network).
+        local = dataset.sparkSession.sparkContext.master.startswith("local")
+        nics = LoopbackNics(loopback_interfaces()) if local else None
         progress = _ProgressPrinter(os.path.join(spec.checkpoint_dir, PROGRESS_LOG), enabled=g(self.showProgress))
-        with progress:
-            rank_results = sorted(horovod.spark.run(train_rank, args=(spec,), num_proc=num_proc, use_gloo=True,
-                                                    env=env, verbose=0), key=lambda r: r["rank"])
+        ranks_log = str(local_path(join(g(self.workDir), RANKS_LOG)))
+        started = time.time()
+        with progress, _RankOutput(ranks_log) as output, horovod_services(loopback=local):
+            try:
+                results = horovod.spark.run(train_rank, args=(spec,), num_proc=num_proc, use_gloo=True, env=env,
+                                            verbose=0, stdout=output, stderr=output, nics=nics)
+            except Exception as exc:  # not KeyboardInterrupt: the caller's Ctrl-C handling stays as it is
+                raise fit_failure(exc, spec, num_proc, ranks_log, started) from exc
+        rank_results = sorted(results, key=lambda r: r["rank"])
         model = KerasModel(modelPath=spec.output_model, featuresCol=g(self.featuresCol),
                            inputShape=g(self.inputShape), predictionCol=g(self.predictionCol),
                            batchSize=max(256, g(self.batchSize)))
         model.summary = KerasTrainingSummary(history=rank_results[0]["history"], rank_results=rank_results)
         return model
+
+
+RANKS_LOG = "ranks.log"
+
+
+class HorovodFitError(StoreError):
+    """A Horovod fit failed: a rank died (killed, out of memory, its executor lost) or raised. Exit code 4, worth
+    a retry: the last epoch's checkpoint is kept and rerunning the same fit resumes from it."""
+
+
+def fit_failure(exc: Exception, spec: RankSpec, num_proc: int, ranks_log: str, started: float) -> HorovodFitError:
+    """One line: which rank failed and how, what a rerun resumes from, and where the ranks' output is."""
+    text = str(exc)
+    failed = re.search(r"Process name: (\S+)\s+Exit code: (-?\d+)", text)  # horovod.runner.gloo_run's message
+    if failed:
+        rank, code = failed.group(1), int(failed.group(2))
+        killer = _signal_name(-code if code < -1 else code - 128 if code > 128 else 0)
+        if killer:
+            what = f"Horovod rank {rank} of {num_proc} was killed by {killer} (exit code {code})"
+        elif code == -1:  # horovod.spark.driver.rsh: the connection to the rank's Spark task broke
+            what = f"Horovod lost contact with rank {rank} of {num_proc} (its Spark task or executor died)"
+        else:
+            what = f"Horovod rank {rank} of {num_proc} exited with code {code}"
+            said = _last_error_line(ranks_log, rank)
+            what += f": {said}" if said else ""
+    else:
+        what = f"the Horovod fit failed: {_first_line(text) or type(exc).__name__}"
+        spark_error = _spark_thread_error(started)
+        what += f" ({spark_error})" if spark_error and "Spark job has failed" in text else ""
+    state = read_checkpoint_state(spec.checkpoint_dir)
+    if state is not None and not state.get("finished"):
+        done = int(state["epoch"]) + 1
+        resume = f"epochs 1-{done} of {spec.epochs} are checkpointed; rerun to resume from epoch {done + 1}"
+    else:
+        resume = "no epoch was checkpointed; a rerun starts from epoch 1"
+    return HorovodFitError(f"{what}; {resume} (checkpoints {spec.checkpoint_dir}, ranks' output {ranks_log})")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name if number else ""
+    except ValueError:
+        return ""
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    return next((line.strip() for line in str(text).splitlines() if line.strip()), "")[:limit]
+
+
+def _last_error_line(ranks_log: str, rank: str, limit: int = 300) -> str:
+    """The last line rank ``rank`` wrote to stderr in this fit (the exception of a traceback)."""
+    prefix = f"[{rank}]<stderr>:"
+    try:
+        with open(ranks_log, errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return ""
+    lines = [line[len(prefix):].strip() for line in text[text.rfind(_RankOutput.HEADER):].splitlines()
+             if line.startswith(prefix) and line[len(prefix):].strip()]
+    return lines[-1][:limit] if lines else ""
+
+
+class _RankOutput:
+    """The ranks' stdout and stderr, which Horovod streams to the driver with every line prefixed
+    ``[rank]<stdout|stderr>:``, appended to a log in the work directory: a failing rank's traceback is kept
+    there rather than spilled on the console, and the fit's error names the file. One stream per rank and
+    kind, each from its own thread: lines are written whole."""
+
+    HEADER = "--- fit started "
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.pending: dict[int, str] = {}
+        self.handle = None
+
+    def __enter__(self) -> "_RankOutput":
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.handle = open(self.path, "a", encoding="utf-8")
+        self.handle.write(f"{self.HEADER}{time.strftime('%Y-%m-%d %H:%M:%S')} ---\n")
+        self.handle.flush()
+        return self
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            if self.handle is None:  # a stream still draining after the fit ended
+                return len(text)
+            key = threading.get_ident()
+            buffered = self.pending.pop(key, "") + text
+            complete, _, rest = buffered.rpartition("\n")
+            if rest:
+                self.pending[key] = rest
+            if complete:
+                self.handle.write(complete + "\n")
+                self.handle.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def __exit__(self, *exc_info) -> None:
+        with self.lock:
+            for rest in self.pending.values():
+                self.handle.write(rest + "\n")
+            self.handle.close()
+            self.handle = None
+
+
+_SPARK_THREAD_ERRORS: list[tuple[float, str]] = []
+
+
+def _in_horovod_spark_thread(tb) -> bool:
+    return any(frame.f_code.co_name == "run_spark" and frame.f_code.co_filename.endswith(
+        os.path.join("horovod", "spark", "runner.py")) for frame, _ in traceback.walk_tb(tb))
+
+
+def _quiet_horovod_spark_thread() -> None:
+    """When a rank fails, Horovod cancels the Spark job of its tasks, and the thread waiting on that job dies
+    printing the cancellation's Py4J stack trace; horovod.spark.run raises the failure itself in the caller,
+    which reports it in one line. Keep that thread's error (a fit whose Spark job failed names it) instead of
+    printing it; every other thread's exception is printed as before."""
+    previous = threading.excepthook
+    if getattr(previous, "horovod_quiet", False):
+        return
+
+    def excepthook(args):
+        if args.exc_traceback is not None and _in_horovod_spark_thread(args.exc_traceback):
+            java = getattr(args.exc_value, "java_exception", None)
+            _SPARK_THREAD_ERRORS.append((time.time(), _first_line(java.toString() if java is not None
+                                                                  else args.exc_value)))
+            del _SPARK_THREAD_ERRORS[:-10]
+            return
+        previous(args)
+
+    excepthook.horovod_quiet = True
+    threading.excepthook = excepthook
+
+
+def _spark_thread_error(since: float) -> str:
+    return next((error for at, error in reversed(_SPARK_THREAD_ERRORS) if at >= since), "")
 
 
 class _ProgressPrinter:
@@ -278,12 +439,10 @@ _LOADED: dict[str, object] = {}
 
 
 def _load_once(path: str):
-    """One model per Python worker process, reused by every batch and task it scores."""
+    """One model per Python worker process, reused by every batch and task it scores (safe loading)."""
     if path not in _LOADED:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        from tensorflow import keras
-
-        _LOADED[path] = keras.models.load_model(path, compile=False)
+        _LOADED[path] = load_keras_model(path)
     return _LOADED[path]
 
 
@@ -338,6 +497,8 @@ class KerasModel(Model, _KerasParams, DefaultParamsReadable, DefaultParamsWritab
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         path = self.getOrDefault(self.modelPath)
+        if os.path.exists(path):  # refused here in one line, not in every task (executors check it again)
+            check_keras_file(path)
         shape = tuple(self.getOrDefault(self.inputShape))
         batch_size = self.getOrDefault(self.batchSize)
 

@@ -3,7 +3,7 @@
 The bottleneck is a Dense layer named ``code`` (linear by default); :func:`encoder_of` cuts the input -> code
 sub-model out of a built *or reloaded* autoencoder, so the encoder can serve as a feature extractor::
 
-    model = keras.models.load_model("ae.keras")
+    model = load_keras_model("ae.keras")   # spark_ml_pipeline.train.models.loading
     features = encoder_of(model).predict(images)   # (N, code_size)
 
 * ``dense``: Flatten -> ``hidden`` Dense layers -> code -> reversed ``hidden`` -> Dense -> Reshape; any input.

@@ -13,7 +13,7 @@ Head API -- ``output_shape`` says what the model predicts:
 ``output_activation`` (None = linear) is applied to the output; the output layer is named ``output``
 (``reconstruction`` for autoencoders) and computes in float32. Models are *not* compiled: the distributed
 trainer compiles them with Horovod's optimizer. Only built-in Keras layers are used, so
-``model.save("m.keras")`` / ``keras.models.load_model("m.keras")`` need no ``custom_objects``.
+``model.save("m.keras")`` / ``load_keras_model("m.keras")`` (:mod:`.loading`: safe mode) need no ``custom_objects``.
 """
 from __future__ import annotations
 

@@ -1,0 +1,77 @@
+"""A local-mode Horovod fit listens on the loopback interface only: every listening socket of the driver (Python
+and JVM), the Spark Python workers (Horovod's task services) and the ranks (Gloo), sampled while the fit runs."""
+import json
+import os
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import psutil
+
+from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator
+
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
+def role(process: psutil.Process) -> str:
+    command = process.cmdline()
+    if process.pid == os.getpid():
+        return "driver"
+    if "horovod.spark.task.gloo_exec_fn" in command:
+        return f"rank {process.environ().get('HOROVOD_RANK')}"
+    if "pyspark.daemon" in command:
+        return "spark python worker"
+    if process.name() == "java":
+        return "spark jvm"
+    return "driver fork" if command == psutil.Process().cmdline() else " ".join(command)[:80]
+
+
+def listeners() -> dict[tuple[int, str, int], str]:
+    """(pid, address, port) -> role of every listening TCP socket of this process and its descendants (never
+    another session's processes)."""
+    me = psutil.Process()
+    tree = {p.pid: p for p in me.children(recursive=True)} | {me.pid: me}
+    found = {}
+    for connection in psutil.net_connections(kind="inet"):
+        if connection.status == psutil.CONN_LISTEN and connection.pid in tree:
+            try:
+                found[(connection.pid, connection.laddr.ip, connection.laddr.port)] = role(tree[connection.pid])
+            except psutil.Error:  # ended since
+                continue
+    return found
+
+
+def test_a_local_mode_fit_listens_on_loopback_only(spark, tmp_path):
+    rows = 640
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 8)).astype("float32")
+    frame = spark.createDataFrame(pd.DataFrame({"features": list(x), "label": x.sum(axis=1),
+                                                "is_validation": np.arange(rows) % 10 == 0}),
+                                  "features array<float>, label float, is_validation boolean")
+    estimator = KerasHorovodEstimator(featuresCol="features", inputShape=[8], labelCol="label",
+                                      modelSpec=json.dumps({"kind": "mlp", "hidden": [8]}), outputShape=[1],
+                                      epochs=2, batchSize=32, numProc=2, earlyStoppingPatience=0,
+                                      workDir=str(tmp_path / "work"), showProgress=False)
+    before = listeners()
+    fitted: list = []
+    fit = threading.Thread(target=lambda: fitted.append(estimator.fit(frame)))
+    fit.start()
+    seen: dict = {}
+    while fit.is_alive():
+        seen.update(listeners())
+        time.sleep(0.1)
+    fit.join()
+    after = listeners()
+    assert fitted, "the fit failed"
+
+    during = {key: who for key, who in seen.items() if key not in before}
+    shown = "\n".join(f"{who:>20} pid {pid} {address}:{port}" for (pid, address, port), who in sorted(seen.items()))
+    assert {address for _, address, _ in seen} <= LOOPBACK, shown
+    # What the fit opened, seen listening: Horovod's driver service and Gloo rendezvous server on the driver,
+    # one task service per Spark task, and Gloo in the ranks.
+    assert sum(who == "driver" for who in during.values()) >= 2, shown
+    assert sum(who == "spark python worker" for who in during.values()) >= 2, shown
+    assert any(who.startswith("rank ") for who in during.values()), shown
+    # Nothing the fit opened is left listening on the driver (Horovod leaves its rendezvous server running).
+    assert {key for key, who in after.items() if who == "driver"} <= set(before), shown
