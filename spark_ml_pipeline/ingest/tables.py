@@ -113,7 +113,8 @@ def _csv_parts(spark: SparkSession, files: list, declared: list[DeclaredColumn],
 
 
 def _typed(raw: Column, sql_type: str, from_text: bool, null_values: tuple[str, ...]) -> tuple[Column, Column]:
-    """(raw text or null, value of the declared type or null)."""
+    """(raw text or null, value of the declared type or null). From a typed file (Parquet) the raw text is kept
+    only for a value that does not fit: the others are in the typed columns as they were."""
     if from_text and null_values:
         raw = F.when(~F.trim(raw).isin(*null_values), raw)
     source = F.trim(raw) if from_text and sql_type != "string" else raw
@@ -124,7 +125,9 @@ def _typed(raw: Column, sql_type: str, from_text: bool, null_values: tuple[str, 
         value = source if sql_type == "string" and from_text else source.try_cast(sql_type)
     if sql_type in FRACTIONAL:  # NaN and infinities are not measurements: a bad value, like text
         value = F.when(~F.isnan(value) & (F.abs(value) != float("inf")), value)
-    return (raw if from_text else raw.cast("string")), value
+    if not from_text:  # a typed file's raw text is needed only where the value did not fit: cast only there
+        raw = F.when(raw.isNotNull() & value.isNull(), raw.cast("string"))
+    return raw, value
 
 
 def fields_of(part: FilePart, declared: list[DeclaredColumn]) -> dict[str, str]:
