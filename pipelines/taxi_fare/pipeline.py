@@ -237,7 +237,9 @@ def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainR
         recorder.log_json(asdict(ingest_stats), "ingest_stats.json")
 
         fit_started = time.time()
-        model = fit_pipeline(taxi_feature_stages(config), regressor, splits.train_with_indicator())
+        model = fit_pipeline(taxi_feature_stages(config), regressor, splits.train_with_indicator(),
+                             on_retry=lambda attempt, reason: recorder.set_tags({"fit_retries": str(attempt),
+                                                                                 "fit_retry_reason": reason[:500]}))
         fit_seconds = time.time() - fit_started
         evaluate_started = time.time()
         test_metrics = regression_metrics(model.transform(splits.test), LABEL)
