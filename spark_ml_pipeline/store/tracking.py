@@ -32,7 +32,7 @@ import sqlalchemy  # noqa: E402
 
 from spark_ml_pipeline.runtime.config_models import StoreConfig  # noqa: E402
 from spark_ml_pipeline.runtime.errors import StoreError  # noqa: E402
-from spark_ml_pipeline.runtime.io import atomic_output, is_local_uri, join, local_path, to_uri  # noqa: E402
+from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, is_local_uri, join, local_path, to_uri  # noqa: E402
 from spark_ml_pipeline.train.trial_reporting import rdb_url, redacted  # noqa: E402
 
 HADOOP_SCHEMES = {"file", "hdfs", "s3a", "abfs", "abfss", "gs", "viewfs"}
@@ -149,14 +149,47 @@ def commit_spark_model(spark, model, run, models_root: str | None = None, experi
                              f"({', '.join(sorted(HADOOP_SCHEMES))})")
         experiment = experiment or mlflow.MlflowClient().get_experiment(run.info.experiment_id).name
         target = join(models_root, experiment.strip("/").replace("/", "_"), run.info.run_id, MODEL_ARTIFACT)
-    with atomic_output(spark, target) as temporary:
-        model.write().overwrite().save(temporary)
+    try:
+        with atomic_output(spark, target) as temporary:
+            model.write().overwrite().save(temporary)
+    except Exception as exc:
+        reason = _io_failure(exc)
+        if reason is None:
+            raise
+        if scheme not in HADOOP_SCHEMES:  # the run's own directory under the models root, left empty: remove it
+            run_dir = target.rsplit("/", 1)[0]
+            with contextlib.suppress(Exception):
+                if HadoopFS(spark).exists(run_dir) and not HadoopFS(spark).list_files(run_dir):
+                    HadoopFS(spark).delete(run_dir)
+        raise StoreError(f"the model of run {run.info.run_id} could not be written to {target} ({reason}); "
+                         "nothing was committed") from None
     if scheme not in HADOOP_SCHEMES:
         mlflow.log_dict({"model_uri": target, "format": "spark-ml PipelineModel",
                          "load": f"pyspark.ml.PipelineModel.load({target!r})"}, MODEL_POINTER_ARTIFACT)
     mlflow.set_tag(MODEL_COMMITTED_TAG, "true")
     mlflow.set_tag("model_uri", target)
     return target
+
+
+def _io_failure(exc: BaseException) -> str | None:
+    """The innermost cause of a failed write (an OSError, or a Java IOException under a py4j error: disk full,
+    not writable, a file where a directory must be), else None (not a storage failure)."""
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {exc}"
+    java = getattr(exc, "java_exception", None)
+    io_seen, innermost = False, java
+    try:
+        for _ in range(20):  # a bounded walk down the causes
+            if java is None:
+                break
+            cls = java.getClass()
+            while cls is not None and not io_seen:
+                io_seen = cls.getName() == "java.io.IOException"
+                cls = cls.getSuperclass()
+            innermost, java = java, java.getCause()
+        return _first_line(innermost.toString()) if io_seen else None
+    except Exception:  # the JVM is gone
+        return None
 
 
 def tag_run(tracking_uri: str, run_id: str, tags: Mapping[str, str]) -> None:
@@ -255,7 +288,13 @@ def check_database(url: str, timeout: float, what: str) -> None:
 def _first_line(exc: BaseException, limit: int = 240) -> str:
     """What went wrong, short: the OS error at the bottom of a wrapped connection failure, else the first line."""
     text = str(exc)
-    os_error = re.search(r"\[Errno -?\d+\] [^'\")\]]+", text)
-    if os_error:
-        return os_error.group(0).strip()
+    for pattern in _ROOT_CAUSES:
+        found = re.search(pattern, text)
+        if found:
+            return found.group(0).strip()
     return next((line.strip() for line in text.splitlines() if line.strip()), "")[:limit]
+
+
+# The part of a wrapped HTTP client error that says what happened (refused, timed out, the server's status).
+_ROOT_CAUSES = (r"\[Errno -?\d+\] [^'\")\]]+", r"Read timed out\. \(read timeout=[\d.]+\)",
+                r"error code \d+ != 200")

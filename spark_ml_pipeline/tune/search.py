@@ -581,6 +581,9 @@ def tune(spark, config, tuner_factory, progress: Callable[[str], None] | None = 
     except KeyboardInterrupt:
         status = "interrupted"
         raise
+    except Exception:
+        status = "failed"  # e.g. the refit's model could not be saved: not a finished search
+        raise
     finally:
         tracking.set_tag(parent_run_id, "tune_status", status)
         tracking.set_terminated(parent_run_id, {"finished": "FINISHED", "timeout": "FINISHED",
