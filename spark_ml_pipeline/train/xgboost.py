@@ -54,8 +54,11 @@ LOST_EXECUTOR_RETRIES = 1
 FIT_DESCRIPTION = "fit features + XGBoost"  # the fit's Spark jobs, as the UI and its REST API show them
 
 
-def lost_executor(exc: BaseException) -> str | None:
-    """The reason line when ``exc`` is a barrier stage aborted by a lost executor (worth a new fit), else None."""
+def lost_executor(exc: BaseException, executors_before: set[str] | None = None,
+                  executors_now: set[str] | None = None) -> str | None:
+    """The reason when ``exc`` is a barrier stage aborted by a lost executor (worth a new fit), else None: Spark's
+    ``ExecutorLostFailure`` line, or, when another task's failure was reported first, the executors that are
+    gone since the fit started (``executors_before`` - ``executors_now``)."""
     if not isinstance(exc, Py4JJavaError):
         return None
     try:
@@ -65,7 +68,17 @@ def lost_executor(exc: BaseException) -> str | None:
     if "failed barrier" not in text:
         return None
     lines = [line.strip() for line in text.splitlines()]
-    return next((line for line in lines if line.startswith("ExecutorLostFailure")), None)
+    reported = next((line for line in lines if line.startswith("ExecutorLostFailure")), None)
+    gone = sorted((executors_before or set()) - (executors_now or set()))
+    return reported or (f"executor(s) {', '.join(gone)} lost during the stage" if gone else None)
+
+
+def executor_ids(sc) -> set[str]:
+    """The ids of the application's live executors (none in local mode)."""
+    try:
+        return {e for e in str(sc._jsc.sc().getExecutorIds().mkString(",")).split(",") if e}
+    except Exception:  # the JVM is gone
+        return set()
 
 
 @contextlib.contextmanager
@@ -89,11 +102,12 @@ def fit_pipeline(stages: list[Transformer], estimator, training: DataFrame, retr
     attempts = max(0, retries) + 1
     attempt = 1
     while True:
+        executors = executor_ids(sc)
         try:
             with _job_description(sc, f"{FIT_DESCRIPTION} (attempt {attempt} of {attempts})"):
                 return pipeline.fit(training)
         except Py4JJavaError as exc:
-            reason = lost_executor(exc)
+            reason = lost_executor(exc, executors, executor_ids(sc))
             if reason is None:
                 raise
             if attempt == attempts:

@@ -29,12 +29,22 @@ class Done:
     seconds: float
 
     def error_line(self) -> str:
-        """The one ``error:`` line a failed job ends with; nothing like a traceback around it."""
-        assert "Traceback" not in self.stderr and "Py4JJavaError" not in self.stderr, self.stderr[-5000:]
-        errors = [line for line in self.stderr.splitlines() if line.startswith("error:")]
-        assert len(errors) == 1, self.stderr[-5000:]
-        assert self.stderr.rstrip().splitlines()[-1] == errors[0], self.stderr[-5000:]  # it ends the output
-        return errors[0]
+        return one_error_line(self.stderr)
+
+
+def one_error_line(stderr: str) -> str:
+    """The one ``error:`` line a failed job ends with; nothing like a traceback around it."""
+    assert "Traceback" not in stderr and "Py4JJavaError" not in stderr, stderr[-5000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr[-5000:]
+    assert stderr.rstrip().splitlines()[-1] == errors[0], stderr[-5000:]  # it ends the output
+    return errors[0]
+
+
+@pytest.fixture(scope="session")
+def error_line():
+    """``error_line(stderr)``: see :func:`one_error_line`."""
+    return one_error_line
 
 
 def job_env(**extra) -> dict:
