@@ -29,7 +29,9 @@ def main(argv=None) -> int:
         locations, overrides = batch.split_locations(args.overrides)
         config, definition = job.load(overrides)
         factory = batch.scorer_of(definition, config)  # checks that need no Spark and write nothing come first
-        check_store(config.store)  # the registry must answer, once and quickly, before the model is resolved
+        # The registry must answer, once and quickly, before the model is resolved (the store root is not
+        # created here: an empty local store is the resolver's clear error).
+        check_store(config.store, root=False)
         resolved = batch.resolve_model(config, args.model)
         with job.lock(scope="score"):
             spark = job.session(config)

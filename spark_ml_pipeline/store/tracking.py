@@ -216,21 +216,22 @@ def model_uri_of(run) -> str:
 
 # --- preflight: is the store there, before any Spark job? ---------------------------------------------------
 
-def check_store(config: StoreConfig, tracking: bool = True, timeout: float = PREFLIGHT_TIMEOUT) -> None:
-    """Fail fast, before Spark starts, with a :class:`StoreError` (one line naming the URI, exit code 4): a local
-    store root must take a file, and (``tracking``) the tracking store must answer one call within ``timeout``
-    seconds, without retries. A root on another Hadoop filesystem needs Spark to probe: the run lock does."""
-    root = config.root_uri
-    if is_local_uri(root):
-        probe_writable(local_path(root), root)
-    if not tracking:
+def check_store(config: StoreConfig, tracking: bool = True, root: bool = True,
+                timeout: float = PREFLIGHT_TIMEOUT) -> None:
+    """Fail fast, before Spark starts, with a :class:`StoreError` (one line naming the URI, exit code 4): (``root``)
+    a local store root must take a file, and (``tracking``) a tracking server or database must answer one call
+    within ``timeout`` seconds, without retries. A root on another Hadoop filesystem needs Spark to probe: the run
+    lock does. The default tracking store, sqlite under the root, is the root's probe."""
+    if root and is_local_uri(config.root_uri):
+        probe_writable(local_path(config.root_uri), config.root_uri)
+    uri = config.tracking_uri
+    if not tracking or not uri:
         return
-    store = Store(config)
-    uri = store.tracking_uri
-    if store.uses_server:
-        _server_answers(uri, timeout, root)
-    elif urlparse(uri).scheme not in ("", "file", "sqlite", "databricks"):  # a database: postgresql://, mysql://
-        check_database(uri, timeout, f"store {root}: tracking database")
+    scheme = urlparse(uri).scheme
+    if scheme in SERVER_SCHEMES:
+        _server_answers(uri, timeout, config.root_uri)
+    elif scheme not in ("", "file", "sqlite", "databricks"):  # a database: postgresql://, mysql://
+        check_database(uri, timeout, f"store {config.root_uri}: tracking database")
 
 
 def probe_writable(path: Path, uri: str) -> None:
