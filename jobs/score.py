@@ -4,6 +4,7 @@ import sys
 
 from spark_ml_pipeline.runtime.cli import Job, parser
 from spark_ml_pipeline.score import batch
+from spark_ml_pipeline.store.tracking import check_store
 
 SCORE_EPILOG = """
 scoring (input= and output= are required and are not configuration keys; every other key=value is an override):
@@ -28,6 +29,9 @@ def main(argv=None) -> int:
         locations, overrides = batch.split_locations(args.overrides)
         config, definition = job.load(overrides)
         factory = batch.scorer_of(definition, config)  # checks that need no Spark and write nothing come first
+        # The registry must answer, once and quickly, before the model is resolved (the store root is not
+        # created here: an empty local store is the resolver's clear error).
+        check_store(config.store, root=False)
         resolved = batch.resolve_model(config, args.model)
         with job.lock(scope="score"):
             spark = job.session(config)

@@ -2,8 +2,8 @@
 record model, metrics and lineage in the store."""
 import sys
 
-from jobs.run_pipeline import report
+from jobs.run_pipeline import preflight, report
 from spark_ml_pipeline.runtime.cli import run_stage
 
 if __name__ == "__main__":
-    sys.exit(run_stage("train", __doc__, report=report))
+    sys.exit(run_stage("train", __doc__, report=report, preflight=preflight))

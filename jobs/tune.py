@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     def body() -> int:
         config, definition = job.load(expand_aliases(args.overrides))
         search_space.check_space(config)
+        search.preflight(config)  # the store, the tracking server and the study's database answer: before Spark
         if config.tune.parallelism > 1 and "spark.scheduler.mode" not in config.spark.extra:
             # Fair sharing between the trials' pools (must be set before the session starts).
             config.spark.extra = {**config.spark.extra, "spark.scheduler.mode": "FAIR"}

@@ -242,7 +242,13 @@ def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainR
         recorder.log_json(asdict(ingest_stats), "ingest_stats.json")
 
         fit_started = time.time()
-        model = fit_pipeline(taxi_feature_stages(config), regressor, splits.train_with_indicator())
+        # A shuffle boundary: XGBoost's barrier stage must not inherit the union's partitions (on a cluster the
+        # barrier RDD chain check rejects ancestors with a different number of partitions).
+        partitions = max(2, spark.sparkContext.defaultParallelism)
+        model = fit_pipeline(taxi_feature_stages(config), regressor,
+                             splits.train_with_indicator().repartition(partitions),
+                             on_retry=lambda attempt, reason: recorder.set_tags({"fit_retries": str(attempt),
+                                                                                 "fit_retry_reason": reason[:500]}))
         fit_seconds = time.time() - fit_started
         evaluate_started = time.time()
         test_metrics = regression_metrics(model.transform(splits.test), LABEL)

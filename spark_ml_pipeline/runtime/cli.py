@@ -17,7 +17,7 @@ from datetime import date, datetime, timezone
 from typing import Callable, Iterator, Sequence
 
 from spark_ml_pipeline.runtime.config import CONF_DIR_ENV, known_pipelines, load_pipeline
-from spark_ml_pipeline.runtime.errors import ConfigError, ExitCode, PipelineError, StoreError
+from spark_ml_pipeline.runtime.errors import ClusterError, ConfigError, ExitCode, PipelineError, StoreError
 from spark_ml_pipeline.runtime.io import is_local_uri
 from spark_ml_pipeline.runtime.locks import LOCK_TIMEOUT_ENV, RunLock, lock_timeout, run_lock_uri
 from spark_ml_pipeline.runtime.session import get_session
@@ -134,11 +134,23 @@ def _java_failure(exc: BaseException) -> str | None:
     return None
 
 
-def store_error(exc: BaseException, config=None) -> StoreError | None:
+def _lost_executor(exc: BaseException) -> str | None:
+    """The ``ExecutorLostFailure ...`` line of a Spark job aborted because executors died, else None."""
+    try:
+        text = str(exc.java_exception.toString())
+    except Exception:  # the JVM is gone
+        return None
+    if "Job aborted due to stage failure" not in text:
+        return None
+    return next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("ExecutorLostFailure")), None)
+
+
+def store_error(exc: BaseException, config=None) -> StoreError | ClusterError | None:
     """A :class:`StoreError` naming the store for an infrastructure failure, else None (not one of ours).
 
     Mapped: OSError (store not writable, disk full), Java IOExceptions from Hadoop filesystems, a dead Spark
-    JVM (py4j network errors), MLflow / SQLAlchemy / HTTP failures reaching the tracking store."""
+    JVM (py4j network errors), MLflow / SQLAlchemy / HTTP failures reaching the tracking store; a Spark job
+    aborted by lost executors is a :class:`ClusterError` (same exit code 4: retry)."""
     store = f"store {config.store.root_uri}" if config is not None else "store"
     tracking = (f" (tracking {config.store.tracking_uri})"
                 if config is not None and config.store.tracking_uri else "")
@@ -149,6 +161,10 @@ def store_error(exc: BaseException, config=None) -> StoreError | None:
         return StoreError(f"{store}: {name}{where}: {exc.strerror or _first_line(exc)}")
     if module.startswith("py4j"):
         if name == "Py4JJavaError":
+            lost = _lost_executor(exc)
+            if lost:
+                master = f"Spark cluster {config.spark.master}" if config is not None else "Spark cluster"
+                return ClusterError(f"{master}: a stage failed after an executor was lost ({lost})")
             cause = _java_failure(exc)
             return StoreError(f"{store}: {cause}") if cause else None
         return StoreError(f"{store}: the Spark JVM is unreachable ({name}: {_first_line(exc)})")
@@ -257,10 +273,13 @@ class Job:
 
 
 def run_stage(stage: str, description: str, argv: Sequence[str] | None = None,
-              report: Callable | None = None, prog: str | None = None) -> int:
+              report: Callable | None = None, prog: str | None = None,
+              preflight: Callable | None = None) -> int:
     """Parse arguments, load and validate configuration (before Spark starts), run one stage.
 
-    ``report(definition, result, config)`` makes the printed summary (default: the stage's result)."""
+    ``report(definition, result, config)`` makes the printed summary (default: the stage's result).
+    ``preflight(config)`` checks what the stage needs (e.g. the store answers) before the lock, Spark or any data
+    is touched: a store that is down fails the run at once, not after its expensive work."""
     args = parser(prog or f"jobs.{stage}", description).parse_intermixed_args(argv)
     job = Job(args)
 
@@ -270,6 +289,8 @@ def run_stage(stage: str, description: str, argv: Sequence[str] | None = None,
             raise PipelineError(f"pipeline {args.pipeline!r} (kind {config.kind}) has no {stage!r} stage "
                                 f"(it has: {', '.join(definition.stages)})")
         started = time.time()
+        if preflight is not None:
+            preflight(config)
         with contextlib.ExitStack() as stack:
             if stage in LOCKED_STAGES:
                 stack.enter_context(job.lock())  # a local store before Spark starts: a locked run exits at once

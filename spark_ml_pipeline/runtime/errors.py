@@ -15,7 +15,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     CONFIG = 2  # bad configuration or usage: unknown key, wrong type, bad --run-date, unknown pipeline
     DATA = 3  # bad data: missing input files, missing/mistyped columns, rows not accounted for
-    STORE = 4  # store or infrastructure failure: store not writable, tracking server unreachable
+    STORE = 4  # store or infrastructure failure: store not writable, tracking server unreachable, executors lost
     LOCKED = 5  # another run of the same pipeline and run date holds the lock
     INTERRUPTED = 130  # Ctrl-C (SIGINT) or SIGTERM: stopped cleanly, the lock released
 
@@ -40,6 +40,12 @@ class DataError(PipelineError):
 
 class StoreError(PipelineError):
     """The store (or the infrastructure behind it) failed: not writable, unreachable. Worth a retry."""
+
+    exit_code = ExitCode.STORE
+
+
+class ClusterError(PipelineError):
+    """The Spark cluster failed under the run (executors lost during a stage Spark cannot retry). Worth a retry."""
 
     exit_code = ExitCode.STORE
 

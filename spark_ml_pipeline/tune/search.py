@@ -43,7 +43,7 @@ from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.io import local_path, short_digest
 from spark_ml_pipeline.store.recorder import RunRecorder
 from spark_ml_pipeline.store.registry import better, promote_if_better
-from spark_ml_pipeline.store.tracking import Store, flatten
+from spark_ml_pipeline.store.tracking import PREFLIGHT_TIMEOUT, Store, check_database, check_store, flatten
 from spark_ml_pipeline.train.trial_reporting import (Pruned, RemoteTrial, TrialContext, is_rdb_url, open_storage_at,
                                                       redacted)
 from spark_ml_pipeline.train.trial_reporting import make_pruner as pruner_named
@@ -107,6 +107,15 @@ def open_storage(config, on_stale=None):
         Path(location).parent.mkdir(parents=True, exist_ok=True)
         return open_storage_at(location)
     return open_storage_at(location, heartbeat_seconds=config.tune.heartbeat_seconds, on_stale=on_stale)
+
+
+def preflight(config) -> None:
+    """Before Spark starts: the store root takes files, the tracking store answers, and an RDB study storage
+    accepts a connection, each within a few seconds (else a StoreError naming it, exit code 4)."""
+    check_store(config.store)
+    location = storage_location(config)
+    if is_rdb_url(location):
+        check_database(location, PREFLIGHT_TIMEOUT, "study storage (tune.storage)")
 
 
 def driver_id() -> str:
@@ -571,6 +580,9 @@ def tune(spark, config, tuner_factory, progress: Callable[[str], None] | None = 
         return result
     except KeyboardInterrupt:
         status = "interrupted"
+        raise
+    except Exception:
+        status = "failed"  # e.g. the refit's model could not be saved: not a finished search
         raise
     finally:
         tracking.set_tag(parent_run_id, "tune_status", status)

@@ -8,6 +8,7 @@ from pyspark.ml.pipeline import PipelineModelWriter
 
 from pipelines.taxi_fare import pipeline as taxi_fare
 from spark_ml_pipeline.runtime.config import load_config
+from spark_ml_pipeline.runtime.errors import StoreError
 from spark_ml_pipeline.runtime.io import local_path
 
 RUN_DATE = "2026-01-15"
@@ -86,7 +87,7 @@ def test_failed_model_write_leaves_no_model_and_a_failed_run(spark, pipeline_run
         raise OSError("disk full")
 
     monkeypatch.setattr(PipelineModelWriter, "saveImpl", save_then_crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StoreError, match=r"could not be written to file://.*/model \(OSError: disk full\); nothing"):
         taxi_fare.train(spark, config)
     client = MlflowClient(first.tracking_uri)
     runs = client.search_runs([client.get_run(first.run_id).info.experiment_id], order_by=["start_time DESC"])
