@@ -29,7 +29,7 @@ from spark_ml_pipeline.store.recorder import RunRecorder
 from spark_ml_pipeline.train.metrics import (classification_metrics_from_counts, confusion_counts,
                                              probabilistic_metrics, regression_metrics)
 from spark_ml_pipeline.train.splits import Splits, split_rows
-from spark_ml_pipeline.train.xgboost import fit_pipeline, xgb_estimator
+from spark_ml_pipeline.train.xgboost import WorkerLayout, fit_pipeline, xgb_estimator
 
 FEATURES_COLUMN = "features"
 PREDICTION, PROBABILITY = "prediction", "probability"
@@ -115,7 +115,7 @@ def index_labels(splits: Splits, config: TabularConfig) -> tuple[Splits, list[st
     if config.task == "multiclass" and len(classes) < 3:
         raise DataError(f"label {label!r}: task multiclass found {len(classes)} class(es) in the training rows "
                         f"({', '.join(classes)}); with two classes use task: binary")
-    return Splits(*(indexer.transform(part) for part in (splits.train, splits.validation, splits.test))), classes
+    return splits.map(indexer.transform), classes
 
 
 # --- evaluation --------------------------------------------------------------------------------------
@@ -184,10 +184,7 @@ def _metric_name(name: str) -> str:
 
 def fit_model(data: TrainingData, config: TabularConfig, estimator) -> PipelineModel:
     """Feature stages + estimator fitted on train (validation rows flagged), then the label mapping."""
-    spark = SparkSession.getActiveSession()
-    partitions = max(2, spark.sparkContext.defaultParallelism) if spark else 2
-    # a shuffle boundary: XGBoost's barrier stage must not inherit the union's partitions
-    model = fit_pipeline(data.feature_stages, estimator, data.splits.train_with_indicator().repartition(partitions))
+    model = fit_pipeline(data.feature_stages, estimator, data.splits.train_with_indicator())
     return PipelineModel([*model.stages, *data.tail]) if data.tail else model
 
 
@@ -196,7 +193,8 @@ def train(spark: SparkSession, config: TabularConfig) -> TrainResult:
     started = time.time()
     data = training_data(spark, config)
     stats = data.stats
-    estimator = xgb_estimator(config.model, FEATURES_COLUMN, data.label, config.task, device=config.compute.device)
+    estimator = xgb_estimator(config.model, FEATURES_COLUMN, data.label, config.task, device=config.compute.device,
+                              layout=WorkerLayout.of(config.model, spark.sparkContext))
     evaluate = evaluator(config, data.label, data.classes)
 
     with RunRecorder(spark, config) as recorder:

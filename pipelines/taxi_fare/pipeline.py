@@ -28,7 +28,7 @@ from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, to_uri
 from spark_ml_pipeline.store.recorder import RunRecorder
 from spark_ml_pipeline.train.metrics import regression_metrics
 from spark_ml_pipeline.train.splits import Splits, split_rows
-from spark_ml_pipeline.train.xgboost import best_iteration, fit_pipeline, xgb_regressor
+from spark_ml_pipeline.train.xgboost import WorkerLayout, best_iteration, fit_pipeline, xgb_regressor
 
 NAME = "taxi_fare"
 FEATURES_COLUMN = "features"
@@ -234,7 +234,8 @@ def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainR
     splits, ingest_stats = split_trips(spark, config)
     if manifest is None:
         manifest = _manifest_if_any(spark, ingest_stats.input)
-    regressor = xgb_regressor(config.model, FEATURES_COLUMN, LABEL, device=config.compute.device)
+    regressor = xgb_regressor(config.model, FEATURES_COLUMN, LABEL, device=config.compute.device,
+                              layout=WorkerLayout.of(config.model, spark.sparkContext))
 
     with RunRecorder(spark, config) as recorder:
         recorder.log_config(("model", "features", "split", "generate", "ingest", "compute"))
@@ -242,11 +243,7 @@ def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainR
         recorder.log_json(asdict(ingest_stats), "ingest_stats.json")
 
         fit_started = time.time()
-        # A shuffle boundary: XGBoost's barrier stage must not inherit the union's partitions (on a cluster the
-        # barrier RDD chain check rejects ancestors with a different number of partitions).
-        partitions = max(2, spark.sparkContext.defaultParallelism)
-        model = fit_pipeline(taxi_feature_stages(config), regressor,
-                             splits.train_with_indicator().repartition(partitions),
+        model = fit_pipeline(taxi_feature_stages(config), regressor, splits.train_with_indicator(),
                              on_retry=lambda attempt, reason: recorder.set_tags({"fit_retries": str(attempt),
                                                                                  "fit_retry_reason": reason[:500]}))
         fit_seconds = time.time() - fit_started

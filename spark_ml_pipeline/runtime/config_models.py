@@ -120,7 +120,11 @@ class SplitConfig(Section):
 class XGBoostConfig(Section):
     """Parameters of ``xgboost.spark.SparkXGBRegressor`` (validated here, before any Spark job)."""
 
-    num_workers: PositiveInt = 2
+    # XGBoost workers (Spark barrier tasks). null: one in local mode, training on every core (workers on one
+    # machine only add a histogram allreduce over loopback); on a cluster one per executor.
+    num_workers: Optional[PositiveInt] = None
+    # Threads per worker. null: the cores over the workers in local mode; spark.task.cpus on a cluster.
+    threads_per_worker: Optional[PositiveInt] = None
     n_estimators: PositiveInt = 300
     max_depth: int = Field(8, ge=1, le=20)
     learning_rate: float = Field(0.1, gt=0, le=1)

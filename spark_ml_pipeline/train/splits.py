@@ -7,7 +7,7 @@ it in. ``with_validation_flag`` marks validation rows in one frame (what the tra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -29,11 +29,21 @@ class Splits:
     train: DataFrame
     validation: DataFrame
     test: DataFrame
+    # Training and validation rows flagged in one scan of the input (no union: a trainer reads it with the
+    # input's own partitions, e.g. exactly one per XGBoost worker, without a shuffle).
+    flagged: DataFrame | None = None
 
     def train_with_indicator(self) -> DataFrame:
         """Training and validation rows in one frame, flagged (``is_validation``) for early stopping."""
+        if self.flagged is not None:
+            return self.flagged
         return (self.train.withColumn(VALIDATION_INDICATOR, F.lit(False))
                 .unionByName(self.validation.withColumn(VALIDATION_INDICATOR, F.lit(True))))
+
+    def map(self, transform: Callable[[DataFrame], DataFrame]) -> "Splits":
+        """The same split with ``transform`` applied to every part."""
+        return Splits(transform(self.train), transform(self.validation), transform(self.test),
+                      transform(self.flagged) if self.flagged is not None else None)
 
     def train_and_validation(self) -> DataFrame:
         """What a refit trains on once the validation split has chosen its settings."""
@@ -65,7 +75,9 @@ def split_by_hash(df: DataFrame, validation_fraction: float, test_fraction: floa
     validation_end = test_fraction + validation_fraction
     return Splits(train=df.where(fraction >= validation_end),
                   validation=df.where((fraction >= test_fraction) & (fraction < validation_end)),
-                  test=df.where(fraction < test_fraction))
+                  test=df.where(fraction < test_fraction),
+                  flagged=df.where(fraction >= test_fraction).withColumn(VALIDATION_INDICATOR,
+                                                                         fraction < validation_end))
 
 
 def split_by_time(df: DataFrame, time_column: str, validation_fraction: float, test_fraction: float) -> Splits:
@@ -82,7 +94,8 @@ def split_by_time(df: DataFrame, time_column: str, validation_fraction: float, t
     validation_start, test_start = cuts
     return Splits(train=df.where(ts < validation_start),
                   validation=df.where((ts >= validation_start) & (ts < test_start)),
-                  test=df.where(ts >= test_start))
+                  test=df.where(ts >= test_start),
+                  flagged=df.where(ts < test_start).withColumn(VALIDATION_INDICATOR, ts >= validation_start))
 
 
 def with_validation_flag(df: DataFrame, fraction: float, seed: int, key_columns: Sequence[str]) -> DataFrame:

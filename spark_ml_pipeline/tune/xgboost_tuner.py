@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame
 from spark_ml_pipeline.runtime.errors import PipelineError
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR, Splits
 from spark_ml_pipeline.train.trial_reporting import TrialContext
-from spark_ml_pipeline.train.xgboost import EVAL_METRIC, Task, fit_pipeline, xgb_estimator
+from spark_ml_pipeline.train.xgboost import EVAL_METRIC, Task, WorkerLayout, fit_pipeline, xgb_estimator
 
 
 @dataclass
@@ -85,10 +85,9 @@ class XGBoostTuner:
         rungs = trial_config.tune.budgets or [total // 8, total // 4, total // 2]
         return sorted({b for b in rungs if 0 < b < total} | {total})
 
-    def _estimator(self, model_config, device: str, **overrides):
-        estimator = xgb_estimator(model_config.model_copy(update=overrides), self.data.features_column,
-                                  self.data.label, self.data.task, device=device, with_validation=False)
-        return estimator
+    def _estimator(self, model_config, device: str, layout: WorkerLayout, **overrides):
+        return xgb_estimator(model_config.model_copy(update=overrides), self.data.features_column,
+                             self.data.label, self.data.task, device=device, with_validation=False, layout=layout)
 
     def fit_trial(self, trial_config, context: TrialContext) -> dict:
         model = trial_config.model
@@ -97,8 +96,9 @@ class XGBoostTuner:
         train_curve: list[float] = []
         validation_curve: list[float] = []
         for budget in self.budgets(trial_config):
-            estimator = self._estimator(model, trial_config.compute.device, n_estimators=budget - trained,
-                                        num_workers=context.workers, early_stopping_rounds=None)
+            estimator = self._estimator(model, trial_config.compute.device,
+                                        WorkerLayout(context.workers, context.threads_per_worker),
+                                        n_estimators=budget - trained, early_stopping_rounds=None)
             estimator.setParams(validation_indicator_col=VALIDATION_INDICATOR)
             if booster is not None:
                 estimator.setParams(xgb_model=booster)
@@ -119,6 +119,7 @@ class XGBoostTuner:
     def refit(self, best_config, best_attrs: dict):
         """The best configuration, fitted with its best number of rounds on train + validation."""
         estimator = self._estimator(best_config.model, best_config.compute.device,
+                                    WorkerLayout.of(best_config.model, self.spark.sparkContext),
                                     n_estimators=int(best_attrs["best_rounds"]), early_stopping_rounds=None)
         partitions = max(2, self.spark.sparkContext.defaultParallelism)
         fitted = fit_pipeline(self.data.feature_stages, estimator,

@@ -136,7 +136,7 @@ def test_gpu_config_makes_xgboost_train_on_cuda(conf_dir):
     config = load_config("taxi_fare", ["gpu"], [], conf_dir)
     regressor = xgb_regressor(config.model, "features", "fare_amount", device=config.compute.device)
     assert regressor.getOrDefault("device") == "cuda"
-    assert regressor.getOrDefault("num_workers") == config.model.num_workers
+    assert regressor.getOrDefault("num_workers") == (config.model.num_workers or 1)
 
 
 def test_spark_stage_progress_shows_on_a_terminal_only():
