@@ -55,7 +55,10 @@ def submitted(cluster, store_server, tmp_path_factory):
                "TRACKING_URI": store_server.tracking_uri}
         command = ["bash", "scripts/submit.sh", "run_date=2026-02-01", f"generate.rows={ROWS}", "generate.months=1",
                    f"store.experiment={experiment}", f"model.num_workers={WORKERS}", "model.n_estimators=500",
-                   "model.early_stopping_rounds=null", "spark.ui=true", f"spark.extra={{spark.ui.port: '{ui_port}'}}"]
+                   "model.early_stopping_rounds=null", "spark.ui=true",
+                   # the second fit waits for the master's new executor: check for free slots every 2 s, not 15
+                   f"spark.extra={{spark.ui.port: '{ui_port}', "
+                   "spark.scheduler.barrier.maxConcurrentTasksCheck.interval: 2s}"]
         out, err = open(log_dir / "stdout", "w"), open(log_dir / "stderr", "w")
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True)
         return Driver(process, ui_port, log_dir)

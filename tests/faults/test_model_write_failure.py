@@ -1,7 +1,8 @@
 """The disk fills up while a search's refit saves its model: the run fails with one line naming the location
 (exit 4), is FAILED in MLflow with no model, nothing half-written stays, and the champion (the registry alias)
 is untouched and still loads and scores. The models directory is a small tmpfs of its own (root can mount one),
-filled to a few KB before the save; without root it is made read-only instead."""
+filled to a few KB before the save; where no tmpfs can be mounted, the experiment's models directory is made
+read-only instead (chattr +i as root, whom modes do not stop)."""
 import os
 import subprocess
 import uuid
@@ -48,34 +49,41 @@ def champion(spark, store_server, tmp_path_factory, copy_conf):
     store = tmp_path_factory.mktemp("write-failure-store")
     models = store / "models"
     models.mkdir()
-    if ROOT_USER:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(models)], check=True)
+    mounted = ROOT_USER and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(models)],
+                                           capture_output=True).returncode == 0
     try:
         config = load_config("taxi_fare", ["local"], overrides(store, store_server), conf_dir)
         result = tune(spark, config, find_pipeline("taxi_fare").tuner)
         assert result.promoted and result.model_version == "1"
-        yield conf_dir, store, config, result
+        yield conf_dir, store, config, result, mounted
     finally:
-        if ROOT_USER:
+        if mounted:
             if subprocess.run(["umount", str(models)]).returncode != 0:
                 subprocess.run(["umount", "-l", str(models)], check=False)
 
 
-def break_models_directory(models, experiment_dir):
-    """Root: fill the tmpfs to 40 KB free (the model needs ~200 KB: the save starts, then ENOSPC). Otherwise:
-    the experiment's models directory read-only (the run's directory cannot be made)."""
-    if ROOT_USER:
+def break_models_directory(models, experiment_dir, mounted):
+    """The tmpfs filled to 40 KB free (the model needs ~200 KB: the save starts, then ENOSPC). Otherwise: the
+    experiment's models directory read-only (the run's directory cannot be made)."""
+    if mounted:
         free = os.statvfs(models).f_bavail * os.statvfs(models).f_frsize
         filler = models / ".filler"
         with open(filler, "wb") as handle:
             os.posix_fallocate(handle.fileno(), 0, free - 40 * 1024)
         return lambda: filler.unlink()
     experiment_dir.chmod(0o555)
-    return lambda: experiment_dir.chmod(0o755)
+    if ROOT_USER:
+        subprocess.run(["chattr", "+i", str(experiment_dir)], check=True)
+
+    def undo():
+        if ROOT_USER:
+            subprocess.run(["chattr", "-i", str(experiment_dir)], check=False)
+        experiment_dir.chmod(0o755)
+    return undo
 
 
 def test_disk_full_while_saving_keeps_the_champion(spark, champion, store_server, run_job):
-    conf_dir, store, config, first = champion
+    conf_dir, store, config, first, mounted = champion
     client = MlflowClient(store_server.tracking_uri)
     models = store / "models"
     experiment_dir = models / EXPERIMENT
@@ -83,7 +91,7 @@ def test_disk_full_while_saving_keeps_the_champion(spark, champion, store_server
     champion_version = client.get_model_version_by_alias(MODEL, "champion")
     parent_run = first.parent_run_id
 
-    undo = break_models_directory(models, experiment_dir)
+    undo = break_models_directory(models, experiment_dir, mounted)
     try:
         # The same command again: the budget is met, so it goes straight to the refit and its save.
         done = run_job("jobs.tune", "taxi_fare", *overrides(store, store_server), env={"SML_CONF_DIR": str(conf_dir)})
@@ -95,7 +103,8 @@ def test_disk_full_while_saving_keeps_the_champion(spark, champion, store_server
     refit_id = line.split("the model of run ", 1)[1].split()[0]
     target = f"{to_uri(experiment_dir)}/{refit_id}/model"
     assert line.startswith(f"error: the model of run {refit_id} could not be written to {target} ("), line
-    if ROOT_USER:
+    assert line.endswith("; nothing was committed")
+    if mounted:
         assert line.endswith("(java.io.IOException: No space left on device); nothing was committed")
     # The failed run: FAILED, no model recorded, nothing of it on disk (no temporary, no empty directory).
     refit = client.get_run(refit_id)
