@@ -61,15 +61,22 @@ def submitted(cluster, store_server, tmp_path_factory):
                    "spark.scheduler.barrier.maxConcurrentTasksCheck.interval: 2s}"]
         out, err = open(log_dir / "stdout", "w"), open(log_dir / "stderr", "w")
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True)
-        return Driver(process, ui_port, log_dir)
+        drivers.append(Driver(process, ui_port, log_dir))
+        return drivers[-1]
 
-    return store, submit
+    drivers = []
+    yield store, submit
+    for driver in drivers:  # a failed test's driver must not hold the run lock for the next one
+        if driver.process.poll() is None:
+            os.killpg(driver.process.pid, signal.SIGKILL)
+            driver.process.wait()
 
 
 class Driver:
     def __init__(self, process, ui_port, log_dir):
         self.process, self.ui_port, self.log_dir = process, ui_port, log_dir
         self.app = None
+        self.stage = None  # (stage id, attempt) of the barrier stage found last
 
     def output(self):
         """(the driver's Python output, stdout and stderr merged; the JVM's log)"""
@@ -93,30 +100,36 @@ class Driver:
                             and "PythonRDD.collectAndServe" in stage.get("details", "")
                             and stage["numTasks"] == WORKERS and stage["numActiveTasks"] == WORKERS
                             and stage["stageId"] not in not_in):
+                        self.stage = (stage["stageId"], stage["attemptId"])
                         return stage["stageId"]
             except (OSError, ValueError, IndexError, KeyError):  # the UI is not up yet
                 pass
             time.sleep(0.3)
         pytest.fail("no running barrier stage within the timeout:\n" + self.output()[1][-3000:])
 
-    def executors(self) -> list[int]:
-        """Pids of this application's executor JVMs (its id is on their command line)."""
-        pids = []
+    def executors(self) -> dict[str, int]:
+        """This application's executor JVMs (the application id is on their command line): executor id -> pid."""
+        found = {}
         for proc in Path("/proc").iterdir():
             try:
-                command = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
+                command = [arg.decode() for arg in (proc / "cmdline").read_bytes().split(b"\0")]
+            except (OSError, UnicodeDecodeError):
                 continue
-            if b"org.apache.spark.executor.CoarseGrainedExecutorBackend" in command and self.app.encode() in command:
-                pids.append(int(proc.name))
-        return sorted(pids)
+            if ("org.apache.spark.executor.CoarseGrainedExecutorBackend" in command and self.app in command
+                    and "--executor-id" in command):
+                found[command[command.index("--executor-id") + 1]] = int(proc.name)
+        return found
 
     def kill_an_executor(self) -> int:
+        """SIGKILL the JVM of an executor running a task of the barrier stage; its pid."""
         time.sleep(1)  # inside the boosting rounds
-        pids = self.executors()
-        assert len(pids) == WORKERS, pids
-        os.kill(pids[0], signal.SIGKILL)
-        return pids[0]
+        stage, attempt = self.stage
+        tasks = self._get(f"/{self.app}/stages/{stage}/{attempt}/taskList")
+        running = sorted(t["executorId"] for t in tasks if t["status"] == "RUNNING")
+        assert running, tasks
+        pid = self.executors()[running[0]]
+        os.kill(pid, signal.SIGKILL)
+        return pid
 
     def wait(self, timeout=600):
         try:
@@ -144,7 +157,7 @@ def test_executor_killed_once_the_fit_is_retried_and_the_run_completes(submitted
     assert re.search(rf"^warning: XGBoost fit attempt 1 of 2 lost an executor on {re.escape(cluster)} \({LOST}\); "
                      "fitting again$", out, re.MULTILINE), out[-3000:]
     assert "Traceback" not in out
-    assert killed not in driver.executors()
+    assert killed not in driver.executors().values()
     client = MlflowClient(store_server.tracking_uri)
     run = the_run(client, experiment)
     assert run.info.status == "FINISHED" and run.data.tags["fit_retries"] == "1"
