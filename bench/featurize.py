@@ -14,8 +14,10 @@ then alternate, in paired repeats:
 
 Both sides therefore scan the same column chunks of the same files (checked: the two physical plans' read
 schemas must be equal); they differ only in what they compute and write. The order alternates per repeat
-(plain first, then featurize first, ...). Prints what each side reads and writes (columns, bytes), the medians
-and the median of the per-repeat ratios (b)/(a); target <= 1.3. Results: bench/out/featurize/results.json.
+(plain first, then featurize first, ...), after one untimed warm-up pair. Prints what each side reads and writes
+(columns, bytes), the medians and the median of the per-repeat ratios (b)/(a) of wall time (target <= 1.3), and
+the same for the CPU seconds the JVM used (local mode: driver and executor threads in one process), which a
+shared machine inflates less than wall time. Results: bench/out/featurize/results.json.
 """
 from __future__ import annotations
 
@@ -41,6 +43,12 @@ def scan_schema(frame) -> list[tuple[str, str]]:
     if len(scans) != 1 or not hasattr(scans[0], "requiredSchema"):
         raise RuntimeError(f"expected one file scan in the plan, found {[s.nodeName() for s in scans]}")
     return [(f["name"], f["type"]) for f in json.loads(scans[0].requiredSchema().json())["fields"]]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def parquet_bytes(directory: Path) -> tuple[int, int]:
@@ -85,6 +93,7 @@ def main() -> None:
     load_start = os.getloadavg()
     print(f"load average at start (1, 5, 15 min): {load_start}", flush=True)
     spark = get_session(SparkConfig(master="local[2]", driver_memory="8g", shuffle_partitions=8), ComputeConfig())
+    jvm = spark._jvm.java.lang.ProcessHandle.current().pid()  # local mode: driver and executor threads
     model = PipelineModel(feature_stages(centroid_arrays(), airport_coordinates(), assemble_into=None))
     written_by_features = [*feature_columns(), LABEL]
     results: dict = {"date": datetime.date.today().isoformat(), "master": "local[2]", "driver_memory": "8g",
@@ -120,21 +129,25 @@ def main() -> None:
               f"files): {', '.join(f'{n}:{t}' for n, t in read_by_features)}; not read: "
               f"{', '.join(c for c in all_columns if c not in consumed)}", flush=True)
 
-        def run(kind: str) -> float:
+        def run(kind: str) -> tuple[float, float]:
             target = OUT / f"out-{kind}"
             shutil.rmtree(target, ignore_errors=True)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), cpu_seconds(jvm)
             frame(kind).write.parquet(str(target))
-            return time.perf_counter() - started
+            return time.perf_counter() - started, cpu_seconds(jvm) - cpu_started
 
         if not warmed_up:  # one untimed pair: JIT and caches warm before the first timed repeat
             run("plain"), run("featurize")
             warmed_up = True
         timings: dict[str, list[float]] = {"plain": [], "featurize": []}
+        cpu: dict[str, list[float]] = {"plain": [], "featurize": []}
         for repeat in range(args.repeats):
             for kind in (("plain", "featurize") if repeat % 2 == 0 else ("featurize", "plain")):
-                timings[kind].append(run(kind))
-                print(f"rows {rows:>10,} repeat {repeat} {kind:9s} {timings[kind][-1]:6.2f} s", flush=True)
+                wall, used = run(kind)
+                timings[kind].append(wall)
+                cpu[kind].append(used)
+                print(f"rows {rows:>10,} repeat {repeat} {kind:9s} {wall:6.2f} s wall, {used:6.2f} s JVM CPU "
+                      f"(load {os.getloadavg()[0]:.1f})", flush=True)
         written = {}
         for kind, columns in (("plain", consumed), ("featurize", written_by_features)):
             size, files = parquet_bytes(OUT / f"out-{kind}")
@@ -144,12 +157,17 @@ def main() -> None:
             raise RuntimeError(f"the two sides wrote different row counts: {written}")
         ratios = [f / p for f, p in zip(timings["featurize"], timings["plain"])]
         ratio = statistics.median(ratios)
+        cpu_ratios = [f / p for f, p in zip(cpu["featurize"], cpu["plain"])]
         results["sizes"][rows] = {
             "rows_valid": written["plain"]["rows"], "read_columns": [f"{n}:{t}" for n, t in read_by_features],
             "read_column_chunk_bytes": read_bytes, "valid_bytes_all_columns": valid_bytes, "written": written,
             "plain_s": timings["plain"], "featurize_s": timings["featurize"], "ratios": ratios,
             "plain_median_s": statistics.median(timings["plain"]),
-            "featurize_median_s": statistics.median(timings["featurize"]), "ratio_median": ratio}
+            "featurize_median_s": statistics.median(timings["featurize"]), "ratio_median": ratio,
+            "plain_cpu_s": cpu["plain"], "featurize_cpu_s": cpu["featurize"], "cpu_ratios": cpu_ratios,
+            "plain_cpu_median_s": statistics.median(cpu["plain"]),
+            "featurize_cpu_median_s": statistics.median(cpu["featurize"]),
+            "cpu_ratio_median": statistics.median(cpu_ratios)}
         for kind in ("plain", "featurize"):
             w = written[kind]
             print(f"rows {rows:>10,}: {kind:9s} writes {len(w['columns'])} columns, {w['rows']:,} rows, "
@@ -158,6 +176,10 @@ def main() -> None:
               f"(per repeat {', '.join(f'{r:.2f}' for r in ratios)}; featurize median "
               f"{statistics.median(timings['featurize']):.1f} s, plain read+write median "
               f"{statistics.median(timings['plain']):.1f} s)", flush=True)
+        print(f"rows {rows:>10,}: JVM CPU seconds featurize/plain (median of {args.repeats} paired) "
+              f"{statistics.median(cpu_ratios):.2f} (per repeat {', '.join(f'{r:.2f}' for r in cpu_ratios)}; "
+              f"featurize median {statistics.median(cpu['featurize']):.1f} s, plain median "
+              f"{statistics.median(cpu['plain']):.1f} s)", flush=True)
     results["load_average_end"] = os.getloadavg()
     print(f"load average at end (1, 5, 15 min): {results['load_average_end']}", flush=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
