@@ -74,10 +74,36 @@ def column_chunk_bytes(directory: Path, columns: list[str]) -> int:
     return total
 
 
+def breakdown(rows: int, run, sides: list[str], repeats: int) -> dict:
+    """Each side once per repeat (the order rotating), wall and JVM CPU seconds; CPU added over plain."""
+    wall: dict[str, list[float]] = {side: [] for side in sides}
+    cpu: dict[str, list[float]] = {side: [] for side in sides}
+    for repeat in range(repeats):
+        for side in sides[repeat % len(sides):] + sides[:repeat % len(sides)]:
+            seconds, used = run(side)
+            wall[side].append(seconds)
+            cpu[side].append(used)
+            print(f"rows {rows:>10,} breakdown repeat {repeat} {side:26s} {seconds:6.2f} s wall, {used:6.2f} s JVM "
+                  f"CPU (load {os.getloadavg()[0]:.1f})", flush=True)
+    result = {}
+    for side in sides:
+        added = statistics.median(c - p for c, p in zip(cpu[side], cpu["plain"]))
+        result[side] = {"wall_s": wall[side], "cpu_s": cpu[side], "wall_median_s": statistics.median(wall[side]),
+                        "cpu_median_s": statistics.median(cpu[side]), "cpu_added_over_plain_median_s": added}
+        print(f"rows {rows:>10,} breakdown {side:26s}: wall median {statistics.median(wall[side]):6.2f} s, JVM CPU "
+              f"median {statistics.median(cpu[side]):6.2f} s, CPU over plain (median of paired) {added:+6.2f} s",
+              flush=True)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", default="1000000,10000000")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--breakdown-rows", type=int, default=10_000_000,
+                        help="at this size (if among --rows), also time each feature stage alone and the previous "
+                             "baseline (all valid columns, source_file included); 0: skip")
+    parser.add_argument("--breakdown-repeats", type=int, default=3)
     args = parser.parse_args()
 
     from pyspark.ml import PipelineModel
@@ -96,6 +122,7 @@ def main() -> None:
     jvm = spark._jvm.java.lang.ProcessHandle.current().pid()  # local mode: driver and executor threads
     model = PipelineModel(feature_stages(centroid_arrays(), airport_coordinates(), assemble_into=None))
     written_by_features = [*feature_columns(), LABEL]
+    stages = {f"stage:{type(stage).__name__}": stage for stage in model.stages}
     results: dict = {"date": datetime.date.today().isoformat(), "master": "local[2]", "driver_memory": "8g",
                      "repeats": args.repeats, "load_average_start": load_start, "sizes": {}}
     warmed_up = False
@@ -113,6 +140,11 @@ def main() -> None:
             trips = read_valid(spark, str(canonical))
             if kind == "featurize":
                 return model.transform(trips).select(*written_by_features)
+            if kind == "plain_all_columns":
+                return trips
+            if kind.startswith("stage:"):  # one stage alone: the plain columns (as it leaves them) + its new ones
+                out = stages[kind].transform(trips)
+                return out.select(*consumed, *(c for c in out.columns if c not in trips.columns))
             return trips.select(*consumed)
 
         read_by_features = scan_schema(frame("featurize"))
@@ -180,6 +212,9 @@ def main() -> None:
               f"{statistics.median(cpu_ratios):.2f} (per repeat {', '.join(f'{r:.2f}' for r in cpu_ratios)}; "
               f"featurize median {statistics.median(cpu['featurize']):.1f} s, plain median "
               f"{statistics.median(cpu['plain']):.1f} s)", flush=True)
+        if rows == args.breakdown_rows:
+            results["breakdown"] = breakdown(rows, run, ["plain", "plain_all_columns", *stages],
+                                             args.breakdown_repeats)
     results["load_average_end"] = os.getloadavg()
     print(f"load average at end (1, 5, 15 min): {results['load_average_end']}", flush=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
