@@ -1,11 +1,11 @@
 """Search quality: TPE vs random search at an equal budget, on the taxi_fare feature table.
 
-    .venv/bin/python bench/tune_quality.py [--rows 200000] [--seeds 0,1,2,3,4] [--trials 30] [--rounds 400]
+    .venv/bin/python bench/tune_quality.py [--rows 200000] [--seeds 0,1,2,3,4] [--trials 30] [--rounds 200]
 
 What is compared is the sampler, nothing else. The data is prepared once with the pipeline's own code
 (generate -> ingest -> the deterministic hash split -> the feature stages, ``--rows`` generated trips, one
 month); the training rows train, the validation rows score (the test rows are not touched). Every trial trains
-native XGBoost (``xgboost.train``, ``hist``, 2 threads, fixed seed 0, so a configuration's value is
+native XGBoost (``xgboost.train``, ``hist``, 1 thread, fixed seed 0, so a configuration's value is
 deterministic, row and column subsampling included) for at most ``--rounds`` rounds with early stopping
 (``--patience``) on the validation rows; the trial's value is the best validation RMSE. Each sampler, built by
 the search's own ``make_sampler`` (TPE: multivariate, grouped, 5 random start-up trials; random), runs
@@ -26,6 +26,7 @@ import datetime
 import json
 import math
 import os
+import pickle
 import shutil
 import statistics
 import sys
@@ -47,7 +48,9 @@ SPACE = {
     "gamma": {"type": "logfloat", "low": 0.001, "high": 10.0},
 }
 FIXED = {"objective": "reg:squarederror", "tree_method": "hist", "max_bin": 256, "eval_metric": "rmse",
-         "nthread": 2, "seed": 0}
+         "nthread": 1, "seed": 0}
+# One thread: on a shared 2-core machine xgboost's OpenMP threads spin-wait for each other while descheduled;
+# nthread=2 measured 7-15x slower than nthread=1 at load 6-12 (same values: the fit does not depend on it).
 
 
 def prepare(rows: int) -> dict:
@@ -144,9 +147,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--trials", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=400, help="most boosting rounds of a trial")
+    parser.add_argument("--rounds", type=int, default=200, help="most boosting rounds of a trial")
     parser.add_argument("--patience", type=int, default=20, help="early stopping rounds on the validation rows")
     parser.add_argument("--tolerance", type=float, default=0.01, help="relative, for 'trials to within'")
+    parser.add_argument("--reuse-data", action="store_true",
+                        help="reuse the feature table an earlier run saved (bench/out/tune_quality/data-<rows>.pkl)")
+    parser.add_argument("--verbose", action="store_true", help="one line per trial")
     parser.add_argument("--samplers", default="tpe,random", help="tpe, random, tpe_optuna_default")
     args = parser.parse_args()
 
@@ -160,9 +166,15 @@ def main() -> None:
     started_all = time.perf_counter()
     load_start = os.getloadavg()
     print(f"load average at start (1, 5, 15 min): {load_start}", flush=True)
-    shutil.rmtree(OUT, ignore_errors=True)
-    OUT.mkdir(parents=True)
-    data = prepare(args.rows)
+    OUT.mkdir(parents=True, exist_ok=True)
+    cache = OUT / f"data-{args.rows}.pkl"
+    if args.reuse_data and cache.exists():
+        data = pickle.loads(cache.read_bytes())
+        print(f"data: reusing {cache} (made by an earlier run of this script)", flush=True)
+    else:
+        shutil.rmtree(OUT / "store", ignore_errors=True)
+        data = prepare(args.rows)
+        cache.write_bytes(pickle.dumps(data))
     prepared = time.perf_counter()
     (x_train, y_train), (x_validation, y_validation) = data["train"], data["validation"]
     print(f"data: {len(y_train):,} training rows, {len(y_validation):,} validation rows, "
@@ -191,6 +203,10 @@ def main() -> None:
             def objective(trial) -> float:
                 params = search_space.suggest(trial, space)
                 trials.append({"params": params, **train(params)})
+                if args.verbose:
+                    t = trials[-1]
+                    print(f"  {name} seed {seed} trial {len(trials)}: {t['value']:.4f} ({t['best_rounds']} of "
+                          f"{t['rounds']} rounds, {t['seconds']:.1f} s) {params}", flush=True)
                 return trials[-1]["value"]
 
             began = time.perf_counter()
