@@ -49,8 +49,8 @@ SPACE = {
 }
 FIXED = {"objective": "reg:squarederror", "tree_method": "hist", "max_bin": 256, "eval_metric": "rmse",
          "nthread": 1, "seed": 0}
-# One thread: on a shared 2-core machine xgboost's OpenMP threads spin-wait for each other while descheduled;
-# nthread=2 measured 7-15x slower than nthread=1 at load 6-12 (same values: the fit does not depend on it).
+# One thread: on the shared 2-core machine, xgboost's OpenMP threads spin-wait for each other while descheduled,
+# and nthread=2 was many times slower than nthread=1 (--threads-check measures it); the values are the same.
 
 
 def prepare(rows: int) -> dict:
@@ -142,6 +142,22 @@ def plot(path: Path, curves: dict, threshold: float, floor: float, trials: int) 
     return True
 
 
+def threads_check(train, repeats: int) -> None:
+    """One mid-range configuration trained with 1 and 2 xgboost threads, alternating: seconds and values."""
+    params = {"max_depth": 8, "learning_rate": 0.1, "min_child_weight": 5.0, "subsample": 0.8,
+              "colsample_bytree": 0.8, "reg_lambda": 1.0, "reg_alpha": 0.01, "gamma": 0.01}
+    seconds: dict[int, list[float]] = {1: [], 2: []}
+    for repeat in range(repeats):
+        for threads in (1, 2):
+            result = train({**params, "nthread": threads})
+            seconds[threads].append(result["seconds"])
+            print(f"threads check: repeat {repeat} nthread {threads}: {result['seconds']:.1f} s, value "
+                  f"{result['value']:.6f} ({result['rounds']} rounds; load {os.getloadavg()[0]:.1f})", flush=True)
+    print(f"threads check: median nthread 1 {statistics.median(seconds[1]):.1f} s, nthread 2 "
+          f"{statistics.median(seconds[2]):.1f} s, ratio (median of paired) "
+          f"{statistics.median(b / a for a, b in zip(seconds[1], seconds[2])):.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000)
@@ -152,6 +168,9 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=0.01, help="relative, for 'trials to within'")
     parser.add_argument("--reuse-data", action="store_true",
                         help="reuse the feature table an earlier run saved (bench/out/tune_quality/data-<rows>.pkl)")
+    parser.add_argument("--threads-check", type=int, default=0, metavar="REPEATS",
+                        help="only time one configuration with nthread 1 and 2, alternating, REPEATS times each "
+                             "(why FIXED has nthread 1); no search")
     parser.add_argument("--verbose", action="store_true", help="one line per trial")
     parser.add_argument("--samplers", default="tpe,random", help="tpe, random, tpe_optuna_default")
     args = parser.parse_args()
@@ -192,6 +211,9 @@ def main() -> None:
         return {"value": float(booster.best_score), "best_rounds": booster.best_iteration + 1,
                 "rounds": booster.num_boosted_rounds(), "seconds": time.perf_counter() - began}
 
+    if args.threads_check:
+        threads_check(train, args.threads_check)
+        return
     samplers = args.samplers.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     runs: dict[str, dict[int, list[dict]]] = {name: {} for name in samplers}
