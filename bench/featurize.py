@@ -1,6 +1,7 @@
 """Taxi featurize wall time vs a plain Parquet read + write of the same input columns, in one run.
 
-    .venv/bin/python bench/featurize.py [--rows 1000000,10000000] [--repeats 3]
+    .venv/bin/python bench/featurize.py [--rows 1000000,10000000] [--repeats 5] [--breakdown-rows 10000000]
+                                        [--breakdown-repeats 3]
 
 For each size: generate legacy-schema trips once (bench/out/featurize/), ingest them with the ingest stage,
 then alternate, in paired repeats:
@@ -99,7 +100,7 @@ def breakdown(rows: int, run, sides: list[str], repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", default="1000000,10000000")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--breakdown-rows", type=int, default=10_000_000,
                         help="at this size (if among --rows), also time each feature stage alone and the previous "
                              "baseline (all valid columns, source_file included); 0: skip")
