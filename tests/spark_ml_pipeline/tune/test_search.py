@@ -134,7 +134,10 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(conf_dir, tmp_
     assert "RUNNING" not in states and "WAITING" not in states
     for orphan in [t for t in study.trials if t.user_attrs.get("orphaned")]:  # killed mid-fit: re-run once
         retries = [t for t in study.trials if t.user_attrs.get("retry_of") == orphan.number]
-        assert len(retries) == 1 and retries[0].params == orphan.params and retries[0].state.name != "FAIL"
+        # The same configuration: every parameter the orphan had drawn (a kill can land between two of its
+        # suggestions, each a journal write; the retry then draws the rest).
+        assert len(retries) == 1 and orphan.params.items() <= retries[0].params.items()
+        assert retries[0].state.name != "FAIL"
 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_finishes_the_budget(conf_dir, tmp_path):
