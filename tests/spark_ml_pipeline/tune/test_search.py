@@ -1,6 +1,5 @@
 """Hyperparameter search: space errors, resume after SIGKILL, overlapping parallel trials, champion promotion."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
