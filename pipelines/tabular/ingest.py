@@ -18,8 +18,7 @@ from pyspark.sql import functions as F
 from pipelines.tabular.config import PACKAGE_SCHEME, TabularConfig, is_numeric
 from spark_ml_pipeline.ingest.files import list_input_files
 from spark_ml_pipeline.ingest.packaged import find_package_file
-from spark_ml_pipeline.ingest.quarantine import (DUPLICATE, MALFORMED, RAW_LINE, IngestStats, Tagged, commit,
-                                                 quarantine_duplicates, reasons_of, tag_rows)
+from spark_ml_pipeline.ingest.quarantine import MALFORMED, RAW_LINE, IngestStats, Tagged, commit, tag
 from spark_ml_pipeline.ingest.tables import (DeclaredColumn, TextFormat, bad_value, declared_rows, fields_of,
                                              read_parts, union_parts)
 from spark_ml_pipeline.runtime.config_models import run_date
@@ -145,13 +144,9 @@ def rules(config: TabularConfig, label_optional: bool = False) -> list[tuple[str
 def tagged_rows(spark: SparkSession, config: TabularConfig, files: list, label_optional: bool = False) -> Tagged:
     """Every row of ``files`` with its declared, typed columns, ``__raw_<c>``, ``raw_line``, ``source_file`` and
     ``reason`` (ingest and scoring alike)."""
-    checks = rules(config, label_optional)
     typed, found = typed_rows(spark, config, files, label_optional)
-    tagged = tag_rows(typed, checks)
-    duplicates = config.ingest.duplicates == "quarantine"
-    if duplicates:
-        tagged = quarantine_duplicates(tagged, list(config.columns))
-    return Tagged(tagged, schema_ddl(config), reasons_of(checks) + ([DUPLICATE] if duplicates else []), found)
+    return tag(typed, rules(config, label_optional), schema=schema_ddl(config), duplicates=config.ingest.duplicates,
+               key_columns=list(config.columns), columns_found=found)
 
 
 # --- the stage ---------------------------------------------------------------------------------------

@@ -17,8 +17,7 @@ from pyspark.sql import functions as F
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.zones import UNKNOWN_ZONES
 from spark_ml_pipeline.ingest.files import list_input_files
-from spark_ml_pipeline.ingest.quarantine import (DUPLICATE, MALFORMED, RAW_LINE, IngestStats, Tagged, commit,
-                                                 quarantine_duplicates, reasons_of, tag_rows)
+from spark_ml_pipeline.ingest.quarantine import MALFORMED, RAW_LINE, IngestStats, Tagged, commit, tag
 from spark_ml_pipeline.ingest.tables import (DeclaredColumn, bad_value, declared_rows, fields_of, read_parts,
                                              union_parts)
 from spark_ml_pipeline.runtime.errors import DataError
@@ -122,11 +121,8 @@ def tagged_trips(spark: SparkSession, files: list, input_format: str, tlc_schema
                  duplicates: str = "keep") -> Tagged:
     """The trips of ``files``, canonical and tagged with the first rule each breaks (ingest and scoring alike)."""
     canonical, version, found = read_canonical(spark, files, input_format, tlc_schema, label_required)
-    checks = validation_rules(version, rules, label_required)
-    tagged = tag_rows(canonical, checks)
-    if duplicates == "quarantine":
-        tagged = quarantine_duplicates(tagged, tlc.CANONICAL_ORDER)
-    return Tagged(tagged, version, reasons_of(checks) + ([DUPLICATE] if duplicates == "quarantine" else []), found)
+    return tag(canonical, validation_rules(version, rules, label_required), schema=version, duplicates=duplicates,
+               key_columns=tlc.CANONICAL_ORDER, columns_found=found)
 
 
 # --- the stage ---------------------------------------------------------------------------------------

@@ -67,6 +67,17 @@ def tag_rows(df: DataFrame, rules: Sequence[Rule]) -> DataFrame:
     return df.withColumn(REASON, F.coalesce(*[F.when(bad, F.lit(name)) for name, bad in rules], F.lit(None)))
 
 
+def tag(rows: DataFrame, rules: Sequence[Rule], *, schema: str, duplicates: str, key_columns: Sequence[str],
+        columns_found: Sequence[str] = ()) -> Tagged:
+    """The rows tagged by ``rules`` (and, with ``duplicates="quarantine"``, copies of a valid row on
+    ``key_columns``), with every reason they can get: what a pipeline's reader gives :func:`commit`."""
+    tagged = tag_rows(rows, rules)
+    reasons = reasons_of(rules)
+    if duplicates == "quarantine":
+        tagged, reasons = quarantine_duplicates(tagged, key_columns), reasons + [DUPLICATE]
+    return Tagged(tagged, schema, reasons, list(columns_found))
+
+
 def quarantine_duplicates(tagged: DataFrame, columns: Sequence[str]) -> DataFrame:
     """Every valid row equal to an earlier valid one on ``columns`` is quarantined as ``duplicate_row`` (the
     first copy stays valid). Costs a shuffle of the input, hence a choice (``ingest.duplicates``)."""
