@@ -3,16 +3,20 @@
     .venv/bin/python bench/train_vs_native.py [--rows 1000000] [--rounds 100] [--repeats 3]
 
 Generates and ingests N trips once (bench/out/train_vs_native/), splits them as the pipeline does, and writes
-the training rows' feature table (the pipeline's own feature stages) to Parquet once. Then alternates:
-(a) the pipeline's fit exactly as ``train`` runs it (``fit_pipeline``: feature stages + the configured regressor,
-its worker layout, one partition per worker, large Arrow batches), early stopping off and a fixed number of
-rounds; (b) native ``xgboost.train`` on the same feature table: pyarrow read -> QuantileDMatrix -> train, with
-the same parameters and threads. Prints medians and the ratio (a)/(b); target <= 1.10.
+the training rows' feature table (the pipeline's own feature stages) to Parquet once. Then rotates three sides,
+early stopping off and a fixed number of rounds, the same parameters and threads:
+(a) native ``xgboost.train`` on the feature table: pyarrow read -> QuantileDMatrix -> train;
+(b) estimator: the pipeline's configured regressor (its worker layout, feature columns) fitted on the same
+    feature table read by Spark: like with like, the cost of going through Spark and xgboost.spark;
+(c) pipeline: the fit exactly as ``train`` runs it (``fit_pipeline``: the feature stages computed from the
+    ingested training rows in the same job + the regressor).
+Prints medians and the ratios (b)/(a) (target <= 1.10) and (c)/(a).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -37,7 +41,7 @@ def main() -> None:
     from features.taxi import LABEL, feature_columns
     from pipelines.taxi_fare.generator import GeneratorSpec, write_trips
     from pipelines.taxi_fare.ingest import ingest
-    from pipelines.taxi_fare.pipeline import FEATURES_COLUMN, TaxiFareConfig, taxi_feature_stages
+    from pipelines.taxi_fare.pipeline import TaxiFareConfig, taxi_feature_stages
     from spark_ml_pipeline.ingest.quarantine import read_valid
     from spark_ml_pipeline.runtime.config_models import SplitConfig
     from spark_ml_pipeline.runtime.session import get_session
@@ -59,7 +63,7 @@ def main() -> None:
          .where(~training[VALIDATION_INDICATOR]).select(*columns, LABEL).write.parquet(str(table)))
 
     layout = WorkerLayout.of(config.model, spark.sparkContext)
-    regressor = xgb_regressor(config.model, FEATURES_COLUMN, LABEL, layout=layout, with_validation=False)
+    regressor = xgb_regressor(config.model, columns, LABEL, layout=layout, with_validation=False)
     booster_params = {"tree_method": "hist", "max_depth": config.model.max_depth, "eta": config.model.learning_rate,
                       "min_child_weight": config.model.min_child_weight, "max_bin": config.model.max_bin,
                       "lambda": config.model.reg_lambda, "objective": "reg:squarederror",
@@ -72,23 +76,31 @@ def main() -> None:
                                      max_bin=config.model.max_bin)
         xgb.train(booster_params, matrix, num_boost_round=args.rounds)
 
-    def pipeline() -> None:
-        fit_pipeline(taxi_feature_stages(config), regressor, pipeline_train)
+    def estimator() -> None:
+        fit_pipeline([], regressor, spark.read.parquet(str(table)))
 
-    timings = {"native": [], "pipeline": []}
-    for repeat in range(args.repeats + 1):  # the first pair warms both up and is not counted
-        for name, run in (("native", native), ("pipeline", pipeline)) if repeat % 2 else \
-                (("pipeline", pipeline), ("native", native)):
+    def pipeline() -> None:
+        fit_pipeline(taxi_feature_stages(config, assemble_into=None), regressor, pipeline_train)
+
+    sides = [("native", native), ("estimator", estimator), ("pipeline", pipeline)]
+    timings: dict[str, list[float]] = {name: [] for name, _ in sides}
+    for repeat in range(args.repeats + 1):  # the first round warms every side up and is not counted
+        for name, run in sides[repeat % 3:] + sides[:repeat % 3]:  # each side leads in turn
             started = time.perf_counter()
             run()
             seconds = time.perf_counter() - started
             if repeat:
                 timings[name].append(seconds)
-            print(f"repeat {repeat} {name:8s} {seconds:6.2f} s{' (warm-up)' if not repeat else ''}", flush=True)
-    ratio = statistics.median(p / n for p, n in zip(timings["pipeline"], timings["native"]))
-    result = {"rows": args.rows, "rounds": args.rounds, "layout": {"workers": layout.workers, "threads": layout.threads},
-              "native_median_s": round(statistics.median(timings["native"]), 2),
-              "pipeline_median_s": round(statistics.median(timings["pipeline"]), 2), "ratio_median": round(ratio, 3)}
+            print(f"repeat {repeat} {name:9s} {seconds:6.2f} s{' (warm-up)' if not repeat else ''}", flush=True)
+
+    def ratio(side: str) -> float:
+        return round(statistics.median(s / n for s, n in zip(timings[side], timings["native"])), 3)
+
+    result = {"rows": args.rows, "rounds": args.rounds,
+              "layout": {"workers": layout.workers, "threads": layout.threads, "in_driver": layout.in_driver},
+              **{f"{name}_median_s": round(statistics.median(t), 2) for name, t in timings.items()},
+              "estimator_ratio_median": ratio("estimator"), "pipeline_ratio_median": ratio("pipeline"),
+              "load_average": os.getloadavg()}
     print(result)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"results-{args.rows}.json").write_text(json.dumps(result, indent=2))

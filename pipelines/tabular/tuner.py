@@ -28,7 +28,7 @@ def prepare_search(spark, config: TabularConfig) -> TabularSearchData:
     return TabularSearchData(splits=data.splits, feature_stages=data.feature_stages, label=data.label,
                              evaluate=evaluator(config, data.label, data.classes),
                              test_metric="log_loss" if is_classification(config) else "rmse",
-                             test_direction="minimize", task=config.task, features_column=FEATURES_COLUMN,
+                             test_direction="minimize", task=config.task, features=FEATURES_COLUMN,
                              tail=data.tail)
 
 

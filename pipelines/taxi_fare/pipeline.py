@@ -234,7 +234,8 @@ def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainR
     splits, ingest_stats = split_trips(spark, config)
     if manifest is None:
         manifest = _manifest_if_any(spark, ingest_stats.input)
-    regressor = xgb_regressor(config.model, FEATURES_COLUMN, LABEL, device=config.compute.device,
+    regressor = xgb_regressor(config.model, feature_columns(config.features.categories), LABEL,
+                              device=config.compute.device,
                               layout=WorkerLayout.of(config.model, spark.sparkContext))
 
     with RunRecorder(spark, config) as recorder:
@@ -243,7 +244,8 @@ def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainR
         recorder.log_json(asdict(ingest_stats), "ingest_stats.json")
 
         fit_started = time.time()
-        model = fit_pipeline(taxi_feature_stages(config), regressor, splits.train_with_indicator(),
+        model = fit_pipeline(taxi_feature_stages(config, assemble_into=None), regressor,
+                             splits.train_with_indicator(),
                              on_retry=lambda attempt, reason: recorder.set_tags({"fit_retries": str(attempt),
                                                                                  "fit_retry_reason": reason[:500]}))
         fit_seconds = time.time() - fit_started

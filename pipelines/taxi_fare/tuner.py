@@ -14,7 +14,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
 from features.scaling import StandardizeArray
-from features.taxi import LABEL
+from features.taxi import LABEL, AssembleArray, feature_columns
 from pipelines.taxi_fare import keras_mlp
 from pipelines.taxi_fare.pipeline import FEATURES_COLUMN, ensure_generated, ingest, split_trips, taxi_feature_stages
 from spark_ml_pipeline.runtime.io import short_digest
@@ -36,8 +36,9 @@ def prepare_search(spark, config) -> XGBoostSearchData:
     ensure_generated(spark, config)
     ingest(spark, config)
     splits, _ = split_trips(spark, config)
-    return XGBoostSearchData(splits=splits, feature_stages=taxi_feature_stages(config), label=LABEL,
-                             evaluate=evaluate, test_metric="rmse", features_column=FEATURES_COLUMN)
+    return XGBoostSearchData(splits=splits, feature_stages=taxi_feature_stages(config, assemble_into=None),
+                             label=LABEL, evaluate=evaluate, test_metric="rmse",
+                             features=feature_columns(config.features.categories))
 
 
 class TaxiFareTuner(XGBoostTuner):
@@ -57,10 +58,12 @@ class TaxiFareTuner(XGBoostTuner):
 
     def _prepare_keras(self) -> None:
         """Standardise with statistics of the training rows and write what the ranks read, once."""
+        # XGBoost reads the feature columns; the MLP one array of them, standardised.
+        assembled = AssembleArray(inputCols=self.data.features, outputCol=FEATURES_COLUMN).transform(self.train_frame)
         scaler = StandardizeArray(inputCol=FEATURES_COLUMN, outputCol=keras_mlp.SCALED_FEATURES)
-        self.scaler = scaler.fit(self.train_frame.where(~F.col(VALIDATION_INDICATOR)))
-        self.keras_frame = self.scaler.transform(self.train_frame).select(keras_mlp.SCALED_FEATURES, LABEL,
-                                                                          VALIDATION_INDICATOR)
+        self.scaler = scaler.fit(assembled.where(~F.col(VALIDATION_INDICATOR)))
+        self.keras_frame = self.scaler.transform(assembled).select(keras_mlp.SCALED_FEATURES, LABEL,
+                                                                   VALIDATION_INDICATOR)
         self.features_size = len(self.scaler.getOrDefault(self.scaler.means))
         shaping = self.config.model_dump(mode="json", include={"generate", "ingest", "features", "split",
                                                                "run_date"})
@@ -92,7 +95,7 @@ class TaxiFareTuner(XGBoostTuner):
         section = best_config.keras.model_copy(update={"epochs": int(best_attrs.get("best_epochs") or
                                                                      best_config.keras.epochs),
                                                        "early_stopping_patience": 0})
-        stages = self.data.feature_stages
+        stages = taxi_feature_stages(best_config)  # ending in the array column the MLP reads
         rows = PipelineModel(stages).transform(self.data.splits.train_and_validation())
         scaler = StandardizeArray(inputCol=FEATURES_COLUMN, outputCol=keras_mlp.SCALED_FEATURES).fit(rows)
         keyed = {"data": self.keras_data_dir, "keras": section.model_dump(mode="json")}

@@ -11,7 +11,15 @@ from py4j.protocol import Py4JJavaError
 from pyspark.ml import Pipeline, PipelineModel, Transformer
 from pyspark import SparkContext
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.serializers import ArrowCollectSerializer
+from pyspark.util import _load_from_socket
+from xgboost import config_context
+from xgboost import train as xgboost_train
+from xgboost.sklearn import _can_use_qdm
 from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
+from xgboost.spark.data import alias, create_dmatrix_from_partitions
+from xgboost.spark.summary import XGBoostTrainingSummary
 
 from spark_ml_pipeline.runtime.config_models import XGBoostConfig
 from spark_ml_pipeline.runtime.errors import ClusterError
@@ -26,30 +34,53 @@ EVAL_METRIC = {"regression": "rmse", "binary": "logloss", "multiclass": "mloglos
 
 @dataclass(frozen=True)
 class WorkerLayout:
-    """How a fit uses the machines: XGBoost workers (barrier tasks) and boosting threads in each."""
+    """How a fit uses the machines: XGBoost workers (barrier tasks) and boosting threads in each.
+
+    ``in_driver``: the one worker of a local-mode fit is the driver process itself. Spark still computes the
+    input (every core, as many tasks as partitions) and streams it as Arrow batches; the driver builds the
+    DMatrix and boosts, as native xgboost does. A barrier stage would add nothing on one machine but its
+    fixed costs: three barrier syncs that poll once a second, the tracker, the model sent back, and a scan
+    held to one partition (one core) so that the stage needs no shuffle."""
 
     workers: int
     threads: int | None = None  # None: xgboost.spark's own choice, spark.task.cpus
+    in_driver: bool = False
 
     @classmethod
     def of(cls, config: XGBoostConfig, sc: SparkContext | None = None) -> "WorkerLayout":
         """The configured layout, the unset parts chosen for the session's master (see XGBoostConfig)."""
         if sc is None:
             return cls(config.num_workers or 1, config.threads_per_worker)
-        if sc.master.startswith("local"):
+        if is_local(sc):
             workers = config.num_workers or 1
-            return cls(workers, config.threads_per_worker or max(1, sc.defaultParallelism // workers))
+            return cls(workers, config.threads_per_worker or max(1, sc.defaultParallelism // workers),
+                       in_driver=workers == 1)
         task_cpus = int(sc.getConf().get("spark.task.cpus", "1"))
         executors = len(executor_ids(sc)) or sc.defaultParallelism // task_cpus  # none registered yet: the slots
         return cls(config.num_workers or max(1, executors), config.threads_per_worker)
 
 
-class _Threads:
-    """``nthread`` of the workers' boosting and DMatrix set by the layout: xgboost.spark takes it from
-    spark.task.cpus, a session-wide setting that would also hold every other stage's tasks to one per that many
-    cores in local mode."""
+def is_local(sc: SparkContext) -> bool:
+    return sc.master.startswith("local")
+
+
+class _LayoutFit:
+    """xgboost.spark's fit, laid out by a :class:`WorkerLayout`.
+
+    * ``nthread`` of the boosting and DMatrix set by the layout: xgboost.spark takes it from spark.task.cpus, a
+      session-wide setting that would also hold every other stage's tasks to one per that many cores in local
+      mode.
+    * ``in_driver``: the fit runs in the driver (:meth:`_fit_in_driver`), with xgboost.spark's own input
+      columns, parameters, DMatrix construction and model, so the fitted model is the same class, saved and
+      scored alike.
+    * A list of feature columns with a validation indicator: xgboost 3.2 raises ``KeyError: 'values'`` on an
+      Arrow batch with no training or no validation rows (``append_m`` in xgboost/spark/data.py falls back to
+      the array column ``values``, absent with a column list; bench/xgboost_keyerror_repro.py reproduces it).
+      An empty ``values`` column gives that fallback something to find empty.
+    """
 
     _threads: int | None = None
+    _in_driver: bool = False
 
     def _get_xgb_parameters(self, dataset):
         booster, train_call, dmatrix = super()._get_xgb_parameters(dataset)
@@ -57,13 +88,62 @@ class _Threads:
             booster["nthread"] = dmatrix["nthread"] = self._threads
         return booster, train_call, dmatrix
 
+    def _prepare_input_columns_and_feature_prop(self, dataset):
+        columns, feature_prop = super()._prepare_input_columns_and_feature_prop(dataset)
+        if feature_prop.features_cols_names and feature_prop.has_validation_col:
+            columns.append(F.lit(None).cast("float").alias(alias.data))
+        return columns, feature_prop
 
-class Regressor(_Threads, SparkXGBRegressor):
-    """``SparkXGBRegressor`` whose threads per worker follow the layout."""
+    def _fit(self, dataset):
+        return self._fit_in_driver(dataset) if self._in_driver else super()._fit(dataset)
+
+    def _fit_in_driver(self, dataset):
+        """xgboost.spark's ``_fit`` with the driver as its only worker: the input's Arrow batches (in partition
+        order: the same rows give the same model) become pandas frames one at a time, as a barrier task gets
+        them, then xgboost.spark's own DMatrix construction, ``xgboost.train`` and model classes."""
+        self._validate_params()
+        columns, feature_prop = self._prepare_input_columns_and_feature_prop(dataset)
+        dataset = dataset.select(*columns)
+        booster_params, train_call_params, dmatrix_params = self._get_xgb_parameters(dataset)
+        use_qdm = _can_use_qdm(booster_params.get("tree_method"), booster_params.get("device"))
+        if use_qdm and booster_params.get("max_bin") is not None:
+            dmatrix_params["max_bin"] = booster_params["max_bin"]
+        evals_result: dict = {}
+        with config_context(verbosity=booster_params.get("verbosity", 1)):
+            with arrow_batches(dataset) as batches:
+                train, validation = create_dmatrix_from_partitions(
+                    iterator=(batch.to_pandas() for batch in batches), feature_cols=feature_prop.features_cols_names,
+                    dev_ordinal=None, use_qdm=use_qdm, kwargs=dmatrix_params,
+                    enable_sparse_data_optim=feature_prop.enable_sparse_data_optim,
+                    has_validation_col=feature_prop.has_validation_col)
+            evals = [(train, "training"), *([(validation, "validation")] if validation is not None else [])]
+            booster = xgboost_train(params=booster_params, dtrain=train, evals=evals, evals_result=evals_result,
+                                    **train_call_params)
+        fitted = self._convert_to_sklearn_model(booster.save_raw("json"), booster.save_config())
+        model = self._create_pyspark_model(fitted, XGBoostTrainingSummary.from_metrics(evals_result))
+        model._resetUid(self.uid)  # pyspark.ml's convention, as xgboost.spark's own fit does
+        return self._copyValues(model)
 
 
-class Classifier(_Threads, SparkXGBClassifier):
-    """``SparkXGBClassifier`` whose threads per worker follow the layout."""
+@contextlib.contextmanager
+def arrow_batches(frame: DataFrame) -> Iterator[Iterator]:
+    """The frame's rows as a stream of Arrow record batches in partition order (``DataFrame.toArrow``'s
+    transport, without holding them all: each batch is dropped once the consumer moves on). The job's error,
+    if any, is raised on leaving."""
+    port, secret, server = frame._jdf.collectAsArrowToPython()
+    try:
+        with _load_from_socket((port, secret), ArrowCollectSerializer()) as stream:
+            yield stream
+    finally:
+        server.getResult()
+
+
+class Regressor(_LayoutFit, SparkXGBRegressor):
+    """``SparkXGBRegressor`` laid out by a :class:`WorkerLayout`."""
+
+
+class Classifier(_LayoutFit, SparkXGBClassifier):
+    """``SparkXGBClassifier`` laid out by a :class:`WorkerLayout`."""
 
 
 def xgb_estimator(config: XGBoostConfig, features: str | list[str], label: str, task: Task = "regression",
@@ -87,6 +167,7 @@ def xgb_estimator(config: XGBoostConfig, features: str | list[str], label: str, 
     else:
         estimator = Classifier(probability_col="probability", raw_prediction_col="raw_prediction", **params)
     estimator._threads = layout.threads
+    estimator._in_driver = layout.in_driver and device == "cpu"  # GPUs are assigned to barrier tasks
     return estimator
 
 
@@ -96,12 +177,14 @@ def xgb_regressor(config: XGBoostConfig, features: str | list[str], label: str, 
 
 
 @contextlib.contextmanager
-def fit_input_layout(spark: SparkSession, workers: int) -> Iterator[None]:
-    """While a fit is planned and runs: file scans split into as many partitions as there are workers, so
-    xgboost.spark need not shuffle its input into that count (a barrier stage cannot coalesce), and Arrow
-    batches large enough that a worker's input crosses from the JVM in a few batches, not hundreds."""
-    settings = {"spark.sql.files.maxPartitionNum": str(workers),
-                "spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS)}
+def fit_input_layout(spark: SparkSession, estimator) -> Iterator[None]:
+    """While a fit is planned and runs: Arrow batches large enough that a worker's input crosses from the JVM
+    in a few batches, not hundreds; for a barrier fit, file scans split into as many partitions as there are
+    workers, so xgboost.spark need not shuffle its input into that count (a barrier stage cannot coalesce).
+    A fit in the driver keeps every partition: its input is computed on every core."""
+    settings = {"spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS)}
+    if not getattr(estimator, "_in_driver", False):
+        settings["spark.sql.files.maxPartitionNum"] = str(estimator.getOrDefault("num_workers"))
     previous = {key: spark.conf.get(key, None) for key in settings}
     for key, value in settings.items():
         spark.conf.set(key, value)
@@ -175,7 +258,7 @@ def fit_pipeline(stages: list[Transformer], estimator, training: DataFrame, retr
         executors = executor_ids(sc)
         try:
             with _job_description(sc, f"{FIT_DESCRIPTION} (attempt {attempt} of {attempts})"), \
-                    fit_input_layout(training.sparkSession, estimator.getOrDefault("num_workers")):
+                    fit_input_layout(training.sparkSession, estimator):
                 return pipeline.fit(training)
         except Py4JJavaError as exc:
             reason = lost_executor(exc, executors, executor_ids(sc))

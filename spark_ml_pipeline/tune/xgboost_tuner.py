@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame
 from spark_ml_pipeline.runtime.errors import PipelineError
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR, Splits
 from spark_ml_pipeline.train.trial_reporting import TrialContext
-from spark_ml_pipeline.train.xgboost import EVAL_METRIC, Task, WorkerLayout, fit_pipeline, xgb_estimator
+from spark_ml_pipeline.train.xgboost import EVAL_METRIC, Task, WorkerLayout, fit_pipeline, is_local, xgb_estimator
 
 
 @dataclass
@@ -35,7 +35,11 @@ class XGBoostSearchData:
     test_metric: str = "rmse"
     test_direction: str = "minimize"
     task: Task = "regression"
-    features_column: str = "features"
+    features: str | list[str] = "features"  # an array column, or a list of numeric columns (xgboost.spark's)
+
+
+def feature_list(features: str | list[str]) -> list[str]:
+    return [features] if isinstance(features, str) else list(features)
 
 
 def xgboost_tuner(prepare_search: Callable[..., XGBoostSearchData], tuner_class=None):
@@ -68,7 +72,7 @@ class XGBoostTuner:
         features = PipelineModel(self.data.feature_stages)
         partitions = max(2, self.spark.sparkContext.defaultParallelism)
         self.train_frame = (features.transform(self.data.splits.train_with_indicator())
-                            .select(self.data.features_column, self.data.label, VALIDATION_INDICATOR)
+                            .select(*feature_list(self.data.features), self.data.label, VALIDATION_INDICATOR)
                             # a shuffle boundary: XGBoost's barrier stage must not see the union's partitions
                             .repartition(partitions).cache())
         rows = {r[VALIDATION_INDICATOR]: r["count"]
@@ -86,7 +90,7 @@ class XGBoostTuner:
         return sorted({b for b in rungs if 0 < b < total} | {total})
 
     def _estimator(self, model_config, device: str, layout: WorkerLayout, **overrides):
-        return xgb_estimator(model_config.model_copy(update=overrides), self.data.features_column,
+        return xgb_estimator(model_config.model_copy(update=overrides), self.data.features,
                              self.data.label, self.data.task, device=device, with_validation=False, layout=layout)
 
     def fit_trial(self, trial_config, context: TrialContext) -> dict:
@@ -96,8 +100,9 @@ class XGBoostTuner:
         train_curve: list[float] = []
         validation_curve: list[float] = []
         for budget in self.budgets(trial_config):
-            estimator = self._estimator(model, trial_config.compute.device,
-                                        WorkerLayout(context.workers, context.threads_per_worker),
+            layout = WorkerLayout(context.workers, context.threads_per_worker,
+                                  in_driver=context.workers == 1 and is_local(self.spark.sparkContext))
+            estimator = self._estimator(model, trial_config.compute.device, layout,
                                         n_estimators=budget - trained, early_stopping_rounds=None)
             estimator.setParams(validation_indicator_col=VALIDATION_INDICATOR)
             if booster is not None:
