@@ -123,6 +123,9 @@ def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = 
         # Development and tests never listen beyond the loopback interface.
         conf["spark.driver.host"] = LOOPBACK
         conf["spark.driver.bindAddress"] = LOOPBACK
+        # An XGBoost fit's input streams to the driver, the one machine there is (WorkerLayout.in_driver); the
+        # cap on task results (1g) guards a cluster's driver against a stray collect, here it would cap the data.
+        conf["spark.driver.maxResultSize"] = "0"
     if spark.executor_cores:
         conf["spark.executor.cores"] = str(spark.executor_cores)
     if spark.cores_max:

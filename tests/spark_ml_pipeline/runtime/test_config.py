@@ -119,6 +119,7 @@ def test_spark_conf_for_local_mode_binds_loopback_and_uses_this_python():
     assert conf["spark.driver.bindAddress"] == conf["spark.driver.host"] == "127.0.0.1"
     assert conf["spark.pyspark.python"] == conf["spark.executorEnv.PYSPARK_PYTHON"] == "/venv/bin/python"
     assert conf["spark.sql.execution.arrow.pyspark.enabled"] == "true"
+    assert conf["spark.driver.maxResultSize"] == "0"  # an XGBoost fit's input streams to the driver
     assert not any(key.startswith("spark.executor.resource.gpu") for key in conf)
 
 
@@ -130,6 +131,7 @@ def test_gpu_config_requests_gpus_from_spark(conf_dir):
     script = Path(conf["spark.executor.resource.gpu.discoveryScript"])
     assert script.is_absolute() and script.name == "get_gpus_resources.sh" and script.exists()
     assert "spark.driver.bindAddress" not in conf  # a cluster driver is reachable from executors
+    assert "spark.driver.maxResultSize" not in conf  # a cluster fits on executors: Spark's cap stands
 
 
 def test_gpu_config_makes_xgboost_train_on_cuda(conf_dir):
