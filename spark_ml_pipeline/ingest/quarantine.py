@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from spark_ml_pipeline.ingest.files import UnreadableFile, java_reason, parquet_row_count, unreadable_file_of
 from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join
+from spark_ml_pipeline.runtime.session import session_settings
 
 VALID, QUARANTINE, STATS = "valid", "quarantine", "_ingest.json"
 REASON, RAW_LINE, SOURCE_FILE = "reason", "raw_line", "source_file"
@@ -119,6 +120,12 @@ def commit(spark: SparkSession, build: Callable[[list], Tagged], files: list, ou
             readable = [f for f in readable if f[0] != unreadable.file]
 
 
+# The write splits rows into status=valid / status=quarantine. Spark's planned write sorts every task's rows by
+# the partition column first; with one open writer per status (two at most) no sort is needed.
+TWO_WRITERS_UNSORTED = {"spark.sql.optimizer.plannedWrite.enabled": "false",
+                        "spark.sql.maxConcurrentOutputFileWriters": "2"}
+
+
 def _write(spark: SparkSession, tagged_input: Tagged, output: str, *, source: str, input_format: str,
            files: list, skipped: list) -> IngestStats:
     fs = HadoopFS(spark)
@@ -135,7 +142,7 @@ def _write(spark: SparkSession, tagged_input: Tagged, output: str, *, source: st
           for i, c in enumerate(declared)],
         *[F.count_if(valid & F.col(c).isNull()).alias(f"null_{i}") for i, c in enumerate(declared)])
     rows = with_raw_line(counted)
-    with atomic_output(spark, output) as temporary:
+    with atomic_output(spark, output) as temporary, session_settings(spark, TWO_WRITERS_UNSORTED):
         status = F.when(valid, F.lit(VALID)).otherwise(F.lit(QUARANTINE))
         rows.withColumn("status", status).write.partitionBy("status").parquet(join(temporary, "_tagged"))
         for name in (VALID, QUARANTINE):

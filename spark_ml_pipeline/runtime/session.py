@@ -7,12 +7,14 @@ host) and fails fast, or falls back to the CPU when ``compute.allow_cpu_fallback
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
@@ -141,6 +143,22 @@ def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = 
         })
     conf.update(spark.extra)
     return conf
+
+
+@contextlib.contextmanager
+def session_settings(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """SQL settings for the jobs planned and run inside the block; the session's own values back after it."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def submitted_conf() -> dict[str, str]:

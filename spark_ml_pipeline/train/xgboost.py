@@ -23,6 +23,7 @@ from xgboost.spark.summary import XGBoostTrainingSummary
 
 from spark_ml_pipeline.runtime.config_models import XGBoostConfig
 from spark_ml_pipeline.runtime.errors import ClusterError
+from spark_ml_pipeline.runtime.session import session_settings
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 
 # xgboost.spark logs every fit and predict at INFO on the driver; keep the console for our summary.
@@ -185,17 +186,8 @@ def fit_input_layout(spark: SparkSession, estimator) -> Iterator[None]:
     settings = {"spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS)}
     if not getattr(estimator, "_in_driver", False):
         settings["spark.sql.files.maxPartitionNum"] = str(estimator.getOrDefault("num_workers"))
-    previous = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
+    with session_settings(spark, settings):
         yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 # XGBoost's workers train together in one barrier stage, and Spark does not retry a failed barrier result stage

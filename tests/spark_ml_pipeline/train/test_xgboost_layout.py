@@ -1,26 +1,14 @@
 """How XGBoost fits are laid out: in the driver in local mode, barrier tasks otherwise; both the same model."""
-import contextlib
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from spark_ml_pipeline.runtime.config_models import XGBoostConfig
+from spark_ml_pipeline.runtime.session import session_settings
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 from spark_ml_pipeline.train.xgboost import WorkerLayout, xgb_estimator, xgb_regressor
 
 FEATURES = ["a", "b", "c"]
-
-
-@contextlib.contextmanager
-def arrow_batch_rows(spark, rows: int):
-    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
-    previous = spark.conf.get(key)
-    spark.conf.set(key, str(rows))
-    try:
-        yield
-    finally:
-        spark.conf.set(key, previous)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +43,7 @@ def test_the_driver_fit_and_the_barrier_fit_learn_the_same_model(spark, rows):
     """Feature columns + a validation indicator, with Arrow batches of 100 rows: the batches that hold only
     validation rows made xgboost 3.2 raise KeyError 'values' in both layouts before the workaround."""
     fitted = {}
-    with arrow_batch_rows(spark, 100):
+    with session_settings(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": "100"}):
         for in_driver in (True, False):
             estimator = xgb_regressor(model_config(), FEATURES, "label",
                                       layout=WorkerLayout(1, 1, in_driver=in_driver))
