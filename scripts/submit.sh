@@ -50,7 +50,8 @@ if [ -z "${PY_FILES+set}" ] && [ -f "$root/dist/spark_ml_pipeline.zip" ]; then
 fi
 
 cmd=("$SPARK_HOME/bin/spark-submit" --master "$MASTER"
-     --conf "spark.driver.extraJavaOptions=-Dlog4j2.configurationFile=$log4j")
+     --conf "spark.driver.extraJavaOptions=-Dlog4j2.configurationFile=$log4j -XX:-DontCompileHugeMethods"
+     --conf "spark.executor.extraJavaOptions=-XX:-DontCompileHugeMethods")
 if [ -n "${DRIVER_HOST:-}" ]; then
   cmd+=(--conf "spark.driver.host=$DRIVER_HOST" --conf "spark.driver.bindAddress=$DRIVER_HOST")
   case "$DRIVER_HOST" in 127.*) export SPARK_LOCAL_IP=$DRIVER_HOST ;; esac

@@ -100,8 +100,9 @@ def job(task_id: str, job_name: str, *args: str) -> PipelineJobOperator:
         name=f"{PIPELINE}-{task_id}-{{{{ ds }}}}",
         conn_id="spark_default",
         spark_binary=SPARK_SUBMIT,
-        # The project's quiet log4j2 settings (get_session sets them too, but only once the JVM is up).
-        conf={"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J2}"},
+        # The project's quiet log4j2 settings and JIT option (spark_conf sets them too, but only once the JVM is up).
+        conf={"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J2} -XX:-DontCompileHugeMethods",
+              "spark.executor.extraJavaOptions": "-XX:-DontCompileHugeMethods"},
         env_vars={"PYTHONPATH": str(HOME), "PYSPARK_PYTHON": PYTHON, "PYSPARK_DRIVER_PYTHON": PYTHON},
     )
 

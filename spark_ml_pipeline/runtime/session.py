@@ -97,6 +97,12 @@ def shows_console_progress(spark: SparkConfig, terminal: bool | None = None) -> 
     return sys.stderr.isatty() if terminal is None else terminal
 
 
+# Whole-stage code generation fuses a stage's expressions into one Java method; the taxi features (zone lookups,
+# four haversines) behind the split's filter make it larger than the 8,000 bytes of bytecode HotSpot compiles by
+# default, and the stage then runs interpreted: 4.8x slower at 1M trips (bench/features_codegen.py).
+COMPILE_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
+
+
 def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = None,
                terminal: bool | None = None) -> dict[str, str]:
     """The Spark properties a configuration sets, in the order they are applied (``terminal``: whether stderr
@@ -119,7 +125,9 @@ def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = 
         "spark.pyspark.python": python,
         "spark.pyspark.driver.python": python,
         "spark.executorEnv.PYSPARK_PYTHON": python,
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={RESOURCES / 'log4j2.properties'}",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={RESOURCES / 'log4j2.properties'} "
+                                         f"{COMPILE_HUGE_METHODS}",
+        "spark.executor.extraJavaOptions": COMPILE_HUGE_METHODS,
     }
     if spark.is_local:
         # Development and tests never listen beyond the loopback interface.

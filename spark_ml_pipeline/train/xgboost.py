@@ -120,7 +120,7 @@ class _LayoutFit:
             evals = [(train, "training"), *([(validation, "validation")] if validation is not None else [])]
             booster = xgboost_train(params=booster_params, dtrain=train, evals=evals, evals_result=evals_result,
                                     **train_call_params)
-        fitted = self._convert_to_sklearn_model(booster.save_raw("json"), booster.save_config())
+        fitted = self._convert_to_sklearn_model(booster.save_raw("ubj"), booster.save_config())  # binary: no JSON parse
         model = self._create_pyspark_model(fitted, XGBoostTrainingSummary.from_metrics(evals_result))
         model._resetUid(self.uid)  # pyspark.ml's convention, as xgboost.spark's own fit does
         return self._copyValues(model)
