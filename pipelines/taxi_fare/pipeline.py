@@ -26,8 +26,8 @@ from spark_ml_pipeline.runtime.config_models import (IngestPolicy, PipelineConfi
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, to_uri
 from spark_ml_pipeline.store.recorder import RunRecorder
-from spark_ml_pipeline.train.metrics import regression_metrics
-from spark_ml_pipeline.train.splits import Splits, split_rows
+from spark_ml_pipeline.train.metrics import regression_metrics_by
+from spark_ml_pipeline.train.splits import HELD_OUT_PART, Splits, split_rows
 from spark_ml_pipeline.train.xgboost import WorkerLayout, best_iteration, fit_pipeline, xgb_regressor
 
 NAME = "taxi_fare"
@@ -250,8 +250,9 @@ def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainR
                                                                                  "fit_retry_reason": reason[:500]}))
         fit_seconds = time.time() - fit_started
         evaluate_started = time.time()
-        test_metrics = regression_metrics(model.transform(splits.test), LABEL)
-        validation_metrics = regression_metrics(model.transform(splits.validation), LABEL, what="validation")
+        held_out = regression_metrics_by(model.transform(splits.test_and_validation()), LABEL, HELD_OUT_PART,
+                                         ["test", "validation"])
+        test_metrics, validation_metrics = held_out["test"], held_out["validation"]
         rows = {"rows_in": ingest_stats.rows_in, "rows_valid": ingest_stats.rows_valid,
                 "rows_quarantined": ingest_stats.rows_quarantined,
                 "rows_test": test_metrics["n"], "rows_validation": validation_metrics["n"]}

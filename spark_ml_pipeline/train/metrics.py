@@ -17,20 +17,31 @@ def _require_rows(n: int, what: str) -> None:
                         "(check the split fractions and the data that passed validation)")
 
 
-def regression_metrics(predictions: DataFrame, label: str, prediction: str = "prediction",
-                       what: str = "test") -> dict[str, float]:
-    """RMSE, MAE and R² in one aggregation pass; ``n`` is the number of rows scored."""
+def _regression_aggregates(label: str, prediction: str) -> list[Column]:
     error = F.col(prediction) - F.col(label)
-    row = predictions.agg(
-        F.count(F.lit(1)).alias("n"),
-        F.avg(error * error).alias("mse"),
-        F.avg(F.abs(error)).alias("mae"),
-        F.var_pop(label).alias("variance"),
-    ).first()
-    _require_rows(row["n"], what)
+    return [F.count(F.lit(1)).alias("n"), F.avg(error * error).alias("mse"), F.avg(F.abs(error)).alias("mae"),
+            F.var_pop(label).alias("variance")]
+
+
+def _regression_result(row, what: str) -> dict[str, float]:
+    _require_rows(row["n"] if row else 0, what)
     mse, variance = float(row["mse"]), float(row["variance"] or 0.0)
     return {"rmse": mse ** 0.5, "mae": float(row["mae"]), "r2": 1.0 - mse / variance if variance else 0.0,
             "n": int(row["n"])}
+
+
+def regression_metrics(predictions: DataFrame, label: str, prediction: str = "prediction",
+                       what: str = "test") -> dict[str, float]:
+    """RMSE, MAE and R² in one aggregation pass; ``n`` is the number of rows scored."""
+    return _regression_result(predictions.agg(*_regression_aggregates(label, prediction)).first(), what)
+
+
+def regression_metrics_by(predictions: DataFrame, label: str, by: str, parts: list[str],
+                          prediction: str = "prediction") -> dict[str, dict[str, float]]:
+    """:func:`regression_metrics` of every part (value of column ``by``) in one pass over ``predictions``, e.g.
+    the test and validation splits scored together; an empty part is a DataError, as for one split."""
+    rows = {r[by]: r for r in predictions.groupBy(by).agg(*_regression_aggregates(label, prediction)).collect()}
+    return {part: _regression_result(rows.get(part), part) for part in parts}
 
 
 def confusion_counts(scored: DataFrame, label: str, predicted_class: Column) -> dict[tuple[int, int], int]:

@@ -16,6 +16,7 @@ from spark_ml_pipeline.runtime.config_models import SplitConfig
 from spark_ml_pipeline.runtime.errors import DataError
 
 VALIDATION_INDICATOR = "is_validation"
+HELD_OUT_PART = "split"  # "test" or "validation" in Splits.held_out
 HASH_BUCKETS = 10_000  # split resolution: fractions are multiples of 1 / HASH_BUCKETS
 
 
@@ -32,6 +33,8 @@ class Splits:
     # Training and validation rows flagged in one scan of the input (no union: a trainer reads it with the
     # input's own partitions, e.g. exactly one per XGBoost worker, without a shuffle).
     flagged: DataFrame | None = None
+    # Test and validation rows, HELD_OUT_PART naming which, in one scan: both scored and evaluated at once.
+    held_out: DataFrame | None = None
 
     def train_with_indicator(self) -> DataFrame:
         """Training and validation rows in one frame, flagged (``is_validation``) for early stopping."""
@@ -40,10 +43,19 @@ class Splits:
         return (self.train.withColumn(VALIDATION_INDICATOR, F.lit(False))
                 .unionByName(self.validation.withColumn(VALIDATION_INDICATOR, F.lit(True))))
 
+    def test_and_validation(self) -> DataFrame:
+        """Test and validation rows in one frame, ``split`` = "test" or "validation"."""
+        if self.held_out is not None:
+            return self.held_out
+        return (self.test.withColumn(HELD_OUT_PART, F.lit("test"))
+                .unionByName(self.validation.withColumn(HELD_OUT_PART, F.lit("validation"))))
+
     def map(self, transform: Callable[[DataFrame], DataFrame]) -> "Splits":
         """The same split with ``transform`` applied to every part."""
+        def apply(frame: DataFrame | None) -> DataFrame | None:
+            return transform(frame) if frame is not None else None
         return Splits(transform(self.train), transform(self.validation), transform(self.test),
-                      transform(self.flagged) if self.flagged is not None else None)
+                      apply(self.flagged), apply(self.held_out))
 
     def train_and_validation(self) -> DataFrame:
         """What a refit trains on once the validation split has chosen its settings."""
@@ -77,7 +89,9 @@ def split_by_hash(df: DataFrame, validation_fraction: float, test_fraction: floa
                   validation=df.where((fraction >= test_fraction) & (fraction < validation_end)),
                   test=df.where(fraction < test_fraction),
                   flagged=df.where(fraction >= test_fraction).withColumn(VALIDATION_INDICATOR,
-                                                                         fraction < validation_end))
+                                                                         fraction < validation_end),
+                  held_out=df.where(fraction < validation_end).withColumn(
+                      HELD_OUT_PART, F.when(fraction < test_fraction, "test").otherwise("validation")))
 
 
 def split_by_time(df: DataFrame, time_column: str, validation_fraction: float, test_fraction: float) -> Splits:
@@ -95,7 +109,9 @@ def split_by_time(df: DataFrame, time_column: str, validation_fraction: float, t
     return Splits(train=df.where(ts < validation_start),
                   validation=df.where((ts >= validation_start) & (ts < test_start)),
                   test=df.where(ts >= test_start),
-                  flagged=df.where(ts < test_start).withColumn(VALIDATION_INDICATOR, ts >= validation_start))
+                  flagged=df.where(ts < test_start).withColumn(VALIDATION_INDICATOR, ts >= validation_start),
+                  held_out=df.where(ts >= validation_start).withColumn(
+                      HELD_OUT_PART, F.when(ts >= test_start, "test").otherwise("validation")))
 
 
 def with_validation_flag(df: DataFrame, fraction: float, seed: int, key_columns: Sequence[str]) -> DataFrame:
