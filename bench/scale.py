@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -73,6 +74,7 @@ def run_size(rows: int, driver_memory: str, overrides: list[str]) -> dict:
     over_floor = re.search(r"RMSE/floor ([\d.]+)", stdout)
     return {"rows": rows, "wall_s": round(wall, 1), "stages_s": stages, "peak_rss_gib": round(peak / 2**30, 2),
             "rmse_over_floor": float(over_floor.group(1)) if over_floor else None, "command": " ".join(command[1:]),
+            "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_average": os.getloadavg(),
             "memory_samples": samples[::10]}
 
 
@@ -126,8 +128,8 @@ def main() -> None:
         print(f"rows {rows:>12,}: wall {result['wall_s']:7.1f} s · peak {result['peak_rss_gib']:5.2f} GiB · "
               f"{result['stages_s']} · RMSE/floor {result['rmse_over_floor']}", flush=True)
         shutil.rmtree(OUT / f"store-{rows}", ignore_errors=True)  # 100M rows of raw data is 5+ GB
-    (OUT / "results.json").write_text(json.dumps(results, indent=2))
-    (OUT / "table.md").write_text(table(results) + "\n")
+        (OUT / "results.json").write_text(json.dumps(results, indent=2))  # after each size: a long run keeps its
+        (OUT / "table.md").write_text(table(results) + "\n")            # finished sizes if a later one fails
     if len(results) > 1:
         plot(results, OUT / "cost.png")
     print(table(results))

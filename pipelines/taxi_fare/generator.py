@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from features.taxi import haversine_km, index_lookup
@@ -284,18 +285,23 @@ def _csv_lines(df: DataFrame, version: str) -> DataFrame:
 
 
 def write_trips(spark: SparkSession, spec: GeneratorSpec, output: str) -> Manifest:
-    """Generate and write trips partitioned by month (``month=YYYY-MM/``), atomically, with a manifest."""
-    trips = generate_trips(spark, spec)
-    counts = {row["_defect"]: row["count"] for row in trips.groupBy("_defect").count().collect()}
-    manifest = Manifest(spec=asdict(spec), rows=spec.rows, clean_rows=counts.pop(None, 0),
-                        dirty_rows={kind: counts.get(kind, 0) for kind in spec.dirty_kinds()},
-                        noise_floor_rmse=noise_floor_rmse(spec.noise_sigma))
+    """Generate and write trips partitioned by month (``month=YYYY-MM/``), atomically, with a manifest. The
+    rows are generated once: the manifest's counts are observed while they are written."""
+    kinds = spec.dirty_kinds()
+    observation = Observation(f"generate_{uuid.uuid4().hex}")
+    trips = generate_trips(spark, spec).observe(
+        observation, F.count_if(F.col("_defect").isNull()).alias("clean"),
+        *[F.count_if(F.col("_defect") == kind).alias(f"dirty_{i}") for i, kind in enumerate(kinds)])
     with atomic_output(spark, output) as temporary:
         if spec.output_format == "parquet":
             (trips.repartition(spec.months * spec.files_per_month, "month", F.col("id") % spec.files_per_month)
              .drop("_defect", "id").write.partitionBy("month").parquet(temporary))
         else:
             _write_csv(spark, trips, spec, temporary)
+        counts = {key: int(value or 0) for key, value in observation.get.items()}
+        manifest = Manifest(spec=asdict(spec), rows=spec.rows, clean_rows=counts["clean"],
+                            dirty_rows={kind: counts[f"dirty_{i}"] for i, kind in enumerate(kinds)},
+                            noise_floor_rmse=noise_floor_rmse(spec.noise_sigma))
         HadoopFS(spark).write_text(join(temporary, MANIFEST), json.dumps(asdict(manifest), indent=2))
     return manifest
 
