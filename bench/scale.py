@@ -118,18 +118,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", default="200000,2000000,20000000")
     parser.add_argument("--driver-memory", default="16g")
+    parser.add_argument("--keep", action="store_true", help="keep other sizes' results from the last run")
     parser.add_argument("overrides", nargs="*", help="ARG=VALUE configuration overrides for every run")
     args = parser.parse_args()
+    sizes = [int(r) for r in args.rows.split(",")]
     OUT.mkdir(parents=True, exist_ok=True)
-    results = []
-    for rows in (int(r) for r in args.rows.split(",")):
+    saved = OUT / "results.json"
+    # Sizes measured before (e.g. 100M rows run on its own) stay in the table unless measured again.
+    results = [r for r in json.loads(saved.read_text()) if r["rows"] not in sizes] if args.keep and saved.exists() \
+        else []
+    for rows in sizes:
         result = run_size(rows, args.driver_memory, args.overrides)
-        results.append(result)
+        results = sorted([r for r in results if r["rows"] != rows] + [result], key=lambda r: r["rows"])
         print(f"rows {rows:>12,}: wall {result['wall_s']:7.1f} s · peak {result['peak_rss_gib']:5.2f} GiB · "
               f"{result['stages_s']} · RMSE/floor {result['rmse_over_floor']}", flush=True)
         shutil.rmtree(OUT / f"store-{rows}", ignore_errors=True)  # 100M rows of raw data is 5+ GB
-        (OUT / "results.json").write_text(json.dumps(results, indent=2))  # after each size: a long run keeps its
-        (OUT / "table.md").write_text(table(results) + "\n")            # finished sizes if a later one fails
+        # Saved after each size: a long run keeps its finished sizes if a later one fails.
+        saved.write_text(json.dumps(results, indent=2))
+        (OUT / "table.md").write_text(table(results) + "\n")
     if len(results) > 1:
         plot(results, OUT / "cost.png")
     print(table(results))

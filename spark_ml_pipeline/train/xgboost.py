@@ -12,7 +12,8 @@ from pyspark.ml import Pipeline, PipelineModel, Transformer
 from pyspark import SparkContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.pandas.serializers import ArrowCollectSerializer
+from pyspark.serializers import UTF8Deserializer, read_int
+from pyspark.sql.pandas.serializers import ArrowStreamSerializer
 from pyspark.util import _load_from_socket
 from xgboost import config_context
 from xgboost import train as xgboost_train
@@ -99,9 +100,9 @@ class _LayoutFit:
         return self._fit_in_driver(dataset) if self._in_driver else super()._fit(dataset)
 
     def _fit_in_driver(self, dataset):
-        """xgboost.spark's ``_fit`` with the driver as its only worker: the input's Arrow batches (in partition
-        order: the same rows give the same model) become pandas frames one at a time, as a barrier task gets
-        them, then xgboost.spark's own DMatrix construction, ``xgboost.train`` and model classes."""
+        """xgboost.spark's ``_fit`` with the driver as its only worker: the input's Arrow batches become pandas
+        frames (:func:`pandas_batches`), as a barrier task gets them, then xgboost.spark's own DMatrix
+        construction, ``xgboost.train`` and model classes."""
         self._validate_params()
         columns, feature_prop = self._prepare_input_columns_and_feature_prop(dataset)
         dataset = dataset.select(*columns)
@@ -111,9 +112,9 @@ class _LayoutFit:
             dmatrix_params["max_bin"] = booster_params["max_bin"]
         evals_result: dict = {}
         with config_context(verbosity=booster_params.get("verbosity", 1)):
-            with arrow_batches(dataset) as batches:
+            with pandas_batches(dataset) as batches:
                 train, validation = create_dmatrix_from_partitions(
-                    iterator=(batch.to_pandas() for batch in batches), feature_cols=feature_prop.features_cols_names,
+                    iterator=batches, feature_cols=feature_prop.features_cols_names,
                     dev_ordinal=None, use_qdm=use_qdm, kwargs=dmatrix_params,
                     enable_sparse_data_optim=feature_prop.enable_sparse_data_optim,
                     has_validation_col=feature_prop.has_validation_col)
@@ -126,14 +127,29 @@ class _LayoutFit:
         return self._copyValues(model)
 
 
+class _PandasInPartitionOrder(ArrowStreamSerializer):
+    """The collect's Arrow batches as pandas frames, each converted as it arrives (its Arrow copy then freed:
+    ``ArrowCollectSerializer`` holds every batch until the last has come), yielded in partition order."""
+
+    def load_stream(self, stream):
+        frames = [batch.to_pandas() for batch in super().load_stream(stream)]
+        count = read_int(stream)
+        if count == -1:  # the JVM's error; server.getResult() raises it with its cause
+            raise RuntimeError(UTF8Deserializer().loads(stream))
+        for _ in range(count):
+            index = read_int(stream)
+            frame, frames[index] = frames[index], None  # the consumer holds the only reference
+            yield frame
+
+
 @contextlib.contextmanager
-def arrow_batches(frame: DataFrame) -> Iterator[Iterator]:
-    """The frame's rows as a stream of Arrow record batches in partition order (``DataFrame.toArrow``'s
-    transport, without holding them all: each batch is dropped once the consumer moves on). The job's error,
-    if any, is raised on leaving."""
+def pandas_batches(frame: DataFrame) -> Iterator[Iterator]:
+    """The frame's rows as pandas frames of one Arrow batch each, in partition order (the same rows give the
+    same model): ``DataFrame.toArrow``'s transport without a second copy of the data. The job's error, if any,
+    is raised on leaving."""
     port, secret, server = frame._jdf.collectAsArrowToPython()
     try:
-        with _load_from_socket((port, secret), ArrowCollectSerializer()) as stream:
+        with _load_from_socket((port, secret), _PandasInPartitionOrder()) as stream:
             yield stream
     finally:
         server.getResult()
