@@ -105,8 +105,8 @@ class _LayoutFit:
 
     def _fit_in_driver(self, dataset):
         """xgboost.spark's ``_fit`` with the driver as its only worker: the input's Arrow batches become pandas
-        frames (:func:`pandas_batches`), as a barrier task gets them, then xgboost.spark's own DMatrix
-        construction, ``xgboost.train`` and model classes."""
+        frames (:func:`pandas_batches`), as a barrier task gets them, kept as XGBoost stores them
+        (:class:`CompactInput`), then xgboost.spark's own ``xgboost.train`` call, model classes and summary."""
         self._validate_params()
         columns, feature_prop = self._prepare_input_columns_and_feature_prop(dataset)
         dataset = dataset.select(*columns)
@@ -116,13 +116,13 @@ class _LayoutFit:
             dmatrix_params["max_bin"] = booster_params["max_bin"]
         evals_result: dict = {}
         with config_context(verbosity=booster_params.get("verbosity", 1)):
-            compact = use_qdm and not feature_prop.enable_sparse_data_optim and \
-                set(dataset.columns) <= {alias.data, alias.label, alias.valid, *(feature_prop.features_cols_names or [])}
-            with pandas_batches(dataset) as batches:
-                if compact:
-                    train, validation = compact_quantile_matrices(
-                        batches, feature_prop.features_cols_names, feature_prop.has_validation_col, dmatrix_params)
-                else:  # weights, margins, groups or sparse vectors: xgboost.spark's own construction
+            plain = {alias.data, alias.label, alias.valid, *(feature_prop.features_cols_names or [])}
+            if use_qdm and not feature_prop.enable_sparse_data_optim and set(dataset.columns) <= plain:
+                compact_input = CompactInput(feature_prop.features_cols_names, feature_prop.has_validation_col)
+                with pandas_batches(dataset, compact_input) as batches:
+                    train, validation = compact_input.matrices(batches, dmatrix_params)
+            else:  # weights, margins, groups or sparse vectors: xgboost.spark's own construction
+                with pandas_batches(dataset) as batches:
                     train, validation = create_dmatrix_from_partitions(
                         iterator=batches, feature_cols=feature_prop.features_cols_names,
                         dev_ordinal=None, use_qdm=use_qdm, kwargs=dmatrix_params,
@@ -141,40 +141,55 @@ class _LayoutFit:
 _NON_DATA_KEYS = ("max_bin", "missing", "silent", "nthread", "enable_categorical")
 
 
-def compact_quantile_matrices(batches: Iterator[pd.DataFrame], feature_cols: list[str] | None,
-                              has_validation: bool, dmatrix_params: dict):
-    """Training (and validation) ``QuantileDMatrix`` from the fit's batches, each batch kept only as float32
-    features and labels split by the validation flag (what XGBoost stores anyway): xgboost.spark keeps every
-    batch as pandas frames, 2-3x that, which ran 100M trips out of memory. Feature names and types are taken
-    from the first batch as xgboost does for a pandas frame, so the model is the same."""
-    parts: dict[bool, dict[str, list]] = {False: defaultdict(list), True: defaultdict(list)}
-    names = types = None
-    for frame in batches:
-        if feature_cols:
-            if names is None:
-                names, types = pandas_feature_info(frame[feature_cols], None, None, None, False)
-            features = frame[feature_cols].to_numpy(dtype=np.float32, na_value=np.nan)
+class CompactInput:
+    """The fit's input kept as XGBoost stores it: each batch, as it arrives, becomes float32 features and labels
+    split by the validation flag; then a training (and validation) ``QuantileDMatrix`` from them. xgboost.spark
+    keeps every batch as a pandas frame (2-3x that), which ran 100M trips out of memory. Feature names and types
+    are taken from the first batch as xgboost takes them from a pandas frame, so the model is the same."""
+
+    def __init__(self, feature_cols: list[str] | None, has_validation: bool):
+        self.feature_cols, self.has_validation = feature_cols, has_validation
+        self.names = self.types = None
+
+    def __call__(self, frame: pd.DataFrame) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
+        """One batch -> {is validation: (features, labels)}."""
+        if self.feature_cols:
+            if self.names is None:
+                self.names, self.types = pandas_feature_info(frame[self.feature_cols], None, None, None, False)
+            features = frame[self.feature_cols].to_numpy(dtype=np.float32, na_value=np.nan)
         else:
             features = stack_series(frame[alias.data]).astype(np.float32, copy=False)
         labels = frame[alias.label].to_numpy(dtype=np.float32)
-        flags = frame[alias.valid].to_numpy(dtype=bool) if has_validation else None
-        del frame
-        for is_valid, rows in (((False, ~flags), (True, flags)) if flags is not None else ((False, slice(None)),)):
-            parts[is_valid][alias.data].append(np.ascontiguousarray(features[rows]))
-            parts[is_valid][alias.label].append(labels[rows])
-    settings = {k: v for k, v in dmatrix_params.items() if k in _NON_DATA_KEYS}
-    meta = {k: v for k, v in dmatrix_params.items() if k not in _NON_DATA_KEYS}
-    meta.update(feature_names=names, feature_types=types)
-    train = make_qdm(parts[False], None, meta, None, settings)
-    return train, make_qdm(parts[True], None, meta, train, settings) if has_validation else None
+        if not self.has_validation:
+            return {False: (features, labels)}
+        flags = frame[alias.valid].to_numpy(dtype=bool)
+        return {False: (np.ascontiguousarray(features[~flags]), labels[~flags]),
+                True: (np.ascontiguousarray(features[flags]), labels[flags])}
+
+    def matrices(self, batches: Iterator[dict], dmatrix_params: dict):
+        parts: dict[bool, dict[str, list]] = {False: defaultdict(list), True: defaultdict(list)}
+        for batch in batches:
+            for is_valid, (features, labels) in batch.items():
+                parts[is_valid][alias.data].append(features)
+                parts[is_valid][alias.label].append(labels)
+        settings = {k: v for k, v in dmatrix_params.items() if k in _NON_DATA_KEYS}
+        meta = {k: v for k, v in dmatrix_params.items() if k not in _NON_DATA_KEYS}
+        meta.update(feature_names=self.names, feature_types=self.types)
+        train = make_qdm(parts[False], None, meta, None, settings)
+        return train, make_qdm(parts[True], None, meta, train, settings) if self.has_validation else None
 
 
-class _PandasInPartitionOrder(ArrowStreamSerializer):
-    """The collect's Arrow batches as pandas frames, each converted as it arrives (its Arrow copy then freed:
-    ``ArrowCollectSerializer`` holds every batch until the last has come), yielded in partition order."""
+class _ConvertedInPartitionOrder(ArrowStreamSerializer):
+    """The collect's Arrow batches, each converted as it arrives (``convert(pandas frame)``; the Arrow copy is
+    then freed: ``ArrowCollectSerializer`` holds every batch until the last has come, as the partition order
+    comes last), yielded in partition order."""
+
+    def __init__(self, convert: Callable):
+        super().__init__()
+        self.convert = convert
 
     def load_stream(self, stream):
-        frames = [batch.to_pandas() for batch in super().load_stream(stream)]
+        frames = [self.convert(batch.to_pandas()) for batch in super().load_stream(stream)]
         count = read_int(stream)
         if count == -1:  # the JVM's error; server.getResult() raises it with its cause
             raise RuntimeError(UTF8Deserializer().loads(stream))
@@ -185,13 +200,13 @@ class _PandasInPartitionOrder(ArrowStreamSerializer):
 
 
 @contextlib.contextmanager
-def pandas_batches(frame: DataFrame) -> Iterator[Iterator]:
-    """The frame's rows as pandas frames of one Arrow batch each, in partition order (the same rows give the
-    same model): ``DataFrame.toArrow``'s transport without a second copy of the data. The job's error, if any,
-    is raised on leaving."""
+def pandas_batches(frame: DataFrame, convert: Callable = lambda batch: batch) -> Iterator[Iterator]:
+    """The frame's rows as pandas frames of one Arrow batch each, passed through ``convert`` as they arrive and
+    yielded in partition order (the same rows give the same model): ``DataFrame.toArrow``'s transport without
+    a second copy of the data. The job's error, if any, is raised on leaving."""
     port, secret, server = frame._jdf.collectAsArrowToPython()
     try:
-        with _load_from_socket((port, secret), _PandasInPartitionOrder()) as stream:
+        with _load_from_socket((port, secret), _ConvertedInPartitionOrder(convert)) as stream:
             yield stream
     finally:
         server.getResult()
