@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -73,8 +74,12 @@ def run_size(rows: int, driver_memory: str, overrides: list[str]) -> dict:
         if name != "total":
             stages[name] = float(seconds)
     over_floor = re.search(r"RMSE/floor ([\d.]+)", stdout)
+    # Boosting rounds grow with the data (early stopping): the train stage's own work, not overhead.
+    with sqlite3.connect(store / "mlflow.db") as db:
+        logged = dict(db.execute("select key, value from metrics where key in ('best_iteration', 'rows_train')"))
     return {"rows": rows, "wall_s": round(wall, 1), "stages_s": stages, "peak_rss_gib": round(peak / 2**30, 2),
             "rmse_over_floor": float(over_floor.group(1)) if over_floor else None, "command": " ".join(command[1:]),
+            "best_iteration": logged.get("best_iteration"), "rows_train": logged.get("rows_train"),
             "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_average": os.getloadavg(),
             "memory_samples": samples[::10]}
 

@@ -22,7 +22,9 @@ from spark_ml_pipeline.train.trial_reporting import redacted
 from spark_ml_pipeline.tune.search import Heartbeat, fail_stale, is_shared, open_study, study_name
 
 ROOT = Path(__file__).resolve().parents[3]
-N_TRIALS = 6
+# Enough trials that driver A is still running them once B has started (a JVM, its data, the study: about 15 s);
+# a trial here takes under a second since local-mode XGBoost fits in the driver.
+N_TRIALS = 60
 HEARTBEAT = 2  # seconds; a trial silent for 3 x 2 s is stale
 SPACE = {
     "max_depth": {"type": "int", "low": 3, "high": 6},
