@@ -120,8 +120,8 @@ class SplitConfig(Section):
 class XGBoostConfig(Section):
     """Parameters of ``xgboost.spark.SparkXGBRegressor`` (validated here, before any Spark job)."""
 
-    # XGBoost workers (Spark barrier tasks). null: one in local mode, training on every core (workers on one
-    # machine only add a histogram allreduce over loopback); on a cluster one per executor.
+    # XGBoost workers (Spark barrier tasks). null: one in local mode, the driver itself, training on every core
+    # (workers on one machine only add a histogram allreduce over loopback); on a cluster one per executor.
     num_workers: Optional[PositiveInt] = None
     # Threads per worker. null: the cores over the workers in local mode; spark.task.cpus on a cluster.
     threads_per_worker: Optional[PositiveInt] = None
