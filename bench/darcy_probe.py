@@ -1,10 +1,12 @@
 """Probes of the Darcy surrogate outside Spark: how well a zoo model fits, and whether the data are aligned.
 
-    .venv/bin/python bench/darcy_probe.py fit [--model unet] [--width 32] [--epochs 30] [--train 900]
+    .venv/bin/python bench/darcy_probe.py fit [--model unet|fno|resnet|cnn] [--width 32] [--epochs 30]
+        [--train 900] [--loss mse|relative_l2|relative_h1] [--lr 2e-3] [--batch 16] [--threads 1]
     .venv/bin/python bench/darcy_probe.py orientation
 
-``fit`` trains one zoo model in-process (1 thread, grid-coordinate channels, Adam with a cosine schedule,
-batch 16) on the first ``--train`` training fields and prints train and test relative L2; a small
+``fit`` trains one zoo model in-process (grid-coordinate channels, Adam with a cosine schedule, the pipeline's
+losses) on the first ``--train`` training fields and prints train and test relative L2 (and, for the FNO, the
+32x32 test set at its own resolution: trained on 16x16); a small
 ``--train`` (e.g. 100) asks whether the model can fit the training fields at all. ``orientation`` fits a
 shared-weight local linear model (7x7 coefficient patch -> solution value) to the coefficient map as
 loaded and transposed/flipped; the loaded orientation should explain the most.
@@ -25,10 +27,10 @@ SIDE = 16
 
 
 def with_coordinates(x: np.ndarray) -> np.ndarray:
-    grid = np.linspace(0, 1, SIDE, dtype="float32")
+    n, side = len(x), x.shape[1]
+    grid = np.linspace(0, 1, side, dtype="float32")
     rows, cols = np.meshgrid(grid, grid, indexing="ij")
-    n = len(x)
-    return np.stack([x, np.broadcast_to(rows, (n, SIDE, SIDE)), np.broadcast_to(cols, (n, SIDE, SIDE))], -1)
+    return np.stack([x, np.broadcast_to(rows, (n, side, side)), np.broadcast_to(cols, (n, side, side))], -1)
 
 
 def relative_l2(prediction: np.ndarray, target: np.ndarray) -> float:
@@ -41,25 +43,33 @@ def fit(args) -> None:
     from tensorflow import keras
 
     from pipelines.darcy_surrogate.dataset import load_darcy
+    from spark_ml_pipeline.train.losses import resolve_loss
     from spark_ml_pipeline.train.models.zoo import build_model
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     keras.utils.set_random_seed(0)
     x, y = load_darcy("train", SIDE)
     test_x, test_y = load_darcy("test", SIDE)
     train_x, train_y = with_coordinates(x[:args.train]), y[:args.train]
     specs = {"unet": {"kind": "unet", "width": args.width, "levels": 3},
              "resnet": {"kind": "resnet", "stages": [2, 2], "width": args.width},
-             "cnn": {"kind": "cnn", "filters": [args.width] * 4, "dense": [64]}}
+             "cnn": {"kind": "cnn", "filters": [args.width] * 4, "dense": [64]},
+             "fno": {"kind": "fno", "width": args.width, "modes": args.modes, "blocks": 4, "padding": args.padding}}
     model = build_model(specs[args.model], (SIDE, SIDE, 3), (SIDE, SIDE))
-    steps = args.epochs * max(1, len(train_x) // 16)
-    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)), "mse")
+    steps = args.epochs * max(1, len(train_x) // args.batch)
+    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr, steps)),
+                  resolve_loss(args.loss))
     started = time.time()
-    model.fit(train_x, train_y, batch_size=16, epochs=args.epochs, verbose=0)
+    model.fit(train_x, train_y, batch_size=args.batch, epochs=args.epochs, verbose=0)
     print(f"{args.model} width {args.width}, {args.epochs} epochs on {len(train_x)} fields "
           f"({model.count_params():,} parameters, {time.time() - started:.0f} s): "
           f"train relative L2 {relative_l2(model.predict(train_x, verbose=0), train_y):.4f}, "
-          f"test {relative_l2(model.predict(with_coordinates(test_x), verbose=0), test_y):.4f}")
+          f"test {relative_l2(model.predict(with_coordinates(test_x), verbose=0), test_y):.4f}"
+          f" ({args.loss}, lr {args.lr}, batch {args.batch})")
+    if args.model == "fno":
+        fine_x, fine_y = load_darcy("test", 2 * SIDE)
+        fine = relative_l2(model.predict(with_coordinates(fine_x), verbose=0), fine_y)
+        print(f"  32x32 test set at its own resolution: {fine:.4f}")
 
 
 def orientation(_args) -> None:
@@ -84,7 +94,13 @@ def orientation(_args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("probe", choices=["fit", "orientation"])
-    parser.add_argument("--model", default="unet", choices=["unet", "resnet", "cnn"])
+    parser.add_argument("--model", default="unet", choices=["unet", "resnet", "cnn", "fno"])
+    parser.add_argument("--loss", default="mse")
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--modes", type=int, default=8)
+    parser.add_argument("--padding", type=int, default=0)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--train", type=int, default=900)

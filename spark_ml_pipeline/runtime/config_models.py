@@ -135,6 +135,9 @@ class XGBoostConfig(Section):
     max_bin: int = Field(256, ge=2)
     tree_method: Literal["hist", "approx"] = "hist"
     early_stopping_rounds: Optional[PositiveInt] = 20
+    # Feature name -> +1 (the prediction never falls as it grows), -1 (never rises) or 0: prior knowledge that
+    # removes variance (a taxi fare grows with the distance). Needs named feature columns, not one vector.
+    monotone_constraints: dict[str, Literal[-1, 0, 1]] = {}
     seed: int = 0
 
 

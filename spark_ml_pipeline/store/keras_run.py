@@ -55,7 +55,10 @@ def train_and_record(spark, config: DeepPipelineConfig, prepared: Prepared,
         metrics = {"fit_seconds": fit_seconds, "epochs_trained": model.summary.epochs_trained}
         rows = {"rows_train": model.summary.rows}
         for test_name, test_df in prepared.tests.items():
-            for key, value in evaluate(model.transform(test_df)).items():
+            scorer = model
+            if test_name in prepared.test_input_shapes:  # the same weights on another grid
+                scorer = model.copy({model.inputShape: list(prepared.test_input_shapes[test_name])})
+            for key, value in evaluate(scorer.transform(test_df)).items():
                 metrics[f"{test_name}_{key}"] = value
         recorder.log_metrics({**metrics, **rows})
         if feature_pipeline is not None:

@@ -28,10 +28,15 @@ class TrainingSection(Section):
     epochs: PositiveInt = FIT_DEFAULTS["epochs"]
     batch_size: PositiveInt = FIT_DEFAULTS["batchSize"]
     learning_rate: float = Field(FIT_DEFAULTS["learningRate"], gt=0)
-    optimizer: Literal["adam", "sgd"] = FIT_DEFAULTS["optimizer"]
+    optimizer: Literal["adam", "adamw", "sgd"] = FIT_DEFAULTS["optimizer"]
+    weight_decay: float = Field(FIT_DEFAULTS["weightDecay"], ge=0)  # adamw only
     lr_schedule: Literal["constant", "cosine"] = FIT_DEFAULTS["lrSchedule"]  # cosine: to 0 by the last epoch
     warmup_epochs: int = Field(FIT_DEFAULTS["warmupEpochs"], ge=0)  # linear warm-up to the rank-scaled rate
     early_stopping_patience: int = Field(FIT_DEFAULTS["earlyStoppingPatience"], ge=0)  # 0 = off
+    augment: Literal["none", "shift_flip"] = FIT_DEFAULTS["augment"]  # image pipelines: shifts and flips
+    # Batches that re-estimate batch-norm statistics with the final weights (short fits need it); 0 = off.
+    recalibrate_batch_norm: int = Field(FIT_DEFAULTS["recalibrateBatchNorm"], ge=0)
+    loss: Optional[str] = None  # default: the pipeline's (e.g. mse); relative_l2 / relative_h1 for fields
     threads_per_rank: Optional[PositiveInt] = None  # default: cores // num_proc
     shuffle_buffer: PositiveInt = FIT_DEFAULTS["shuffleBuffer"]
     validation_fraction: float = Field(0.1, gt=0, lt=0.5)
@@ -87,6 +92,8 @@ class Prepared:
     metrics: tuple[str, ...]
     input_files: list[tuple[str, int, int]]
     features_column: str = "features"
+    # Tests on another grid than training (a resolution-free model): test name -> that grid's input shape.
+    test_input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     extra_params: dict = field(default_factory=dict)
     # Fitted stages that turn the pipeline's ingested rows into ``features_column``: committed with the Keras
     # model as one PipelineModel, so scoring applies exactly this transform.
@@ -127,10 +134,12 @@ def estimator_for(config: DeepPipelineConfig, prepared: Prepared) -> KerasHorovo
         featuresCol=prepared.features_column, inputShape=list(prepared.input_shape),
         labelCol=prepared.label_column, labelShape=list(prepared.label_shape), labelDtype=prepared.label_dtype,
         modelSpec=json.dumps(config.model.model_dump(mode="json")), outputShape=list(prepared.output_shape),
-        outputActivation=prepared.output_activation or "", loss=prepared.loss, metrics=list(prepared.metrics),
-        optimizer=t.optimizer, learningRate=t.learning_rate, batchSize=t.batch_size, epochs=t.epochs,
-        numProc=t.num_proc, threadsPerRank=threads_per_rank(config), earlyStoppingPatience=t.early_stopping_patience,
+        outputActivation=prepared.output_activation or "", loss=t.loss or prepared.loss,
+        metrics=list(prepared.metrics), optimizer=t.optimizer, weightDecay=t.weight_decay,
+        learningRate=t.learning_rate, batchSize=t.batch_size, epochs=t.epochs, numProc=t.num_proc,
+        threadsPerRank=threads_per_rank(config), earlyStoppingPatience=t.early_stopping_patience,
         shuffleBuffer=t.shuffle_buffer, seed=t.seed, lrSchedule=t.lr_schedule, warmupEpochs=t.warmup_epochs,
-        device=config.compute.device, workDir=work_location(config))
+        augment=t.augment, recalibrateBatchNorm=t.recalibrate_batch_norm, device=config.compute.device,
+        workDir=work_location(config))
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spark_ml_pipeline.train.losses import resolve_loss
 from spark_ml_pipeline.train.models.loading import load_keras_model
 from spark_ml_pipeline.train.models.zoo import build_model
 
@@ -43,7 +44,7 @@ class RankSpec:
     checkpoint_dir: str
     output_model: str
     # How to train: always set by KerasHorovodEstimator.rank_spec (its Params hold the defaults).
-    optimizer: str
+    optimizer: str  # adam | adamw | sgd
     learning_rate: float
     batch_size: int
     epochs: int
@@ -54,6 +55,9 @@ class RankSpec:
     device: str  # cpu | cuda: cuda pins each rank to one GPU of its host (local rank)
     lr_schedule: str  # constant | cosine (decay to 0 over the epochs after warm-up)
     warmup_epochs: int  # linear warm-up from the per-rank rate to the rank-scaled one (Goyal et al.)
+    augment: str  # none | shift_flip: random shifts of up to AUGMENT_SHIFT pixels and horizontal flips
+    weight_decay: float  # adamw's decoupled weight decay (ignored by adam and sgd)
+    recalibrate_batch_norm: int  # batches of rank 0's training data that re-estimate batch-norm statistics
     record_weights_digest: bool = False
     # A search trial (spark_ml_pipeline.train.trial_reporting.RemoteTrial): rank 0 reports each epoch, the pruner
     # may stop the fit on every rank.
@@ -75,6 +79,7 @@ class RankResult:
     pruned_at_epoch: int | None = None
     optimizer_restored: bool = False
     optimizer_iterations: int = 0
+    batch_norm_batches: int = 0  # batches that re-estimated the model's batch-norm statistics (rank 0)
 
 
 # --- sharding ------------------------------------------------------------------------------------------
@@ -124,14 +129,47 @@ def column_to_array(table, column: str, shape: tuple[int, ...], dtype: str) -> n
 
 # --- training ------------------------------------------------------------------------------------------
 
+AUGMENTATIONS = ("none", "shift_flip")
+AUGMENT_SHIFT = 2  # pixels: a random crop of the image padded by 2, as in the CIFAR ResNet recipe
+
+
+def augmenter(kind: str, input_shape: tuple[int, ...], seed: int):
+    """A function of a batch of images ((B, H, W) or (B, H, W, C)) that returns them randomly shifted (by up to
+    :data:`AUGMENT_SHIFT` pixels, zero fill) and flipped left-right, or None for ``none``. Vectorised over the
+    batch (Keras' preprocessing layers), so it costs little next to a training step."""
+    if kind not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {kind!r}")
+    if kind == "none":
+        return None
+    if len(input_shape) not in (2, 3):
+        raise ValueError(f"augment={kind} needs image inputs (H, W) or (H, W, C), got input_shape {input_shape}")
+    import tensorflow as tf
+    from tensorflow import keras
+
+    height, width = input_shape[:2]
+    as_images = (-1, height, width, input_shape[2] if len(input_shape) == 3 else 1)
+    flip = keras.layers.RandomFlip("horizontal", seed=seed)
+    shift = keras.layers.RandomTranslation(AUGMENT_SHIFT / height, AUGMENT_SHIFT / width, fill_mode="constant",
+                                           interpolation="nearest", seed=seed + 1)
+
+    def augment(images):
+        shaped = tf.reshape(images, as_images)
+        return tf.reshape(shift(flip(shaped, training=True), training=True), tf.shape(images))
+
+    return augment
+
+
 def _dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, shuffle_buffer: int, seed: int,
-             training: bool):
+             training: bool, augment=None):
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices((features, labels))
     if training:
         data = data.shuffle(min(shuffle_buffer, len(features)), seed=seed, reshuffle_each_iteration=True).repeat()
-    return data.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    data = data.batch(batch_size, drop_remainder=training)
+    if training and augment is not None:
+        data = data.map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE)
 
 
 def learning_rate_for(spec: RankSpec, size: int, steps_per_epoch: int):
@@ -151,12 +189,38 @@ def learning_rate_for(spec: RankSpec, size: int, steps_per_epoch: int):
         warmup_target=peak if warmup_steps else None, warmup_steps=warmup_steps)
 
 
-def _optimizer(name: str, learning_rate):
+def _optimizer(name: str, learning_rate, weight_decay: float = 0.0):
     from tensorflow import keras
 
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
     return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+def recalibrate_batch_norm(model, features: np.ndarray, batch_size: int, batches: int) -> int:
+    """Replace every batch-norm layer's moving mean and variance by their average over up to ``batches`` batches
+    of ``features`` run through the final weights ("precise BN", Wu & Johnson 2021). During a fit the moving
+    statistics trail weights that change at every step; after a short fit (a quick look: ~20 steps per rank)
+    they are still far from the data's and the model scores near chance in inference mode. Each batch k gets
+    momentum (k - 1) / k, so the moving values become the plain average. Returns the batches used."""
+    from tensorflow import keras
+
+    norms = [layer for layer in model.submodules if isinstance(layer, keras.layers.BatchNormalization)]
+    starts = list(range(0, len(features) - batch_size + 1, batch_size))[:batches]
+    if not norms or not starts:
+        return 0
+    momenta = [layer.momentum for layer in norms]
+    try:
+        for k, start in enumerate(starts, 1):
+            for layer in norms:  # read by the eager call below
+                layer.momentum = (k - 1) / k
+            model(features[start:start + batch_size], training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum
+    return len(starts)
 
 
 def _weights_digest(model) -> str:
@@ -383,7 +447,8 @@ def train_rank(spec: RankSpec) -> dict:
     x = column_to_array(table, spec.features_column, spec.input_shape, "float32")
     y = column_to_array(table, spec.label_column, spec.label_shape, spec.label_dtype)
     steps = max(1, len(x) // spec.batch_size)
-    train_data = _dataset(x, y, spec.batch_size, spec.shuffle_buffer, spec.seed + rank, training=True)
+    train_data = _dataset(x, y, spec.batch_size, spec.shuffle_buffer, spec.seed + rank, training=True,
+                          augment=augmenter(spec.augment, spec.input_shape, spec.seed + 7919 * rank))
     validation = None
     if spec.validation_dir:
         vtable, _ = read_shard(spec.validation_dir, columns, rank, size)
@@ -402,8 +467,9 @@ def train_rank(spec: RankSpec) -> dict:
         model = build_model(spec.model_spec, spec.input_shape, spec.output_shape, spec.output_activation)
     # Data parallelism: gradients are averaged across ranks, so the effective batch is size x larger;
     # scale the learning rate with it (Goyal et al.).
-    optimizer = hvd.DistributedOptimizer(_optimizer(spec.optimizer, learning_rate_for(spec, size, steps)))
-    model.compile(optimizer=optimizer, loss=spec.loss, metrics=list(spec.metrics))
+    optimizer = hvd.DistributedOptimizer(_optimizer(spec.optimizer, learning_rate_for(spec, size, steps),
+                                                    spec.weight_decay))
+    model.compile(optimizer=optimizer, loss=resolve_loss(spec.loss), metrics=list(spec.metrics))
     optimizer_restored = bool(optimizer_state and not finished and _restore_optimizer(optimizer, model, optimizer_state))
 
     callbacks = [hvd.callbacks.BroadcastGlobalVariablesCallback(0),
@@ -434,6 +500,9 @@ def train_rank(spec: RankSpec) -> dict:
     full_history = {k: list(history_so_far.get(k, [])) + history.get(k, [])
                     for k in set(history_so_far) | set(history)}
 
+    batch_norm_batches = 0
+    if rank == 0 and epochs_run:  # only rank 0's model is saved; a finished fit's model already was
+        batch_norm_batches = recalibrate_batch_norm(model, x, spec.batch_size, spec.recalibrate_batch_norm)
     if rank == 0:
         directory, name = os.path.split(spec.output_model)
         temporary = os.path.join(directory, f".partial-{name}")  # hidden until complete
@@ -447,5 +516,6 @@ def train_rank(spec: RankSpec) -> dict:
                         allreduce_check=float(check.numpy()[0]),
                         pruned_at_epoch=pruning.pruned_at_epoch if pruning is not None else None,
                         optimizer_restored=optimizer_restored,
-                        optimizer_iterations=int(optimizer.iterations.numpy()))
+                        optimizer_iterations=int(optimizer.iterations.numpy()),
+                        batch_norm_batches=batch_norm_batches)
     return asdict(result)

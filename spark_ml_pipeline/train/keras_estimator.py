@@ -34,7 +34,9 @@ from pyspark.sql import types as T
 from spark_ml_pipeline.runtime.errors import StoreError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, local_path
 from spark_ml_pipeline.train.horovod_network import LoopbackNics, horovod_services, loopback_interfaces
-from spark_ml_pipeline.train.horovod_rank import PROGRESS_LOG, RankSpec, read_checkpoint_state, train_rank
+from spark_ml_pipeline.train.horovod_rank import (AUGMENTATIONS, PROGRESS_LOG, RankSpec, read_checkpoint_state,
+                                                  train_rank)
+from spark_ml_pipeline.train.losses import resolve_loss
 from spark_ml_pipeline.train.models.loading import check_keras_file, load_keras_model
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 from spark_ml_pipeline.train.trial_reporting import RemoteTrial
@@ -43,7 +45,7 @@ from spark_ml_pipeline.train.trial_reporting import RemoteTrial
 # How a fit trains unless told otherwise: the estimator's defaults, and the configuration's (TrainingSection).
 FIT_DEFAULTS = dict(optimizer="adam", learningRate=1e-3, batchSize=128, epochs=3, numProc=2,
                     earlyStoppingPatience=3, shuffleBuffer=10_000, seed=0, lrSchedule="constant", warmupEpochs=0,
-                    device="cpu")
+                    device="cpu", augment="none", recalibrateBatchNorm=50, weightDecay=0.0)
 
 
 def _shape(value) -> list[int]:
@@ -88,9 +90,11 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
     modelSpec = Param(Params._dummy(), "modelSpec", "model-zoo spec as JSON", TypeConverters.toString)
     outputShape = Param(Params._dummy(), "outputShape", "shape of the model output", _shape)
     outputActivation = Param(Params._dummy(), "outputActivation", "activation of the head", TypeConverters.toString)
-    loss = Param(Params._dummy(), "loss", "Keras loss", TypeConverters.toString)
+    loss = Param(Params._dummy(), "loss", "a Keras loss name, or relative_l2 / relative_h1 for fields",
+                 TypeConverters.toString)
     metrics = Param(Params._dummy(), "metrics", "Keras metrics", TypeConverters.toListString)
-    optimizer = Param(Params._dummy(), "optimizer", "adam or sgd", TypeConverters.toString)
+    optimizer = Param(Params._dummy(), "optimizer", "adam, adamw or sgd", TypeConverters.toString)
+    weightDecay = Param(Params._dummy(), "weightDecay", "adamw's decoupled weight decay", TypeConverters.toFloat)
     learningRate = Param(Params._dummy(), "learningRate", "per-rank learning rate (scaled by ranks)",
                          TypeConverters.toFloat)
     epochs = Param(Params._dummy(), "epochs", "maximum epochs", TypeConverters.toInt)
@@ -100,6 +104,11 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
                        TypeConverters.toString)
     warmupEpochs = Param(Params._dummy(), "warmupEpochs", "epochs of linear learning-rate warm-up",
                          TypeConverters.toInt)
+    augment = Param(Params._dummy(), "augment", "none, or shift_flip: random shifts and left-right flips of "
+                    "image batches while training", TypeConverters.toString)
+    recalibrateBatchNorm = Param(Params._dummy(), "recalibrateBatchNorm", "batches of training data that "
+                                 "re-estimate batch-norm statistics after the fit (0 = keep the moving averages)",
+                                 TypeConverters.toInt)
     numProc = Param(Params._dummy(), "numProc", "Horovod ranks (Spark tasks)", TypeConverters.toInt)
     threadsPerRank = Param(Params._dummy(), "threadsPerRank", "TF intra/inter-op threads per rank",
                            TypeConverters.toInt)
@@ -121,10 +130,11 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
     @keyword_only
     def __init__(self, *, featuresCol="features", inputShape=None, labelCol="label", labelShape=None,
                  labelDtype="float32", validationCol=VALIDATION_INDICATOR, modelSpec=None, outputShape=None,
-                 outputActivation="", loss="mse", metrics=None, optimizer=None, learningRate=None, batchSize=None,
-                 epochs=None, numProc=None, threadsPerRank=1, earlyStoppingPatience=None, shuffleBuffer=None,
-                 seed=None, lrSchedule=None, warmupEpochs=None, device=None, workDir=None, dataDir=None,
-                 trialReporting=None, predictionCol="prediction", recordWeightsDigest=False, showProgress=True):
+                 outputActivation="", loss="mse", metrics=None, optimizer=None, weightDecay=None, learningRate=None,
+                 batchSize=None, epochs=None, numProc=None, threadsPerRank=1, earlyStoppingPatience=None,
+                 shuffleBuffer=None, seed=None, lrSchedule=None, warmupEpochs=None, device=None, augment=None,
+                 recalibrateBatchNorm=None, workDir=None, dataDir=None, trialReporting=None,
+                 predictionCol="prediction", recordWeightsDigest=False, showProgress=True):
         super().__init__()
         self._setDefault(featuresCol="features", labelCol="label", labelShape=[], labelDtype="float32",
                          validationCol=VALIDATION_INDICATOR, outputActivation="", loss="mse", metrics=[],
@@ -140,14 +150,24 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
         for positive in (self.batchSize, self.epochs, self.numProc, self.threadsPerRank):
             if self.getOrDefault(positive) < 1:
                 raise ValueError(f"{type(self).__name__}: {positive.name} must be >= 1")
-        if self.getOrDefault(self.optimizer) not in ("adam", "sgd"):
-            raise ValueError(f"{type(self).__name__}: optimizer must be adam or sgd")
+        if self.getOrDefault(self.optimizer) not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"{type(self).__name__}: optimizer must be adam, adamw or sgd")
+        if self.getOrDefault(self.weightDecay) < 0:
+            raise ValueError(f"{type(self).__name__}: weightDecay must be >= 0")
         if self.getOrDefault(self.device) not in ("cpu", "cuda"):
             raise ValueError(f"{type(self).__name__}: device must be cpu or cuda")
         if self.getOrDefault(self.lrSchedule) not in ("constant", "cosine"):
             raise ValueError(f"{type(self).__name__}: lrSchedule must be constant or cosine")
         if not 0 <= self.getOrDefault(self.warmupEpochs) < self.getOrDefault(self.epochs):
             raise ValueError(f"{type(self).__name__}: warmupEpochs must be >= 0 and below epochs")
+        if self.getOrDefault(self.recalibrateBatchNorm) < 0:
+            raise ValueError(f"{type(self).__name__}: recalibrateBatchNorm must be >= 0")
+        if self.getOrDefault(self.augment) not in AUGMENTATIONS:
+            raise ValueError(f"{type(self).__name__}: augment must be one of {', '.join(AUGMENTATIONS)}")
+        try:
+            resolve_loss(self.getOrDefault(self.loss))
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__}: {exc}") from None
         json.loads(self.getOrDefault(self.modelSpec))
         if self.isDefined(self.trialReporting):
             RemoteTrial(**json.loads(self.getOrDefault(self.trialReporting)))
@@ -176,7 +196,9 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
             epochs=g(self.epochs), early_stopping_patience=g(self.earlyStoppingPatience) or None,
             threads_per_rank=g(self.threadsPerRank), shuffle_buffer=g(self.shuffleBuffer), seed=g(self.seed),
             record_weights_digest=g(self.recordWeightsDigest), trial=self._remote_trial(),
-            lr_schedule=g(self.lrSchedule), warmup_epochs=g(self.warmupEpochs), device=g(self.device))
+            lr_schedule=g(self.lrSchedule), warmup_epochs=g(self.warmupEpochs), device=g(self.device),
+            augment=g(self.augment), recalibrate_batch_norm=g(self.recalibrateBatchNorm),
+            weight_decay=g(self.weightDecay))
 
     def _remote_trial(self):
         if not self.isDefined(self.trialReporting):

@@ -27,7 +27,7 @@ from xgboost.spark.data import alias, create_dmatrix_from_partitions, make_qdm, 
 from xgboost.spark.summary import XGBoostTrainingSummary
 
 from spark_ml_pipeline.runtime.config_models import XGBoostConfig
-from spark_ml_pipeline.runtime.errors import ClusterError
+from spark_ml_pipeline.runtime.errors import ClusterError, ConfigError
 from spark_ml_pipeline.runtime.session import session_settings
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 
@@ -233,6 +233,16 @@ def xgb_estimator(config: XGBoostConfig, features: str | list[str], label: str, 
         colsample_bytree=config.colsample_bytree, reg_lambda=config.reg_lambda, max_bin=config.max_bin,
         random_state=config.seed, eval_metric=EVAL_METRIC[task], verbose=False,
     )
+    if config.monotone_constraints:
+        if isinstance(features, str):
+            raise ConfigError(f"model.monotone_constraints names features, but the model is trained on the vector "
+                             f"column {features!r}: constraints need named feature columns")
+        unknown = sorted(set(config.monotone_constraints) - set(features))
+        if unknown:
+            raise ConfigError(f"model.monotone_constraints: unknown feature(s) {', '.join(unknown)} "
+                             f"(features: {', '.join(features)})")
+        params["monotone_constraints"] = "(" + ",".join(str(config.monotone_constraints.get(name, 0))
+                                                        for name in features) + ")"
     if with_validation and config.early_stopping_rounds:
         params.update(validation_indicator_col=VALIDATION_INDICATOR,
                       early_stopping_rounds=config.early_stopping_rounds)

@@ -6,7 +6,8 @@ it. And in Keras 2.15 safe mode still resolves any ``module`` a config names (``
 crafted config can import modules and make a layer call functions outside Keras. Before Keras reads anything,
 :func:`check_keras_file` therefore requires a ``.keras`` zip whose architecture names Keras modules only and has
 no layer that calls code by reference (``Lambda``, ``TFOpLambda``, ``SlicingOpLambda``). The zoo builds from
-built-in Keras layers only, so its models always pass; a custom layer would have to be added here on purpose.
+built-in Keras layers plus its own registered layers (:data:`.spectral.OWN_LAYERS`, allowed here by their
+registered names), so its models always pass; any other custom layer is refused.
 
 Models are loaded with ``compile=False`` (inference and resumed fits recompile): the saved compile config,
 which names the trainer's Horovod optimizer, is never deserialized, so it is not checked.
@@ -18,6 +19,7 @@ import os
 import zipfile
 
 from spark_ml_pipeline.runtime.errors import DataError
+from spark_ml_pipeline.train.models.spectral import OWN_LAYERS, OWN_LAYERS_MODULE, register_layers
 
 KERAS_SUFFIX = ".keras"
 CODE_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda"})
@@ -38,7 +40,9 @@ def _refusals(node, where: str = ""):
         inner = node.get("config")
         name = inner.get("name", class_name) if isinstance(inner, dict) else class_name
         here = (f"{where}/{name}" if where else str(name)) if class_name else where
-        if isinstance(module, str) and not _keras_module(module):
+        # The zoo's own layers: Keras resolves them by registered name, recorded with their defining module.
+        own_layer = node.get("registered_name") in OWN_LAYERS and module == OWN_LAYERS_MODULE
+        if isinstance(module, str) and not _keras_module(module) and not own_layer:
             yield here, f"names module {module!r} (only Keras' own are loaded)"
         if class_name in CODE_LAYERS:
             yield here, f"is a {class_name} layer (it runs arbitrary Python code)"
@@ -70,5 +74,7 @@ def load_keras_model(path: str):
     """The model at ``path``, checked by :func:`check_keras_file`, loaded in Keras' safe mode, uncompiled."""
     check_keras_file(path)
     from tensorflow import keras
+
+    register_layers()  # the zoo's own layers, by the names the file records
 
     return keras.models.load_model(path, compile=False, safe_mode=True)

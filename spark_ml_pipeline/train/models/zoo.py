@@ -8,12 +8,15 @@ Head API -- ``output_shape`` says what the model predicts:
   conv; otherwise (MLP, LSTM, or ``fully_convolutional: false``) a Dense of ``prod(output_shape)`` units is
   reshaped to ``output_shape``;
 * ``unet`` predicts a field on its input's grid (encoder-decoder with skips, for surrogates);
+* ``fno`` (Fourier neural operator) too, on any grid for (H, W, C) inputs: trained on one resolution, it
+  predicts on another;
 * autoencoders reconstruct their input: ``output_shape`` may be None and must otherwise equal ``input_shape``.
 
 ``output_activation`` (None = linear) is applied to the output; the output layer is named ``output``
 (``reconstruction`` for autoencoders) and computes in float32. Models are *not* compiled: the distributed
-trainer compiles them with Horovod's optimizer. Only built-in Keras layers are used, so
-``model.save("m.keras")`` / ``load_keras_model("m.keras")`` (:mod:`.loading`: safe mode) need no ``custom_objects``.
+trainer compiles them with Horovod's optimizer. Built-in Keras layers are used, plus the FNO's
+two registered layers (:mod:`.spectral`), so ``model.save("m.keras")`` / ``load_keras_model("m.keras")``
+(:mod:`.loading`: safe mode) need no ``custom_objects``.
 """
 from __future__ import annotations
 
@@ -26,12 +29,13 @@ from spark_ml_pipeline.train.models.cnn import CNNSpec, build_cnn
 from spark_ml_pipeline.train.models.mlp import MLPSpec, ShapeLike, build_mlp
 from spark_ml_pipeline.train.models.recurrent import LSTMSpec, build_lstm
 from spark_ml_pipeline.train.models.resnet import ResNetSpec, build_resnet
+from spark_ml_pipeline.train.models.spectral import FNOSpec, build_fno
 from spark_ml_pipeline.train.models.unet import UNetSpec, build_unet
 
 if TYPE_CHECKING:  # pragma: no cover
     from tensorflow import keras
 
-ModelSpec = Annotated[Union[MLPSpec, CNNSpec, ResNetSpec, UNetSpec, LSTMSpec, AutoencoderSpec],
+ModelSpec = Annotated[Union[MLPSpec, CNNSpec, ResNetSpec, UNetSpec, FNOSpec, LSTMSpec, AutoencoderSpec],
                       Field(discriminator="kind")]
 MODEL_SPEC: TypeAdapter = TypeAdapter(ModelSpec)
 
@@ -40,6 +44,7 @@ BUILDERS: dict[str, Callable[..., "keras.Model"]] = {
     "cnn": build_cnn,
     "resnet": build_resnet,
     "unet": build_unet,
+    "fno": build_fno,
     "lstm": build_lstm,
     "bilstm": build_lstm,
     "autoencoder": build_autoencoder,

@@ -15,6 +15,8 @@ CASES = {
     "resnet-field": ({"kind": "resnet", "stages": [1], "width": 4}, (16, 16), (16, 16), None, "float32"),
     "mlp-field": ({"kind": "mlp", "hidden": [8]}, (16, 16), (16, 16), None, "float32"),
     "unet-field": ({"kind": "unet", "width": 4, "levels": 2}, (16, 16, 3), (16, 16), None, "float32"),
+    "fno-field": ({"kind": "fno", "width": 4, "modes": 4, "blocks": 2, "projection": 8}, (16, 16, 3), (16, 16),
+                  None, "float32"),
     "lstm": ({"kind": "lstm", "vocab_size": 50, "embedding_dim": 4, "units": 4}, (12,), (3,), "softmax", "int"),
     "bilstm": ({"kind": "bilstm", "vocab_size": 50, "embedding_dim": 4, "units": 4}, (12,), (3,), "softmax", "int"),
     "autoencoder": ({"kind": "autoencoder", "variant": "conv", "filters": [4], "code_size": 4}, (28, 28), None,

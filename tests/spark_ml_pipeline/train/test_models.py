@@ -76,6 +76,8 @@ CASES = [
     ("field-cnn", {"kind": "cnn", "filters": [4, 4], "dense": [8]}, (16, 16), (16, 16), None, fields, "mse"),
     ("field-resnet", {"kind": "resnet", "stages": [1, 1], "width": 4}, (16, 16), (16, 16), None, fields, "mse"),
     ("field-unet", {"kind": "unet", "width": 4, "levels": 2}, (16, 16), (16, 16), None, fields, "mse"),
+    ("field-fno", {"kind": "fno", "width": 4, "modes": 4, "blocks": 2, "projection": 8, "padding": 2},
+     (16, 16), (16, 16), None, fields, "mse"),
     ("field-cnn-channel", {"kind": "cnn", "filters": [4], "dense": []},
      (16, 16, 1), (16, 16, 1), None, lambda: tuple(a[..., None] for a in fields()), "mse"),
 ]
@@ -196,3 +198,27 @@ def test_unet_halves_the_grid_per_level_and_rejects_grids_it_cannot_halve():
         build_model({"kind": "unet", "levels": 3}, (12, 12), (12, 12))
     with pytest.raises(ValueError, match="predicts a field on its input's grid"):
         build_model({"kind": "unet", "levels": 1}, (16, 16), (10,))
+
+
+def test_fno_weights_are_grid_free_and_its_spectral_layer_commutes_with_resampling():
+    """The same FNO scores a 32x32 grid, and a spectral convolution of a band-limited periodic field computed on
+    32x32 and subsampled equals the one computed on 16x16: what makes resolution transfer work."""
+    model = build_model({"kind": "fno", "width": 4, "modes": 4, "blocks": 2, "projection": 8}, (16, 16, 3), (16, 16))
+    assert model.input_shape == (None, None, None, 3)
+    assert model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape == (2, 32, 32)
+    spectral = model.get_layer("block0_spectral")
+
+    def field(n):
+        grid = np.arange(n) / n
+        rows, cols = np.meshgrid(grid, grid, indexing="ij")
+        channels = [np.sin(2 * np.pi * (rows + 2 * cols)) + np.cos(2 * np.pi * 3 * rows) * (c + 1) for c in range(4)]
+        return np.stack(channels, -1)[None].astype("float32")
+
+    coarse = spectral(field(16)).numpy()
+    fine = spectral(field(32)).numpy()
+    np.testing.assert_allclose(fine[:, ::2, ::2], coarse, atol=1e-5)
+    assert np.abs(coarse).max() > 1e-3  # not trivially zero
+    with pytest.raises(ValueError, match="modes=9 needs"):
+        build_model({"kind": "fno", "modes": 9}, (16, 16, 3), (16, 16))
+    with pytest.raises(ValueError, match="maps a field to a field"):
+        build_model({"kind": "fno"}, (16, 16, 3), (10,))

@@ -81,3 +81,25 @@ def test_an_architecture_naming_modules_outside_keras_is_refused(tmp_path):
         load_keras_model(str(crafted))
     model = load_keras_model(str(path))  # the zoo's models use Keras' own classes only: they load
     assert model.predict(np.ones((1, 3), "float32"), verbose=0).shape == (1, 1)
+
+
+def test_the_zoos_own_layers_load_and_a_config_borrowing_their_name_does_not(tmp_path):
+    path = tmp_path / "fno.keras"
+    model = build_model({"kind": "fno", "width": 4, "modes": 2, "blocks": 1, "projection": 4}, (8, 8, 3), (8, 8))
+    model.save(path)
+    x = np.random.default_rng(0).random((2, 8, 8, 3), dtype=np.float32)
+    np.testing.assert_allclose(load_keras_model(str(path)).predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(files["config.json"])
+    spectral = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "SpectralConv2D")
+    assert spectral["registered_name"] == "spark_ml_pipeline>SpectralConv2D"
+    spectral["module"] = "os"  # the registered name of an allowed layer does not vouch for another module
+    files["config.json"] = json.dumps(config).encode()
+    crafted = tmp_path / "crafted.keras"
+    with zipfile.ZipFile(crafted, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    with pytest.raises(UnsafeModelError, match="names module 'os'"):
+        load_keras_model(str(crafted))

@@ -77,3 +77,25 @@ def test_a_classifier_fits_in_the_driver_with_probabilities(spark, rows):
     accuracy = (scored.prediction == scored.label).mean()
     assert accuracy > 0.9, accuracy
     assert np.allclose([sum(p) for p in scored.probability], 1.0)
+
+
+def test_a_monotone_constraint_holds_in_the_fitted_model_and_names_real_features(spark):
+    """y grows with ``a`` but the noise does not: constrained, the prediction never falls as ``a`` grows."""
+    from spark_ml_pipeline.runtime.errors import ConfigError
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"a": rng.uniform(0, 10, 400), "b": rng.normal(size=400), "c": rng.normal(size=400)})
+    frame["label"] = frame.a + rng.normal(0, 3, 400)  # noisy: unconstrained trees zig-zag in a
+    data = spark.createDataFrame(frame)
+    grid = spark.createDataFrame(pd.DataFrame({"a": np.linspace(0, 10, 200), "b": 0.0, "c": 0.0}))
+    config = model_config(n_estimators=60, early_stopping_rounds=None)
+    free = predictions(xgb_regressor(config, FEATURES, "label", with_validation=False).fit(data), grid)
+    constrained_config = model_config(n_estimators=60, early_stopping_rounds=None, monotone_constraints={"a": 1})
+    constrained = predictions(xgb_regressor(constrained_config, FEATURES, "label", with_validation=False).fit(data),
+                              grid)
+    assert (np.diff(constrained) >= -1e-6).all()
+    assert (np.diff(free) < -1e-3).any()  # the data alone would not have given it
+    with pytest.raises(ConfigError, match="unknown feature.*distance"):
+        xgb_regressor(model_config(monotone_constraints={"distance": 1}), FEATURES, "label")
+    with pytest.raises(ConfigError, match="vector column 'features'"):
+        xgb_regressor(constrained_config, "features", "label")

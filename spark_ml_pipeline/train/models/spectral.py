@@ -1,0 +1,152 @@
+"""Fourier neural operator (FNO, Li et al. 2021): spectral convolutions that see the whole field at once.
+
+Why it is in the zoo: a Darcy solution at a point depends on the coefficient over the whole domain. A spectral
+convolution multiplies the lowest ``modes`` Fourier modes of its input by learned complex weights, so one layer
+is global, and its weights do not depend on the grid: the same model predicts on a finer grid than it was
+trained on (resolution transfer). The model's input has no fixed height and width for that reason.
+
+Block: ``act(SpectralConv2D(x) + Conv1x1(x))``; lifting 1x1 conv to ``width`` channels first, projection
+1x1 conv (``projection`` channels) -> 1x1 conv to the output channels last. ``padding`` zero-pads the bottom and
+right before the blocks and crops it after (the FFT assumes a periodic field; Darcy's is not).
+
+``SpectralConv2D`` and ``SqueezeChannel`` are the zoo's only own layers: registered with Keras under the
+``spark_ml_pipeline`` package, and allowed by name in :mod:`.loading`'s safe loader.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Optional
+
+from pydantic import Field, PositiveInt
+
+from spark_ml_pipeline.train.models.mlp import Activation, ShapeLike, SpecBase, as_shape, check_activation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tensorflow import keras
+
+KERAS_PACKAGE = "spark_ml_pipeline"
+
+
+class FNOSpec(SpecBase):
+    kind: Literal["fno"] = "fno"
+    width: PositiveInt = 32  # channels of every spectral block
+    modes: PositiveInt = 8  # Fourier modes kept per axis (at most H / 2 and W / 2 + 1 of the grid)
+    blocks: int = Field(4, ge=1, le=8)
+    projection: PositiveInt = 128  # channels of the 1x1 layer before the output
+    padding: int = Field(0, ge=0, le=16)  # zero rows/columns added bottom-right for the FFT, cropped after
+    activation: Activation = "gelu"
+
+
+def _layers():
+    """The zoo's own layers, defined (and registered with Keras) on first use: TensorFlow stays a lazy import."""
+    global _DEFINED
+    if _DEFINED is not None:
+        return _DEFINED
+    import tensorflow as tf
+    from tensorflow import keras
+
+    @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
+    class SpectralConv2D(keras.layers.Layer):
+        """Channels-last (B, H, W, C) -> (B, H, W, filters): the input's lowest ``modes`` x ``modes`` Fourier
+        modes (positive and negative along H, the non-negative half along W) times complex weights, inverse
+        FFT on the input's grid. Computes in float32."""
+
+        def __init__(self, filters: int, modes: int, **kwargs):
+            super().__init__(**kwargs)
+            self.filters, self.modes = int(filters), int(modes)
+
+        def build(self, input_shape):
+            channels = int(input_shape[-1])
+            # As in the reference implementation: uniform in [0, 1 / (in * out)], real and imaginary parts.
+            scale = 1.0 / (channels * self.filters)
+            shape = (2, channels, self.filters, self.modes, self.modes)  # [low rows, high rows]
+            initializer = keras.initializers.RandomUniform(0.0, scale)
+            self.real = self.add_weight(name="real", shape=shape, initializer=initializer)
+            self.imag = self.add_weight(name="imag", shape=shape, initializer=initializer)
+            super().build(input_shape)
+
+        def call(self, inputs):
+            x = tf.transpose(tf.cast(inputs, tf.float32), [0, 3, 1, 2])  # FFT over the last two axes
+            batch, height, width = tf.shape(x)[0], tf.shape(x)[2], tf.shape(x)[3]
+            m = self.modes
+            tf.debugging.assert_less_equal(2 * m, height, message="SpectralConv2D: modes > H / 2 of the grid")
+            tf.debugging.assert_less_equal(m, width // 2 + 1, message="SpectralConv2D: modes > W / 2 + 1")
+            spectrum = tf.signal.rfft2d(x)  # (B, C, H, W // 2 + 1)
+            weights = tf.complex(self.real, self.imag)
+            low = tf.einsum("bixy,ioxy->boxy", spectrum[:, :, :m, :m], weights[0])
+            high = tf.einsum("bixy,ioxy->boxy", spectrum[:, :, -m:, :m], weights[1])
+            middle = tf.zeros(tf.stack([batch, self.filters, height - 2 * m, m]), dtype=low.dtype)
+            kept = tf.concat([low, middle, high], axis=2)  # (B, O, H, m)
+            rest = tf.zeros(tf.stack([batch, self.filters, height, width // 2 + 1 - m]), dtype=low.dtype)
+            out = tf.signal.irfft2d(tf.concat([kept, rest], axis=3), fft_length=tf.stack([height, width]))
+            return tf.transpose(out, [0, 2, 3, 1])
+
+        def compute_output_shape(self, input_shape):
+            return (*input_shape[:-1], self.filters)
+
+        def get_config(self):
+            return {**super().get_config(), "filters": self.filters, "modes": self.modes}
+
+    @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
+    class SqueezeChannel(keras.layers.Layer):
+        """(B, H, W, 1) -> (B, H, W) for any H and W (a Reshape needs them fixed)."""
+
+        def call(self, inputs):
+            return tf.squeeze(inputs, axis=-1)
+
+        def compute_output_shape(self, input_shape):
+            return tuple(input_shape[:-1])
+
+    _DEFINED = {"SpectralConv2D": SpectralConv2D, "SqueezeChannel": SqueezeChannel}
+    return _DEFINED
+
+
+_DEFINED: Optional[dict] = None
+OWN_LAYERS_MODULE = __name__  # what Keras records as their module
+OWN_LAYERS = frozenset(f"{KERAS_PACKAGE}>{name}" for name in ("SpectralConv2D", "SqueezeChannel"))
+
+
+def register_layers() -> None:
+    """Make the zoo's own layers known to Keras (before loading a model that uses them)."""
+    _layers()
+
+
+def build_fno(spec: FNOSpec, input_shape: ShapeLike, output_shape: ShapeLike,
+              output_activation: Optional[str] = None) -> "keras.Model":
+    from tensorflow import keras
+
+    own = _layers()
+    layers = keras.layers
+    input_shape, output_shape = as_shape(input_shape, "input_shape"), as_shape(output_shape, "output_shape")
+    output_activation = check_activation(output_activation)
+    if len(input_shape) not in (2, 3) or len(output_shape) not in (2, 3) or output_shape[:2] != input_shape[:2]:
+        raise ValueError(f"an FNO maps a field to a field on the same grid: input (H, W[, C]), output (H, W[, C]); "
+                         f"got {input_shape} -> {output_shape}")
+    height, width = input_shape[0] + spec.padding, input_shape[1] + spec.padding
+    if 2 * spec.modes > height or spec.modes > width // 2 + 1:
+        raise ValueError(f"fno modes={spec.modes} needs a (padded) grid of at least {2 * spec.modes} x "
+                         f"{2 * spec.modes - 2}, got {height} x {width}")
+    if len(input_shape) == 3:  # any grid: the same model scores a finer one
+        inputs = x = keras.Input(shape=(None, None, input_shape[2]), name="input")
+    else:  # (H, W) data gets its channel axis from a Reshape, which needs the grid fixed
+        inputs = keras.Input(shape=input_shape, name="input")
+        x = layers.Reshape((*input_shape, 1), name="add_channel")(inputs)
+    x = layers.Conv2D(spec.width, 1, name="lift")(x)
+    if spec.padding:
+        x = layers.ZeroPadding2D(((0, spec.padding), (0, spec.padding)), name="pad")(x)
+    for block in range(spec.blocks):
+        spectral = own["SpectralConv2D"](spec.width, spec.modes, name=f"block{block}_spectral")(x)
+        pointwise = layers.Conv2D(spec.width, 1, name=f"block{block}_pointwise")(x)
+        x = layers.Add(name=f"block{block}_add")([spectral, pointwise])
+        if block < spec.blocks - 1:  # the last block is linear, as in the reference FNO
+            x = layers.Activation(spec.activation, name=f"block{block}_{spec.activation}")(x)
+    if spec.padding:
+        x = layers.Cropping2D(((0, spec.padding), (0, spec.padding)), name="crop")(x)
+    x = layers.Conv2D(spec.projection, 1, activation=spec.activation, name="project")(x)
+    out_channels = output_shape[2] if len(output_shape) == 3 else 1
+    if len(output_shape) == 3:
+        outputs = layers.Conv2D(out_channels, 1, activation=output_activation, dtype="float32", name="output")(x)
+    else:
+        x = layers.Conv2D(1, 1, dtype="float32", name="head")(x)
+        x = own["SqueezeChannel"](dtype="float32", name="head_squeeze")(x)
+        outputs = layers.Activation(output_activation or "linear", dtype="float32", name="output")(x)
+    return keras.Model(inputs, outputs, name="fno")
