@@ -68,6 +68,8 @@ def main() -> None:
                       "min_child_weight": config.model.min_child_weight, "max_bin": config.model.max_bin,
                       "lambda": config.model.reg_lambda, "objective": "reg:squarederror",
                       "nthread": layout.threads or 1, "seed": config.model.seed}
+    if regressor.isDefined("monotone_constraints"):  # the shipped constraint, as the pipeline's regressor has it
+        booster_params["monotone_constraints"] = regressor.getOrDefault("monotone_constraints")
     pipeline_train = training.where(~training[VALIDATION_INDICATOR])
 
     def native() -> None:

@@ -7,7 +7,8 @@ trained on (resolution transfer). The model's input has no fixed height and widt
 
 Block: ``act(SpectralConv2D(x) + Conv1x1(x))``; lifting 1x1 conv to ``width`` channels first, projection
 1x1 conv (``projection`` channels) -> 1x1 conv to the output channels last. ``padding`` zero-pads the bottom and
-right before the blocks and crops it after (the FFT assumes a periodic field; Darcy's is not).
+right before the blocks and crops it after (the FFT assumes a periodic field; Darcy's is not). Padding is in
+grid points, so it is not resolution-free: a model meant to predict on other grids keeps it at 0.
 
 ``SpectralConv2D`` and ``SqueezeChannel`` are the zoo's only own layers: registered with Keras under the
 ``spark_ml_pipeline`` package, and allowed by name in :mod:`.loading`'s safe loader.
@@ -59,9 +60,11 @@ def _layers():
             # As in the reference implementation: uniform in [0, 1 / (in * out)], real and imaginary parts.
             scale = 1.0 / (channels * self.filters)
             shape = (2, channels, self.filters, self.modes, self.modes)  # [low rows, high rows]
-            initializer = keras.initializers.RandomUniform(0.0, scale)
-            self.real = self.add_weight(name="real", shape=shape, initializer=initializer)
-            self.imag = self.add_weight(name="imag", shape=shape, initializer=initializer)
+            # One initializer each: an unseeded Keras initializer returns the same values on every call.
+            self.real = self.add_weight(name="real", shape=shape,
+                                        initializer=keras.initializers.RandomUniform(0.0, scale))
+            self.imag = self.add_weight(name="imag", shape=shape,
+                                        initializer=keras.initializers.RandomUniform(0.0, scale))
             super().build(input_shape)
 
         def call(self, inputs):

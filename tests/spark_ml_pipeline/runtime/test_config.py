@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from features.taxi import feature_columns
 from spark_ml_pipeline.runtime.config import known_pipelines, layer_config, load_config, load_pipeline, parse_overrides
 from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
 from spark_ml_pipeline.runtime.discovery import find_pipeline, known_kinds
@@ -136,7 +137,7 @@ def test_gpu_config_requests_gpus_from_spark(conf_dir):
 
 def test_gpu_config_makes_xgboost_train_on_cuda(conf_dir):
     config = load_config("taxi_fare", ["gpu"], [], conf_dir)
-    regressor = xgb_regressor(config.model, "features", "fare_amount", device=config.compute.device)
+    regressor = xgb_regressor(config.model, feature_columns(), "fare_amount", device=config.compute.device)
     assert regressor.getOrDefault("device") == "cuda"
     assert regressor.getOrDefault("num_workers") == (config.model.num_workers or 1)
 

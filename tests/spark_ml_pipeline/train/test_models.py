@@ -207,6 +207,7 @@ def test_fno_weights_are_grid_free_and_its_spectral_layer_commutes_with_resampli
     assert model.input_shape == (None, None, None, 3)
     assert model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape == (2, 32, 32)
     spectral = model.get_layer("block0_spectral")
+    assert not np.allclose(spectral.real.numpy(), spectral.imag.numpy())  # two initial draws, not one twice
 
     def field(n):
         grid = np.arange(n) / n

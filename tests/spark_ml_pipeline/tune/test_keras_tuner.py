@@ -18,7 +18,8 @@ from spark_ml_pipeline.tune.search import open_storage, open_study, tune
 
 TINY_DARCY = ["run_date=2026-02-01", "model=mlp", "models.mlp.hidden=[64]", "data.train_limit=300",
               "data.test_limit=20", "training.epochs=3", "training.batch_size=16",
-              "training.early_stopping_patience=0", "tune.n_trials=2", "tune.parallelism=1",
+              "training.early_stopping_patience=0", "training.loss=mse", "training.lr_schedule=constant",
+              "tune.n_trials=2", "tune.parallelism=1",
               "tune.pruner_startup_trials=1", "tune.space.learning_rate.low=1e-07"]
 GOOD, HOPELESS = {"learning_rate": 0.003, "batch_size": 16}, {"learning_rate": 1e-07, "batch_size": 16}
 
