@@ -83,8 +83,16 @@ def test_parameters_are_validated_before_any_job(spark, tmp_path):
         estimator(tmp_path, numProc=8).fit(frame)
     with pytest.raises(ValueError, match="no column 'pixels'"):
         estimator(tmp_path, featuresCol="pixels").fit(frame)
-    with pytest.raises(ValueError, match="optimizer must be adam or sgd"):
+    with pytest.raises(ValueError, match="optimizer must be adam, adamw or sgd"):
         estimator(tmp_path, optimizer="rmsprop").fit(frame)
+    with pytest.raises(ValueError, match="unknown loss 'relative_l3'"):
+        estimator(tmp_path, loss="relative_l3").fit(frame)
+    with pytest.raises(ValueError, match="augment must be one of none, shift_flip"):
+        estimator(tmp_path, augment="rotate").fit(frame)
+    with pytest.raises(ValueError, match="weightDecay must be >= 0"):
+        estimator(tmp_path, optimizer="adamw", weightDecay=-0.1).fit(frame)
+    with pytest.raises(ValueError, match="recalibrateBatchNorm must be >= 0"):
+        estimator(tmp_path, recalibrateBatchNorm=-1).fit(frame)
 
 
 def test_shards_are_equal_so_ranks_take_the_same_steps():
