@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 from pydantic import Field, PositiveInt
 
+from spark_ml_pipeline.train.models.cnn import conv_head
 from spark_ml_pipeline.train.models.mlp import Activation, ShapeLike, SpecBase, as_shape, check_activation
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -145,10 +146,9 @@ def build_fno(spec: FNOSpec, input_shape: ShapeLike, output_shape: ShapeLike,
     if spec.padding:
         x = layers.Cropping2D(((0, spec.padding), (0, spec.padding)), name="crop")(x)
     x = layers.Conv2D(spec.projection, 1, activation=spec.activation, name="project")(x)
-    out_channels = output_shape[2] if len(output_shape) == 3 else 1
     if len(output_shape) == 3:
-        outputs = layers.Conv2D(out_channels, 1, activation=output_activation, dtype="float32", name="output")(x)
-    else:
+        outputs = conv_head(x, output_shape, output_activation)
+    else:  # conv_head's Reshape to (H, W) would fix the grid: squeeze the channel instead
         x = layers.Conv2D(1, 1, dtype="float32", name="head")(x)
         x = own["SqueezeChannel"](dtype="float32", name="head_squeeze")(x)
         outputs = layers.Activation(output_activation or "linear", dtype="float32", name="output")(x)
