@@ -7,8 +7,10 @@ DIST := dist/spark_ml_pipeline.zip
 SOURCES := $(shell find spark_ml_pipeline pipelines features jobs -type f \( -name '*.py' -o -name '*.csv' -o -name '*.properties' \) 2>/dev/null)
 ARGS ?=
 PYTEST_ARGS ?=
+PIPELINE ?= taxi_fare
+PORT ?=
 
-.PHONY: setup run test lint dist cluster-up cluster-down store-up store-down submit bench lock clean
+.PHONY: setup run test lint dist dashboard mlflow-ui screenshots cluster-up cluster-down store-up store-down submit bench lock clean
 
 $(STAMP): requirements/lock.txt requirements/data.txt setup.cfg pyproject.toml scripts/setup_env.sh scripts/build_horovod.sh
 	bash scripts/setup_env.sh $(VENV)
@@ -25,6 +27,19 @@ test: setup dist ## the layer contracts, then the whole test suite (what CI runs
 
 lint: setup ## layer contracts only (import-linter, setup.cfg)
 	$(VENV)/bin/lint-imports
+
+dashboard: setup ## optuna-dashboard on the store's Optuna studies at 127.0.0.1 (PORT=8080; PIPELINE=, ARGS= pick the store)
+	$(PY) -m spark_ml_pipeline.tune.dashboard $(PIPELINE) $(ARGS) --port $(or $(PORT),8080)
+
+mlflow-ui: setup ## the MLflow UI on the store's runs and artifacts at 127.0.0.1 (PORT=5000; PIPELINE=, ARGS= pick the store)
+	$(PY) -m spark_ml_pipeline.store.ui $(PIPELINE) $(ARGS) --port $(or $(PORT),5000)
+
+# The tests that open a report or a live view in Chromium; with UPDATE_SCREENSHOTS=1 they save docs/img/*.png.
+SCREENSHOT_TESTS := tests/browser tests/pipelines/taxi_fare/test_pipeline.py tests/pipelines/test_dl_pipelines.py \
+	tests/pipelines/tabular/test_tabular.py tests/jobs/test_score.py tests/spark_ml_pipeline/tune/test_search.py
+
+screenshots: setup dist ## regenerate the README's screenshots (docs/img/) from the browser tests
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q $(SCREENSHOT_TESTS)
 
 dist: $(DIST) ## the project code as a zip for spark-submit --py-files
 

@@ -24,6 +24,7 @@ fi
 command -v cmake >/dev/null || apt_install cmake
 apt_install dataset-fashion-mnist  # Fashion-MNIST IDX files in /usr/share/datasets/fashion-mnist
 apt_install docker-compose  # validates docker-compose.yml in the tests (no Docker engine needed)
+apt_install chromium  # the browser tests (tests/browser: Playwright drives this Chromium; it never downloads one)
 
 command -v "$python" >/dev/null || python=python3
 "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \

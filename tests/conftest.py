@@ -13,8 +13,10 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -144,3 +146,124 @@ def cluster(tmp_path_factory):
         yield f"spark://127.0.0.1:{port}"
     finally:
         subprocess.run(["bash", "scripts/cluster.sh", "down"], cwd=ROOT, env=env, capture_output=True, timeout=120)
+
+
+# --- the browser ---------------------------------------------------------------------------------------
+# Browser tests: Playwright's sync API driving Debian's Chromium (``apt_install chromium`` in
+# scripts/setup_env.sh; Playwright never downloads a browser here), headless.
+#
+# Fixtures:
+#
+# * ``browser`` (session): a ``playwright.sync_api.Browser``.
+# * ``open_page`` (function): ``open_page(url_or_path, wait_for=None, timeout=30) -> OpenedPage``. Opens a new
+#   page (its own browser context, viewport 1400x1000), records JavaScript errors (console messages of type
+#   ``error`` and uncaught exceptions), goes to the URL (a ``Path``, or a string without ``://``, is a local file:
+#   a ``file://`` URL), waits for the CSS selector ``wait_for`` if given (``timeout`` seconds for each), and returns
+#   ``OpenedPage(page, errors, url)``; ``errors`` keeps filling while the test goes on. Pages close after the test.
+# * ``save_screenshot`` (function): ``save_screenshot(page, name) -> Path``, a full-page PNG named ``name``
+#   (``.png`` added when missing) in ``docs/img/`` when ``UPDATE_SCREENSHOTS=1``, else in pytest's temporary
+#   directory (so ``make test`` never changes the checkout).
+# * ``check_report`` (function): ``check_report(path, screenshot=None) -> list[int]`` opens one of the project's
+#   HTML reports and asserts what a reader needs: no JavaScript error, every plotly figure drawn with data marks
+#   (points, lines, bars, boxes or heatmap images in its SVG) and a visible size, nothing wider than the page;
+#   returns the marks per figure.
+
+
+CHROMIUM = os.environ.get("SML_TEST_CHROMIUM", "/usr/bin/chromium")
+VIEWPORT = {"width": 1400, "height": 1000}
+SCREENSHOTS = ROOT / "docs" / "img"
+UPDATE_SCREENSHOTS_ENV = "UPDATE_SCREENSHOTS"
+
+
+@dataclass
+class OpenedPage:
+    page: Page
+    errors: list[str] = field(default_factory=list)  # "console.error: <text> (at <url>)" / "pageerror: <message>"
+    url: str = ""
+
+
+def as_url(url_or_path: str | Path) -> str:
+    """A URL as given; a local path (``Path``, or a string without a scheme) as an absolute ``file://`` URL."""
+    if isinstance(url_or_path, Path) or ("://" not in url_or_path and not url_or_path.startswith(("about:", "data:"))):
+        return Path(url_or_path).resolve().as_uri()
+    return url_or_path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        # --no-sandbox: Chromium's sandbox cannot start as root (the set-up runs as root on these machines).
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser):
+    opened: list[OpenedPage] = []
+
+    def open_(url_or_path: str | Path, wait_for: str | None = None, timeout: float = 30) -> OpenedPage:
+        page = browser.new_page(viewport=VIEWPORT)
+        result = OpenedPage(page=page, url=as_url(url_or_path))
+        opened.append(result)
+
+        def on_console(message) -> None:
+            if message.type == "error":
+                where = (message.location or {}).get("url", "")
+                result.errors.append(f"console.error: {message.text}" + (f" (at {where})" if where else ""))
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: result.errors.append(f"pageerror: {error}"))
+        page.set_default_timeout(timeout * 1000)
+        page.goto(result.url, timeout=timeout * 1000)
+        if wait_for:
+            page.wait_for_selector(wait_for, timeout=timeout * 1000)
+        return result
+
+    yield open_
+    for item in opened:
+        if not item.page.is_closed():
+            item.page.close()  # a page of browser.new_page owns its context: closed with it
+
+
+@pytest.fixture
+def save_screenshot(tmp_path_factory) -> Callable[[Page, str], Path]:
+    if os.environ.get(UPDATE_SCREENSHOTS_ENV) == "1":
+        directory = SCREENSHOTS
+        directory.mkdir(parents=True, exist_ok=True)
+    else:
+        directory = tmp_path_factory.getbasetemp() / "screenshots"
+        directory.mkdir(exist_ok=True)
+
+    def save(page: Page, name: str) -> Path:
+        path = directory / (name if name.endswith(".png") else f"{name}.png")
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save
+
+
+# The SVG elements plotly draws data as: markers, lines, bars, boxes, heatmap images.
+DATA_MARKS = ".scatterlayer path.point, .scatterlayer path.js-line, .barlayer path, .boxlayer path, .hm image"
+
+
+@pytest.fixture
+def check_report(open_page, save_screenshot) -> Callable[..., list[int]]:
+    def check(path: str | Path, screenshot: str | None = None) -> list[int]:
+        opened = open_page(path, wait_for=".js-plotly-plot")
+        page = opened.page
+        page.wait_for_function("() => [...document.querySelectorAll('.plotly-graph-div')]"
+                               ".every(d => d._fullLayout && d.querySelector('.main-svg'))")
+        figures = page.evaluate("""marks => [...document.querySelectorAll('.plotly-graph-div')].map(d => ({
+            marks: d.querySelectorAll(marks).length, height: d.getBoundingClientRect().height,
+            width: d.getBoundingClientRect().width}))""", DATA_MARKS)
+        assert not opened.errors, opened.errors
+        assert figures and all(f["marks"] > 0 for f in figures), figures
+        assert all(f["height"] >= 150 and f["width"] >= 300 for f in figures), figures
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+        if screenshot:
+            save_screenshot(page, screenshot)
+        return [f["marks"] for f in figures]
+
+    return check
+

@@ -18,6 +18,7 @@ from features.fields import GridCoordinates
 from pipelines.darcy_surrogate.dataset import darcy_dir, load_darcy
 from spark_ml_pipeline.ingest.files import local_file_stats
 from spark_ml_pipeline.ingest.if_absent import ensure_dataset
+from spark_ml_pipeline.report.describe import DescribeFields
 from spark_ml_pipeline.runtime.config_models import Section, StoreConfig
 from spark_ml_pipeline.store.keras_run import DeepResult, train_and_record
 from spark_ml_pipeline.train import deep_learning as dl
@@ -103,7 +104,9 @@ def evaluate(scored) -> dict:
 
 def run(spark, config: DarcySurrogateConfig) -> DeepResult:
     ingest(spark, config)
-    return train_and_record(spark, config, prepare(spark, config), evaluate)
+    describe = DescribeFields("solution", (RESOLUTION, RESOLUTION), input_column="coefficients",
+                              input_shape=(RESOLUTION, RESOLUTION))
+    return train_and_record(spark, config, prepare(spark, config), evaluate, describe=describe)
 
 
 TUNING = dl.Tuning(ingest=ingest, prepare=prepare, evaluate=evaluate, objective="val_loss",

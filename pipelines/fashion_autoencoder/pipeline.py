@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 
 from features.arrays import mean_squared_error
 from pipelines.fashion_mnist.images import feature_stages, ingest_fashion_mnist, input_files, read_images
+from spark_ml_pipeline.report.describe import DescribeReconstructions
 from spark_ml_pipeline.runtime.config_models import run_date
 from spark_ml_pipeline.runtime.io import atomic_output, join, local_path
 from spark_ml_pipeline.store.keras_run import DeepResult, train_and_record
@@ -71,7 +72,8 @@ def ingest(spark, config: FashionAutoencoderConfig) -> dict[str, int]:
 
 def run(spark, config: FashionAutoencoderConfig) -> DeepResult:
     ingest(spark, config)
-    result = train_and_record(spark, config, prepare(spark, config), evaluate)
+    result = train_and_record(spark, config, prepare(spark, config), evaluate,
+                              describe=DescribeReconstructions("features", (28, 28)))
     location = write_codes(spark, config, result)
     tag_run(result.tracking_uri, result.run_id, {"codes_uri": location})
     result.metrics["codes_uri"] = location

@@ -5,7 +5,9 @@ from typing import Literal
 
 from pyspark.ml import PipelineModel
 
+from pipelines.fashion_mnist.dataset import CLASS_NAMES
 from pipelines.fashion_mnist.images import feature_stages, ingest_fashion_mnist, input_files, read_images
+from spark_ml_pipeline.report.describe import DescribeClasses
 from spark_ml_pipeline.store.keras_run import DeepResult, train_and_record
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.metrics import classification_metrics
@@ -36,13 +38,17 @@ def prepare(spark, config: FashionMnistConfig) -> dl.Prepared:
                        feature_stages=stages)
 
 
+# The report: confusion matrix, curves, calibration and the most confident mistakes (the test images).
+DESCRIBE = DescribeClasses(CLASS_NAMES, image_column="features", image_shape=(28, 28))
+
+
 def evaluate(scored) -> dict:
     return classification_metrics(scored, classes=CLASSES)
 
 
 def run(spark, config: FashionMnistConfig) -> DeepResult:
     ingest(spark, config)
-    return train_and_record(spark, config, prepare(spark, config), evaluate)
+    return train_and_record(spark, config, prepare(spark, config), evaluate, describe=DESCRIBE)
 
 
 TUNING = dl.Tuning(ingest=ingest, prepare=prepare, evaluate=evaluate, objective="val_accuracy",

@@ -23,9 +23,11 @@ from features.tabular import tabular_feature_stages
 from pipelines.tabular.config import TabularConfig
 from pipelines.tabular.ingest import ingest, ingest_location
 from spark_ml_pipeline.ingest.quarantine import IngestStats, read_stats, read_valid, require_ingested
+from spark_ml_pipeline.report.samples import vector_slot_names
 from spark_ml_pipeline.runtime.config_models import run_date
 from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.store.recorder import RunRecorder
+from spark_ml_pipeline.store.xgboost_report import record_xgboost_report
 from spark_ml_pipeline.train.metrics import (classification_metrics_from_counts, confusion_counts,
                                              probabilistic_metrics, regression_metrics)
 from spark_ml_pipeline.train.splits import Splits, split_rows
@@ -176,6 +178,7 @@ class TrainResult:
     tracking_uri: str
     seconds: float
     classes: list[str] | None = None
+    report: str | None = None  # where the run's report.html is
 
 
 def _metric_name(name: str) -> str:
@@ -231,9 +234,14 @@ def train(spark: SparkSession, config: TabularConfig) -> TrainResult:
         recorder.log_metrics({**metrics, **rows, **{_metric_name(f"quarantined_{reason}"): n for reason, n
                                                     in stats.quarantined_by_reason.items()}})
         model_uri = recorder.commit_model(model)
+        scored = model.transform(data.splits.test)
+        report = record_xgboost_report(
+            recorder, model.stages[len(data.feature_stages)], scored, data.label, metrics={**metrics, **rows},
+            rows_test=rows["rows_test"], model_uri=model_uri, feature_names=vector_slot_names(scored, FEATURES_COLUMN),
+            class_names=data.classes if is_classification(config) else None)
     return TrainResult(run_id=recorder.run_id, model_uri=model_uri, task=config.task, metrics=metrics, rows=rows,
                        quarantined_by_reason=stats.quarantined_by_reason, tracking_uri=recorder.tracking_uri,
-                       seconds=time.time() - started, classes=data.classes)
+                       seconds=time.time() - started, classes=data.classes, report=report)
 
 
 def run(spark: SparkSession, config: TabularConfig) -> TrainResult:
@@ -265,6 +273,6 @@ def summary(result: TrainResult, config: TabularConfig) -> str:
                      f"(class priors: {m['baseline_test_log_loss']:.4f})"
                      + (f" · AUC {auc:.4f}" if auc is not None and not math.isnan(auc) else ""))
         lines.append(f"  classes {', '.join(result.classes or [])}")
-    lines += [f"  model   {result.model_uri}",
+    lines += [f"  model   {result.model_uri}", *([f"  report  {result.report}"] if result.report else []),
               f"  metrics {result.tracking_uri} (experiment {config.store.experiment or config.pipeline})"]
     return "\n".join(lines)

@@ -26,6 +26,7 @@ from spark_ml_pipeline.runtime.config_models import (IngestPolicy, PipelineConfi
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, to_uri
 from spark_ml_pipeline.store.recorder import RunRecorder
+from spark_ml_pipeline.store.xgboost_report import record_xgboost_report
 from spark_ml_pipeline.train.metrics import regression_metrics_by
 from spark_ml_pipeline.train.splits import HELD_OUT_PART, Splits, split_rows
 from spark_ml_pipeline.train.xgboost import WorkerLayout, best_iteration, fit_pipeline, xgb_regressor
@@ -223,6 +224,7 @@ class TrainResult:
     tracking_uri: str
     seconds: float
     stage_seconds: dict = field(default_factory=dict)  # wall time per stage, in the order they ran
+    report: str | None = None  # where the run's report.html is
 
 
 def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainResult:
@@ -269,11 +271,14 @@ def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainR
                                                     in ingest_stats.quarantined_by_reason.items()}})
         store_started = time.time()
         model_uri = recorder.commit_model(model)
+        report_started = time.time()
+        report = record_xgboost_report(recorder, model.stages[-1], model.transform(splits.test), LABEL,
+                                       metrics={**metrics, **rows}, rows_test=rows["rows_test"], model_uri=model_uri)
         stage_seconds = {"train (features + XGBoost)": fit_seconds, "evaluate": store_started - evaluate_started,
-                         "store": time.time() - store_started}
+                         "store": report_started - store_started, "report": time.time() - report_started}
     return TrainResult(run_id=recorder.run_id, model_uri=model_uri, metrics=metrics, rows=rows,
                        noise_floor_rmse=floor, tracking_uri=recorder.tracking_uri, seconds=time.time() - started,
-                       stage_seconds=stage_seconds)
+                       stage_seconds=stage_seconds, report=report)
 
 
 def run(spark, config: TaxiFareConfig) -> TrainResult | NothingToIngest:
@@ -308,6 +313,7 @@ def summary(result: TrainResult | NothingToIngest, config: TaxiFareConfig) -> st
         "  time    " + " · ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.stage_seconds.items())
         + f" · total {result.seconds:.0f} s",
         f"  model   {result.model_uri}",
+        *([f"  report  {result.report}"] if result.report else []),
         f"  metrics {result.tracking_uri} (experiment {config.store.experiment or config.pipeline})",
     ]
     return "\n".join(lines)

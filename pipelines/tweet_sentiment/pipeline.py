@@ -1,5 +1,6 @@
-"""The ``tweet_sentiment`` pipeline: 3-class tweet sentiment with LSTM / BiLSTM, next to a Spark ML
-TF-IDF + logistic-regression baseline trained and tested on the same split.
+"""The ``tweet_sentiment`` pipeline: 3-class tweet sentiment with LSTM / GRU / simple RNN (each optionally
+bidirectional) or a Transformer encoder, next to a Spark ML TF-IDF + logistic-regression baseline trained and
+tested on the same split.
 
 Text is cleaned, tokenised and mapped to padded integer sequences in Spark; the vocabulary is fitted on
 the training split only, and saved with the run (the feature pipeline) so scoring uses the same ids."""
@@ -17,6 +18,7 @@ from features.text import clean_text, fit_vocabulary, to_sequences, tokenizer
 from pipelines.tweet_sentiment.dataset import LABELS, load_tweets, tweets_csv_path
 from spark_ml_pipeline.ingest.files import local_file_stats
 from spark_ml_pipeline.ingest.if_absent import ensure_dataset
+from spark_ml_pipeline.report.describe import DescribeClasses
 from spark_ml_pipeline.runtime.config_models import Section, StoreConfig
 from spark_ml_pipeline.store.keras_run import DeepResult, train_and_record
 from spark_ml_pipeline.store.tracking import log_metrics_to_run
@@ -52,7 +54,7 @@ class TweetSentimentConfig(dl.DeepPipelineConfig):
         derived += RESERVED_IDS
 
         def fill(spec, where: str):
-            if not isinstance(spec, dict) or spec.get("kind") not in ("lstm", "bilstm"):
+            if not isinstance(spec, dict) or spec.get("kind") not in ("lstm", "bilstm", "transformer"):
                 return spec
             if spec.get("vocab_size") not in (None, derived):
                 raise ValueError(f"{where}.vocab_size is derived from text.vocab_size + {RESERVED_IDS} = {derived}; "
@@ -130,7 +132,8 @@ def evaluate(scored) -> dict:
 def run(spark, config: TweetSentimentConfig) -> DeepResult:
     ingest(spark, config)
     prepared, feature_pipeline, (train, test) = prepare(spark, config)
-    result = train_and_record(spark, config, prepared, evaluate, feature_pipeline=feature_pipeline)
+    result = train_and_record(spark, config, prepared, evaluate, feature_pipeline=feature_pipeline,
+                              describe=DescribeClasses(LABELS))
     baseline = {f"baseline_tfidf_logreg_{key}": value for key, value in baseline_metrics(train, test, config).items()
                 if key in ("accuracy", "macro_f1")}
     log_metrics_to_run(result.tracking_uri, result.run_id, baseline)

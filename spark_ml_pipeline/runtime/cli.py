@@ -21,6 +21,7 @@ from spark_ml_pipeline.runtime.errors import ClusterError, ConfigError, ExitCode
 from spark_ml_pipeline.runtime.io import is_local_uri
 from spark_ml_pipeline.runtime.locks import LOCK_TIMEOUT_ENV, RunLock, lock_timeout, run_lock_uri
 from spark_ml_pipeline.runtime.session import get_session
+from spark_ml_pipeline.runtime.verbosity import VERBOSE_ENV, configure as configure_verbosity
 
 EPILOG = f"""\
 configuration layers (later wins): conf/base.yaml < conf/pipelines/<pipeline>.yaml < conf/env/<env>.yaml ...
@@ -57,6 +58,9 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
                    help="the run's date partition: sets the run_date key (default: today, UTC)")
     p.add_argument("--lock-timeout", default=None, type=float, metavar="SECONDS",
                    help=f"a run lock older than this is stale and broken (default: ${LOCK_TIMEOUT_ENV} or 24 h)")
+    p.add_argument("--verbose", action="store_true",
+                   help="let libraries' start-up and INFO logs through (TensorFlow's C++ log in the driver, Spark "
+                        f"workers and Horovod ranks); quiet by default. Same as ${VERBOSE_ENV}=1")
     return p
 
 
@@ -224,6 +228,8 @@ class Job:
         self.args = args
         self.config = None
         self.signals = Signals()
+        # Before anything imports TensorFlow; the processes the job starts inherit it (runtime/verbosity.py).
+        configure_verbosity(getattr(args, "verbose", False))
 
     def load(self, overrides: Sequence[str] | None = None):
         """(config, definition); ``run_date`` pinned to today (UTC) when not set, so a run crossing midnight

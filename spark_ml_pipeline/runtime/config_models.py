@@ -220,6 +220,13 @@ class TuneConfig(Section):
     space: dict[str, ParamSpec] = {}
 
 
+class ReportConfig(Section):
+    """The HTML report every run leaves (``report.html`` in its MLflow run, next to its model)."""
+
+    enabled: bool = True
+    sample_rows: PositiveInt = 5000  # test rows drawn in the scatter, residual and curve figures
+
+
 def run_date(config: "PipelineConfigBase") -> str:
     """The run's date partition: the configured ``run_date``, else today (UTC)."""
     return (config.run_date or datetime.now(timezone.utc).date()).isoformat()
@@ -235,3 +242,4 @@ class PipelineConfigBase(Section):
     compute: ComputeConfig = ComputeConfig()
     store: StoreConfig = StoreConfig()
     tune: TuneConfig = TuneConfig()
+    report: ReportConfig = ReportConfig()

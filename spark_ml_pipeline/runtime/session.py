@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 
 from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
 from spark_ml_pipeline.runtime.errors import ConfigError
+from spark_ml_pipeline.runtime.verbosity import environment as verbosity_environment
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 LOOPBACK = "127.0.0.1"
@@ -149,6 +150,8 @@ def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = 
             "spark.task.resource.gpu.amount": str(spark.gpu.amount_per_task),
             "spark.executor.resource.gpu.discoveryScript": resolve_discovery_script(spark.gpu.discovery_script),
         })
+    # Executors' Python workers (they may load TensorFlow) keep to the run's verbosity (runtime/verbosity.py).
+    conf.update({f"spark.executorEnv.{key}": value for key, value in verbosity_environment().items()})
     conf.update(spark.extra)
     return conf
 

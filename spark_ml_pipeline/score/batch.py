@@ -36,6 +36,7 @@ from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, run_date
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition
 from spark_ml_pipeline.runtime.errors import ConfigError, DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, is_local_uri, join, local_path, to_uri
+from spark_ml_pipeline.score.report import REPORT_FILE, scoring_report, training_profile
 from spark_ml_pipeline.store.registry import ResolvedModel, resolve
 from spark_ml_pipeline.store.tracking import Store
 
@@ -77,6 +78,8 @@ class ScoreResult:
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     keys: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    drift: dict[str, float] = field(default_factory=dict)  # predictions vs the training run's (see score.report)
+    report: str | None = None  # <output>/run_date=D/_report.html
     seconds: float = 0.0
 
 
@@ -221,11 +224,31 @@ def score(spark: SparkSession, config: PipelineConfigBase, scorer: PipelineScore
             predictions=target, quarantine=quarantine_target, rows_in=scoring.rows_in, rows_scored=rows_scored,
             rows_quarantined=rows_quarantined, quarantined_by_reason=dict(sorted(by_reason.items())),
             keys=list(scoring.keys), outputs=list(scorer.outputs))
+        if config.report.enabled and rows_scored:
+            write_report(spark, config, result, spark.read.parquet(temporary), join(temporary, REPORT_FILE))
+            result.report = join(target, REPORT_FILE)
         result.seconds = round(time.time() - started, 3)
         HadoopFS(spark).write_text(join(temporary, STATS_FILE), json.dumps(asdict(result), indent=2))
     # Leaving the block renamed the quarantine into place, then the predictions with their stats.
     result.seconds = time.time() - started
     return result
+
+
+def write_report(spark: SparkSession, config: PipelineConfigBase, result: ScoreResult, scored: DataFrame,
+                 location: str) -> None:
+    """The scored date's report (see :mod:`spark_ml_pipeline.score.report`) at ``location``."""
+    try:
+        client = tracking_client(config, result.model_reference)
+    except ConfigError:  # a model given by path, with no tracking store to compare against
+        client = None
+    reference, reference_name = training_profile(client, result.run_id)
+    model = (f"version {result.model_version}" if result.model_version else "run") + f" (run {result.run_id})"
+    report, result.drift = scoring_report(
+        scored, result.outputs, {"pipeline": result.pipeline, "run date": result.run_date,
+                                 "model": f"{result.model_reference}: {model}", "rows read": result.rows_in,
+                                 "scored": result.rows_scored, "quarantined": result.rows_quarantined},
+        result.quarantined_by_reason, reference, reference_name, config.report.sample_rows)
+    HadoopFS(spark).write_text(location, report.render())
 
 
 def read_stats(spark: SparkSession, output_uri: str, date: str) -> dict:
@@ -245,5 +268,8 @@ def summary(result: ScoreResult) -> str:
         f"  predictions {result.predictions}",
         f"  quarantine  {result.quarantine}",
         f"  stats       {join(result.predictions, STATS_FILE)}",
+        *([f"  report      {result.report}"
+           + (" (" + ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in result.drift.items()) + ")"
+              if result.drift else "")] if result.report else []),
     ])
 

@@ -13,6 +13,8 @@ from typing import Callable
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 
+from spark_ml_pipeline.report import sections
+from spark_ml_pipeline.report.document import Report
 from spark_ml_pipeline.runtime.config_models import run_date
 from spark_ml_pipeline.runtime.io import join, local_path
 from spark_ml_pipeline.store.recorder import RunRecorder
@@ -30,6 +32,7 @@ class DeepResult:
     tracking_uri: str
     seconds: float
     model: KerasModel | None = None
+    report: str | None = None  # where the run's report.html is
 
 
 def scoring_model(prepared: Prepared, keras_model: KerasModel) -> PipelineModel:
@@ -37,9 +40,15 @@ def scoring_model(prepared: Prepared, keras_model: KerasModel) -> PipelineModel:
     return PipelineModel(stages=[*prepared.feature_stages, keras_model])
 
 
+# What a pipeline's report shows of its scored first test set; returns the run's prediction profile.
+Describe = Callable[[Report, DataFrame], dict]
+
+
 def train_and_record(spark, config: DeepPipelineConfig, prepared: Prepared,
-                     evaluate: Callable[[DataFrame], dict], feature_pipeline=None) -> DeepResult:
-    """Fit with Horovod, evaluate every test set, and record everything in one MLflow run."""
+                     evaluate: Callable[[DataFrame], dict], feature_pipeline=None,
+                     describe: Describe | None = None) -> DeepResult:
+    """Fit with Horovod, evaluate every test set, and record everything in one MLflow run, with its report:
+    learning curves, the metrics, and what ``describe`` draws from the first test set's predictions."""
     started = time.time()
     estimator = estimator_for(config, prepared)
     estimator.validate(prepared.train)  # every parameter checked before any Spark job
@@ -54,20 +63,40 @@ def train_and_record(spark, config: DeepPipelineConfig, prepared: Prepared,
 
         metrics = {"fit_seconds": fit_seconds, "epochs_trained": model.summary.epochs_trained}
         rows = {"rows_train": model.summary.rows}
-        for test_name, test_df in prepared.tests.items():
+        details, profile = Report("details"), None
+        for index, (test_name, test_df) in enumerate(prepared.tests.items()):
             scorer = model
             if test_name in prepared.test_input_shapes:  # the same weights on another grid
                 scorer = model.copy({model.inputShape: list(prepared.test_input_shapes[test_name])})
-            for key, value in evaluate(scorer.transform(test_df)).items():
-                metrics[f"{test_name}_{key}"] = value
+            scored = scorer.transform(test_df)
+            described = config.report.enabled and describe is not None and index == 0
+            if described:  # scored once for the metrics and the report's sample
+                scored = scored.cache()
+            try:
+                for key, value in evaluate(scored).items():
+                    metrics[f"{test_name}_{key}"] = value
+                if described:
+                    profile = describe(details, scored)
+            finally:
+                if described:
+                    scored.unpersist()
         recorder.log_metrics({**metrics, **rows})
         if feature_pipeline is not None:
             with_features = local_path(join(work_location(config), "feature_pipeline"))
             feature_pipeline.write().overwrite().save(str(with_features))
             recorder.log_artifacts(str(with_features), "feature_pipeline")
         model_uri = recorder.commit_model(scoring_model(prepared, model))
+        report_uri = None
+        if config.report.enabled:
+            report = recorder.report(model=config.model.kind, ranks=config.training.num_proc,
+                                     epochs=model.summary.epochs_trained, rows_train=model.summary.rows)
+            sections.metrics_table(report, {**metrics, **rows})
+            sections.learning_curves(report, model.summary.history)
+            report.sections += details.sections
+            report_uri = recorder.log_report(report, profile, model_uri)
     return DeepResult(run_id=recorder.run_id, model_uri=model_uri, metrics=metrics, history=model.summary.history,
-                      rows=rows, tracking_uri=recorder.tracking_uri, seconds=time.time() - started, model=model)
+                      rows=rows, tracking_uri=recorder.tracking_uri, seconds=time.time() - started, model=model,
+                      report=report_uri)
 
 
 def summary(result: DeepResult, config: DeepPipelineConfig) -> str:
@@ -80,5 +109,6 @@ def summary(result: DeepResult, config: DeepPipelineConfig) -> str:
         f"{result.metrics['epochs_trained']} epochs",
         f"  {shown}",
         f"  model   {result.model_uri}",
+        *([f"  report  {result.report}"] if result.report else []),
         f"  metrics {result.tracking_uri} (experiment {config.store.experiment or config.pipeline})",
     ])

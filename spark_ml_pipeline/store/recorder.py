@@ -8,13 +8,20 @@ no model.
 """
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import mlflow
 
+from spark_ml_pipeline.report.document import Report
+from spark_ml_pipeline.report.profile import PROFILE_ARTIFACT
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, run_date
+from spark_ml_pipeline.runtime.io import HadoopFS, join
 from spark_ml_pipeline.store.lineage import lineage_record
 from spark_ml_pipeline.store.tracking import Store, commit_spark_model, flatten, log_json, log_params
+
+REPORT_ARTIFACT = "report.html"
 
 
 class RunRecorder:
@@ -86,3 +93,26 @@ class RunRecorder:
     def commit_model(self, model) -> str:
         """The fitted Spark ML model as the run's ``model`` artifact, committed atomically; returns its URI."""
         return commit_spark_model(self.spark, model, self.run)
+
+    def report(self, **facts: Any) -> Report:
+        """An empty report of this run, headed by the pipeline, run date, run id and ``facts``."""
+        return Report(f"{self.config.pipeline} · run {run_date(self.config)}",
+                      {"pipeline": self.config.pipeline, "kind": self.config.kind, "MLflow run": self.run_id, **facts})
+
+    def log_report(self, report: Report, profile: Mapping[str, Any] | None = None,
+                   model_uri: str | None = None) -> str:
+        """The report as the run's ``report.html`` artifact (and ``prediction_profile.json``); when the model
+        was committed outside the run's artifacts (a tracking server's store), a copy next to the model too.
+        Returns where a person opens it: the copy beside the model, else the artifact's URI."""
+        with tempfile.TemporaryDirectory(prefix="report-") as directory:
+            path = report.write(Path(directory) / REPORT_ARTIFACT)
+            mlflow.log_artifact(str(path))
+            beside_model = None
+            if model_uri and not model_uri.startswith(self.run.info.artifact_uri.rstrip("/") + "/"):
+                beside_model = join(model_uri.rstrip("/").rsplit("/", 1)[0], REPORT_ARTIFACT)
+                HadoopFS(self.spark).write_text(beside_model, path.read_text(encoding="utf-8"))
+        if profile is not None:
+            log_json(dict(profile), PROFILE_ARTIFACT)
+        where = beside_model or f"{self.run.info.artifact_uri.rstrip('/')}/{REPORT_ARTIFACT}"
+        mlflow.set_tag("report_uri", where)
+        return where

@@ -33,6 +33,8 @@ from pyspark.sql import types as T
 
 from spark_ml_pipeline.runtime.errors import StoreError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, local_path
+from spark_ml_pipeline.runtime.verbosity import configure as configure_verbosity
+from spark_ml_pipeline.runtime.verbosity import environment as verbosity_environment
 from spark_ml_pipeline.train.horovod_network import LoopbackNics, horovod_services, loopback_interfaces
 from spark_ml_pipeline.train.horovod_rank import (AUGMENTATIONS, PROGRESS_LOG, RankSpec, read_checkpoint_state,
                                                   train_rank)
@@ -234,7 +236,7 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
         data_dir, has_validation = self.write_data(dataset)
         spec = self.rank_spec(str(local_path(join(data_dir, "train"))),
                               str(local_path(join(data_dir, "validation"))) if has_validation else None)
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        env = {**os.environ, **verbosity_environment()}  # the ranks import TensorFlow: quiet unless --verbose
         _signal_free_gloo_launch()
         _quiet_horovod_spark_thread()
         # Local mode: every Horovod service and Gloo on the loopback interface (horovod_network).
@@ -463,7 +465,7 @@ _LOADED: dict[str, object] = {}
 def _load_once(path: str):
     """One model per Python worker process, reused by every batch and task it scores (safe loading)."""
     if path not in _LOADED:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        configure_verbosity()  # before TensorFlow loads in this Python worker: the run's verbosity (quiet)
         _LOADED[path] = load_keras_model(path)
     return _LOADED[path]
 

@@ -6,7 +6,7 @@ import logging
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal
+from typing import Callable, Iterator, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -353,3 +353,23 @@ def best_iteration(model: PipelineModel) -> int | None:
     booster = model.stages[-1].get_booster()
     best = booster.attr("best_iteration")
     return int(best) if best is not None else None
+
+
+def feature_importance(xgb_model, names: Sequence[str] | None = None,
+                       importance_type: str = "total_gain") -> dict[str, float]:
+    """Total gain (or ``importance_type``) of each feature over all trees of a fitted xgboost.spark model;
+    features a vector held are named by ``names`` (position i: ``f<i>``) when given."""
+    scores = xgb_model.get_booster().get_score(importance_type=importance_type)
+    if names is None:
+        return {k: float(v) for k, v in scores.items()}
+    return {(names[int(k[1:])] if k[:1] == "f" and k[1:].isdigit() and int(k[1:]) < len(names) else k): float(v)
+            for k, v in scores.items()}
+
+
+def learning_history(xgb_model) -> dict[str, list[float]]:
+    """Per-round evaluation metrics of the fit: ``<metric>`` on train, ``val_<metric>`` on validation."""
+    summary = getattr(xgb_model, "training_summary", None)
+    if summary is None:
+        return {}
+    return {**{k: list(v) for k, v in summary.train_objective_history.items()},
+            **{f"val_{k}": list(v) for k, v in summary.validation_objective_history.items()}}

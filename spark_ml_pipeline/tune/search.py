@@ -48,7 +48,7 @@ from spark_ml_pipeline.train.trial_reporting import (Pruned, RemoteTrial, TrialC
                                                       redacted)
 from spark_ml_pipeline.train.trial_reporting import make_pruner as pruner_named
 from spark_ml_pipeline.tune import search_space
-from spark_ml_pipeline.tune.report import write_report
+from spark_ml_pipeline.tune.report import HISTORY_PNG, write_report
 from spark_ml_pipeline.tune.trials import format_table, top_trials
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
@@ -571,7 +571,9 @@ def tune(spark, config, tuner_factory, progress: Callable[[str], None] | None = 
         if config.tune.report:
             report_path = optuna_dir_for_report(config, study.study_name) / "report.html"
             write_report(study, report_path, tuner=tuner, tracking=tracking, result=result)
-            tracking.log_artifact(parent_run_id, str(report_path))
+            for written in (report_path, report_path.with_name(HISTORY_PNG)):  # MLflow previews the PNG
+                if written.is_file():
+                    tracking.log_artifact(parent_run_id, str(written))
             result.report = str(report_path)
             progress(f"report {report_path}")
         for key, value in (("trials_finished", result.finished), ("seconds", time.time() - started)):

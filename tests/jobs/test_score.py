@@ -71,7 +71,7 @@ def taxi(spark, store, tmp_path_factory):
     return config, result, new_trips, manifest
 
 
-def test_taxi_champion_scores_new_trips_like_the_model_in_process(spark, store, taxi, tmp_path):
+def test_taxi_champion_scores_new_trips_like_the_model_in_process(spark, store, taxi, tmp_path, check_report):
     from jobs.score import main
     from pipelines.taxi_fare import ingest as tlc_ingest
     from pipelines.taxi_fare.scoring import KEYS
@@ -92,6 +92,13 @@ def test_taxi_champion_scores_new_trips_like_the_model_in_process(spark, store, 
     assert stats["quarantined_by_reason"]["passenger_count_out_of_range"] >= 1
     assert stats["quarantined_by_reason"]["malformed_line"] >= 1
     assert not any(name.startswith(".") for name in os.listdir(output))
+    # The date's report compares its predictions with the training run's test predictions (same generator).
+    report = output / f"run_date={SCORE_DATE}" / "_report.html"
+    assert stats["report"].endswith(f"run_date={SCORE_DATE}/_report.html") and report.is_file()
+    assert 0 <= stats["drift"]["ks_statistic"] < 0.25, stats["drift"]
+    assert "Predictions compared with the training run" in report.read_text()
+    assert "passenger_count_out_of_range" in report.read_text()
+    assert len(check_report(report, screenshot="report_scoring")) == 1
 
     scored = spark.read.parquet(str(output))
     assert scored.columns == [*KEYS, "prediction", "model_version", "run_id", "run_date"]
@@ -185,6 +192,8 @@ def test_fashion_run_and_version_score_like_the_model_in_process(spark, store, f
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"model runs:/{trained.run_id} (MLflow run {trained.run_id}, not a registered version)" in done.stdout
     check_fashion_output(spark, output, SCORE_DATE, expected, None, trained.run_id)
+    stats = json.loads((output / f"run_date={SCORE_DATE}" / "_scoring.json").read_text())
+    assert set(stats["drift"]) == {"total_variation"} and 0 <= stats["drift"]["total_variation"] <= 1
 
     # The registered version, in this process (the job's main), on another date: both dates kept.
     assert main(["fashion_mnist", "--model", "1", f"input={new_images}", f"output={output}", f"store.root={store}",

@@ -5,6 +5,7 @@ from mlflow.tracking import MlflowClient
 from pyspark.ml import PipelineModel
 
 from spark_ml_pipeline.runtime.config import load_pipeline
+from spark_ml_pipeline.runtime.io import local_path
 
 TINY = ["training.epochs=1", "training.batch_size=32", "data.train_limit=400", "data.test_limit=100",
         "run_date=2026-03-01"]
@@ -22,8 +23,12 @@ CASES = {
 }
 
 
+REPORT_SECTIONS = {"fashion_mnist": "Most confident mistakes", "fashion_autoencoder": "Reconstructions",
+                   "darcy_surrogate": "Sample predictions: fields", "tweet_sentiment": "Confusion matrix"}
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_pipeline_runs_end_to_end_and_records_everything(spark, tmp_path, name):
+def test_pipeline_runs_end_to_end_and_records_everything(spark, tmp_path, name, check_report):
     overrides, expected_metrics = CASES[name]
     config, definition = load_pipeline(name, ["local"], [f"store.root={tmp_path}", *TINY, *overrides])
     result = definition.stages["run"](spark, config)
@@ -36,7 +41,12 @@ def test_pipeline_runs_end_to_end_and_records_everything(spark, tmp_path, name):
     assert len(client.get_metric_history(result.run_id, "epoch_loss")) == 1  # per-epoch metrics
     assert len(client.get_metric_history(result.run_id, "epoch_val_loss")) == 1
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
-    assert {"model", "lineage.json"} <= artifacts
+    assert {"model", "lineage.json", "report.html", "prediction_profile.json"} <= artifacts
+    assert result.report.endswith("/report.html") and run.data.tags["report_uri"] == result.report
+    # The report in a browser: metrics, learning curves, then what this kind of model shows of its test set.
+    report = local_path(result.report)
+    check_report(report, screenshot=f"report_{name}")
+    assert REPORT_SECTIONS[name] in report.read_text()
     assert run.data.tags["model_committed"] == "true" and len(run.data.tags["data_fingerprint"]) == 64
     assert run.data.metrics["rows_train"] > 0
     if name == "fashion_autoencoder":

@@ -273,7 +273,7 @@ def test_regression_data_set_runs_from_one_conf_file(spark, regression, capsys):
     assert model.transform(rows).where("prediction is not null").count() == 1
 
 
-def test_multiclass_data_set_with_string_labels(spark, multiclass, capsys):
+def test_multiclass_data_set_with_string_labels(spark, multiclass, capsys, check_report):
     out = run_pipeline(multiclass, capsys)
     assert "test accuracy" in out and "classes alpha, beta, gamma" in out
     check_ingest(spark, multiclass)
@@ -290,6 +290,10 @@ def test_multiclass_data_set_with_string_labels(spark, multiclass, capsys):
     assert matrix["labels"] == CLASSES
     assert sum(map(sum, matrix["matrix"])) == m["rows_test"]
     assert sum(matrix["matrix"][i][i] for i in range(3)) / m["rows_test"] == pytest.approx(m["test_accuracy"])
+    # The run's report: confusion matrix, per-class rates, curves, calibration, importance named by feature.
+    report = Path(client.download_artifacts(run.info.run_id, "report.html"))
+    assert len(check_report(report, screenshot="report_tabular_classification")) == 7
+    assert all(f'"{name}"' in report.read_text() for name in ("alpha", "beta", "gamma"))
     # Predictions carry the original labels.
     model = PipelineModel.load(run.data.tags["model_uri"])
     scored = model.transform(spark.createDataFrame([(3.0, 1.0, None, "s")], "f1 double, f2 double, f3 double, "

@@ -55,6 +55,18 @@ def test_store_holds_run_with_metrics_lineage_and_model(pipeline_run):
     assert '"input_files"' in open(lineage).read()
 
 
+def test_report_shows_predictions_residuals_and_importance_in_a_browser(pipeline_run, check_report):
+    config, result = pipeline_run
+    report = local_path(result.report)
+    assert report.parent == local_path(result.model_uri).parent  # next to the model, in the run's artifacts
+    marks = check_report(report, screenshot="report_taxi_fare")
+    assert len(marks) == 4  # learning curves, predicted vs actual, residual deciles, importance
+    assert marks[1] >= result.rows["rows_test"]  # every test row (fewer than the sample size) is a point
+    page = report.read_text()
+    assert "trip_distance" in page and "Residuals by decile of the prediction" in page
+    assert "Recorded per boosting round" in page
+
+
 def test_saved_model_scores_new_trips_with_the_same_features(spark, pipeline_run):
     config, result = pipeline_run
     model = PipelineModel.load(result.model_uri)
@@ -109,7 +121,8 @@ def test_featurize_writes_the_feature_table(spark, pipeline_run):
 
 def test_summary_reports_time_per_stage_and_the_whole_run(pipeline_run):
     config, result = pipeline_run
-    assert list(result.stage_seconds) == ["generate", "ingest", "train (features + XGBoost)", "evaluate", "store"]
+    assert list(result.stage_seconds) == ["generate", "ingest", "train (features + XGBoost)", "evaluate", "store",
+                                        "report"]
     assert result.seconds >= sum(result.stage_seconds.values())
     text = taxi_fare.summary(result, config)
     assert f"ingest {result.stage_seconds['ingest']:.0f} s" in text and f"total {result.seconds:.0f} s" in text

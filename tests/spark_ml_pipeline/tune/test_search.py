@@ -194,7 +194,7 @@ def first_search(spark, conf_dir, tmp_path_factory):
     return store, config, tune(spark, config, TAXI_TUNER)
 
 
-def test_parallel_trials_overlap_and_are_child_runs(first_search):
+def test_parallel_trials_overlap_and_are_child_runs(first_search, check_report):
     store, config, result = first_search
     assert result.status == "finished" and result.finished == 4
     study = optuna.load_study(study_name=result.study_name, storage=open_storage(config))
@@ -209,8 +209,9 @@ def test_parallel_trials_overlap_and_are_child_runs(first_search):
     trial_runs = [r for r in children if r.info.run_name.startswith("trial-")]
     assert len(trial_runs) == len(study.trials)
     assert all("duration_seconds" in r.data.metrics and "max_depth" in r.data.params for r in trial_runs)
-    assert Path(result.report).is_file() and "data:image/png;base64" in Path(result.report).read_text()
-    assert "report.html" in {a.path for a in client.list_artifacts(result.parent_run_id)}
+    assert Path(result.report).is_file() and Path(result.report).read_text().count("Plotly.newPlot(") >= 5
+    assert {"report.html", "optimization_history.png"} <= {a.path for a in client.list_artifacts(result.parent_run_id)}
+    assert len(check_report(result.report, screenshot="search_report")) >= 5
 
 
 def test_champion_moves_only_on_improvement(spark, first_search, tmp_path, copy_conf):
