@@ -23,8 +23,14 @@ STUDY_TRIALS = 6
 # Builds the store in a process of its own (the project's functions set MLflow's process-wide tracking URI).
 MAKE_STORE = f"""
 import sys
+import tempfile
+from pathlib import Path
+
 import mlflow
+import numpy as np
 import optuna
+from spark_ml_pipeline.report import sections
+from spark_ml_pipeline.report.document import Report
 from spark_ml_pipeline.runtime.config import load_pipeline
 from spark_ml_pipeline.store.tracking import Store
 from spark_ml_pipeline.tune.search import open_storage, study_name
@@ -52,8 +58,13 @@ for sampler in ("tpe", "random"):  # two searches of the store: two journal file
 store = Store(config.store)
 with store.run("taxi_fare", "{RUN_NAME}") as run:
     mlflow.log_metric("test_rmse", 2.1)
-    mlflow.log_text("<!doctype html><html><head><title>report</title></head><body>"
-                    "<h1>{REPORT_TITLE}</h1><p id='rmse'>test RMSE 2.1</p></body></html>", "report.html")
+    # A real run report (the project's report module) on seeded numbers: what the UI must show.
+    rng = np.random.default_rng(0)
+    actual = rng.gamma(2.0, 6.0, 300)
+    report = Report("{REPORT_TITLE}", {{"test RMSE": 2.1}})
+    sections.learning_curves(report, {{"rmse": [9.0, 4.0, 2.5], "val_rmse": [9.5, 4.5, 2.9]}}, "boosting round")
+    sections.regression(report, actual, actual + rng.normal(0, 2.1, 300), "fare_amount")
+    mlflow.log_artifact(str(report.write(Path(tempfile.mkdtemp()) / "report.html")))
 print(run.info.experiment_id, run.info.run_id, *names)
 """
 
@@ -236,7 +247,11 @@ def test_mlflow_ui_lists_the_run_and_previews_its_report(live, open_page, save_s
     runs.page.get_by_text("report.html", exact=True).first.click()
     report = runs.page.frame_locator("iframe.mlflow-html-iframe")  # MLflow previews HTML in a sandboxed iframe
     assert report.locator("h1").inner_text() == REPORT_TITLE
-    assert report.locator("#rmse").inner_text() == "test RMSE 2.1"
+    assert "test RMSE 2.1" in report.locator(".facts").inner_text()
+    # Its figures are drawn inside the preview too (MLflow's sandboxed iframe runs the embedded plotly.js).
+    report.locator(".js-plotly-plot").nth(2).locator(".main-svg").first.wait_for()
+    assert report.locator(".js-plotly-plot").count() == 3
+    assert report.locator(".scatterlayer path.point").count() >= 300
     assert f"/runs/{store.run_id}/artifacts" in runs.page.url
 
     close_assistant = runs.page.locator('[data-component-id="mlflow.assistant.chat_panel.close"]')
