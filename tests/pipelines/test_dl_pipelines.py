@@ -63,3 +63,41 @@ def test_pipeline_runs_end_to_end_and_records_everything(spark, tmp_path, name, 
     model = PipelineModel.load(result.model_uri)
     assert type(model.stages[-1]).__name__ == "KerasModel"
     assert model.stages[-1].summary.history == {}  # fitted state lives on the fitted Model, not on disk
+
+
+def test_fashion_autoencoder_vae_records_its_elbo_prior_samples_and_latent_means(spark, tmp_path):
+    """``model=vae``: the run records the test ELBO (nats per image) and a grid of decoded prior samples, and the
+    latent means are written as the codes table, as the autoencoder's codes are."""
+    import numpy as np
+
+    from pipelines.fashion_mnist.images import read_images
+    from spark_ml_pipeline.train.models.autoencoder import encoder_of
+
+    overrides = ["model=vae", "models.vae.filters=[8]", "models.vae.code_size=4"]
+    config, definition = load_pipeline("fashion_autoencoder", ["local"], [f"store.root={tmp_path}", *TINY, *overrides])
+    result = definition.stages["run"](spark, config)
+
+    client = MlflowClient(result.tracking_uri)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["model_kind"] == "vae"
+    metrics = run.data.metrics
+    assert 0 < metrics["test_reconstruction_mse"] < 0.2  # of the posterior mean's reconstruction, through Spark
+    assert metrics["test_kl"] > 0 and metrics["test_reconstruction_nll"] > 0
+    assert metrics["test_negative_elbo"] == pytest.approx(metrics["test_reconstruction_nll"] + metrics["test_kl"])
+    assert 100 < metrics["test_negative_elbo"] < 28 * 28 * np.log(2)  # beats a constant 0.5 per pixel already
+    assert result.metrics["test_negative_elbo"] == pytest.approx(metrics["test_negative_elbo"])
+    assert len(client.get_metric_history(result.run_id, "epoch_val_loss")) == 1
+    artifacts = {a.path: a for a in client.list_artifacts(result.run_id)}
+    assert {"model", "report.html", "prior_samples.png"} <= set(artifacts)
+    with open(client.download_artifacts(result.run_id, "prior_samples.png", str(tmp_path)), "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    # The codes table holds the latent means: the trained model's encoder gives them for the same images.
+    codes = spark.read.parquet(run.data.tags["codes_uri"])
+    assert codes.count() == 500 and len(codes.first()["code"]) == 4
+    scoring = PipelineModel.load(result.model_uri)
+    features = PipelineModel(scoring.stages[:-1]).transform(read_images(spark, config.store, "test", 100))
+    rows = features.join(codes.where("split = 'test'").select("row_id", "code"), "row_id").orderBy("row_id").collect()
+    assert len(rows) == 100
+    images = np.asarray([row["features"] for row in rows], "float32").reshape(-1, 28, 28)
+    means = encoder_of(result.model.keras_model()).predict(images, verbose=0)
+    np.testing.assert_allclose(np.asarray([row["code"] for row in rows]), means, rtol=1e-4, atol=1e-5)

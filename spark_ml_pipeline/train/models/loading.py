@@ -6,8 +6,9 @@ it. And in Keras 2.15 safe mode still resolves any ``module`` a config names (``
 crafted config can import modules and make a layer call functions outside Keras. Before Keras reads anything,
 :func:`check_keras_file` therefore requires a ``.keras`` zip whose architecture names Keras modules only and has
 no layer that calls code by reference (``Lambda``, ``TFOpLambda``, ``SlicingOpLambda``). The zoo builds from
-built-in Keras layers plus its own registered layers (:data:`.spectral.OWN_LAYERS`, allowed here by their
-registered names), so its models always pass; any other custom layer is refused.
+built-in Keras layers plus its own registered layers (:data:`.spectral.OWN_LAYERS`,
+:data:`.attention.OWN_LAYERS`, :data:`.variational.OWN_LAYERS`, allowed here by their registered names, each only
+with the module that defines it), so its models always pass; any other custom layer is refused.
 
 Models are loaded with ``compile=False`` (inference and resumed fits recompile): the saved compile config,
 which names the trainer's Horovod optimizer, is never deserialized, so it is not checked.
@@ -19,9 +20,12 @@ import os
 import zipfile
 
 from spark_ml_pipeline.runtime.errors import DataError
-from spark_ml_pipeline.train.models.spectral import OWN_LAYERS, OWN_LAYERS_MODULE, register_layers
+from spark_ml_pipeline.train.models import attention, spectral, variational
 
 KERAS_SUFFIX = ".keras"
+# The zoo's own layers: registered name -> the module Keras records for it (the one that defines it).
+OWN_LAYERS = {name: owner.OWN_LAYERS_MODULE for owner in (spectral, attention, variational)
+              for name in owner.OWN_LAYERS}
 CODE_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda"})
 
 
@@ -41,7 +45,7 @@ def _refusals(node, where: str = ""):
         name = inner.get("name", class_name) if isinstance(inner, dict) else class_name
         here = (f"{where}/{name}" if where else str(name)) if class_name else where
         # The zoo's own layers: Keras resolves them by registered name, recorded with their defining module.
-        own_layer = node.get("registered_name") in OWN_LAYERS and module == OWN_LAYERS_MODULE
+        own_layer = module is not None and OWN_LAYERS.get(node.get("registered_name")) == module
         if isinstance(module, str) and not _keras_module(module) and not own_layer:
             yield here, f"names module {module!r} (only Keras' own are loaded)"
         if class_name in CODE_LAYERS:
@@ -75,6 +79,8 @@ def load_keras_model(path: str):
     check_keras_file(path)
     from tensorflow import keras
 
-    register_layers()  # the zoo's own layers, by the names the file records
+    spectral.register_layers()  # the zoo's own layers, by the names the file records
+    attention.register_layers()
+    variational.register_layers()
 
     return keras.models.load_model(path, compile=False, safe_mode=True)

@@ -2,14 +2,19 @@
 the Keras format and reloads with identical predictions (no Spark)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from spark_ml_pipeline.train.models import ModelSpec, build_model, encoder_of
+from spark_ml_pipeline.train.models.autoencoder import decoder_of
+from spark_ml_pipeline.train.models.loading import UnsafeModelError, load_keras_model
+from spark_ml_pipeline.train.models.variational import kl_divergence, negative_elbo, posterior_of, prior_samples
 
 keras = pytest.importorskip("tensorflow").keras
 
@@ -72,6 +77,20 @@ CASES = [
      (20,), (1,), "sigmoid", sequences, "binary_crossentropy"),
     ("bilstm", {"kind": "bilstm", "vocab_size": 50, "embedding_dim": 8, "units": 8},
      (20,), (1,), "sigmoid", sequences, "binary_crossentropy"),
+    ("gru", {"kind": "lstm", "cell": "gru", "vocab_size": 50, "embedding_dim": 8, "units": 8, "layers": 2,
+             "dropout": 0.1}, (20,), (1,), "sigmoid", sequences, "binary_crossentropy"),
+    ("bigru", {"kind": "bilstm", "cell": "gru", "vocab_size": 50, "embedding_dim": 8, "units": 8},
+     (20,), (1,), "sigmoid", sequences, "binary_crossentropy"),
+    ("rnn", {"kind": "bilstm", "cell": "rnn", "vocab_size": 50, "embedding_dim": 8, "units": 8},
+     (20,), (3,), "softmax", sequences, "sparse_categorical_crossentropy"),
+    ("transformer", {"kind": "transformer", "vocab_size": 50, "embedding_dim": 8, "heads": 2, "blocks": 2,
+                     "units": 16, "dropout": 0.1},
+     (20,), (3,), "softmax", sequences, "sparse_categorical_crossentropy"),
+    ("transformer-max", {"kind": "transformer", "vocab_size": 50, "embedding_dim": 8, "heads": 1, "blocks": 1,
+                         "units": 8, "pooling": "max"}, (20,), (1,), "sigmoid", sequences, "binary_crossentropy"),
+    ("transformer-field", {"kind": "transformer", "vocab_size": 50, "embedding_dim": 8, "heads": 2, "blocks": 1,
+                           "units": 8, "dropout": 0.0}, (20,), (2, 3), "softmax",
+     lambda: (sequences()[0], np.full((N, 2, 3), 1 / 3, "float32")), "categorical_crossentropy"),
     ("field-mlp", {"kind": "mlp", "hidden": [32]}, (16, 16), (16, 16), None, fields, "mse"),
     ("field-cnn", {"kind": "cnn", "filters": [4, 4], "dense": [8]}, (16, 16), (16, 16), None, fields, "mse"),
     ("field-resnet", {"kind": "resnet", "stages": [1, 1], "width": 4}, (16, 16), (16, 16), None, fields, "mse"),
@@ -80,11 +99,13 @@ CASES = [
      (16, 16), (16, 16), None, fields, "mse"),
     ("field-cnn-channel", {"kind": "cnn", "filters": [4], "dense": []},
      (16, 16, 1), (16, 16, 1), None, lambda: tuple(a[..., None] for a in fields()), "mse"),
+    ("vae", {"kind": "vae", "variant": "conv", "filters": [4], "code_size": 4},
+     (28, 28), (28, 28), None, lambda: (images()[0],) * 2, "binary_crossentropy"),
 ]
 
 # Tracing a masked LSTM's train step into a graph costs ~4 s per LSTM on 2 CPU cores, so the recurrent cases
 # train eagerly (same model, same save/reload check) to keep this module fast.
-EAGER = {"lstm", "bilstm"}
+EAGER = {"lstm", "bilstm", "gru", "bigru", "rnn"}
 
 
 @pytest.mark.parametrize("spec, input_shape, output_shape, activation, data, loss, eager",
@@ -165,7 +186,14 @@ def test_conv_autoencoder_shapes(input_shape):
     {"kind": "lstm"},  # vocab_size is required
     {"kind": "cnn", "dropout": 1.5},  # out of range
     {"kind": "autoencoder", "variant": "sparse"},  # not a variant
-    {"kind": "transformer"},  # not a kind
+    {"kind": "gpt"},  # not a kind
+    {"kind": "lstm", "vocab_size": 10, "cell": "tcn"},  # not a cell
+    {"kind": "transformer"},  # vocab_size is required
+    {"kind": "transformer", "vocab_size": 50, "embedding_dim": 10, "heads": 4},  # heads must divide the width
+    {"kind": "transformer", "vocab_size": 50, "pooling": "cls"},  # not a pooling
+    {"kind": "transformer", "vocab_size": 50, "blocks": 0},  # out of range
+    {"kind": "vae", "kl_weight": -0.1},  # out of range
+    {"kind": "vae", "code_activation": "relu"},  # unknown key: the latent mean is linear
 ])
 def test_spec_errors(data):
     with pytest.raises(ValidationError):
@@ -174,6 +202,10 @@ def test_spec_errors(data):
 
 def test_spec_dispatch_and_build_errors():
     assert type(SPEC.validate_python({"kind": "bilstm", "vocab_size": 10})).__name__ == "LSTMSpec"
+    assert SPEC.validate_python({"kind": "lstm", "vocab_size": 10}).cell == "lstm"  # existing configs: LSTMs
+    assert type(SPEC.validate_python({"kind": "transformer", "vocab_size": 10})).__name__ == "TransformerSpec"
+    with pytest.raises(ValueError, match="sequence_length"):
+        build_model({"kind": "transformer", "vocab_size": 10}, (4, 4), (2,))
     with pytest.raises(ValueError, match="fully_convolutional"):
         build_model({"kind": "cnn", "fully_convolutional": True}, (28, 28), (10,))
     with pytest.raises(ValueError, match="output_shape is required"):
@@ -223,3 +255,151 @@ def test_fno_weights_are_grid_free_and_its_spectral_layer_commutes_with_resampli
         build_model({"kind": "fno", "modes": 9}, (16, 16, 3), (16, 16))
     with pytest.raises(ValueError, match="maps a field to a field"):
         build_model({"kind": "fno"}, (16, 16, 3), (10,))
+
+
+@pytest.mark.parametrize("kind, cell, layer_type", [("lstm", "lstm", "LSTM"), ("bilstm", "lstm", "LSTM"),
+                                                    ("lstm", "gru", "GRU"), ("bilstm", "gru", "GRU"),
+                                                    ("lstm", "rnn", "SimpleRNN"), ("bilstm", "rnn", "SimpleRNN")])
+def test_recurrent_cells(kind, cell, layer_type):
+    """``cell`` picks the layer, ``kind: bilstm`` wraps it; an LSTM keeps its layer and model names."""
+    model = build_model({"kind": kind, "cell": cell, "vocab_size": 20, "embedding_dim": 4, "units": 3, "layers": 2},
+                        (6,), (2,), "softmax")
+    prefix = "bi" if kind == "bilstm" else ""
+    assert model.name == f"{prefix}{cell}"
+    for i in range(2):
+        layer = model.get_layer(f"{prefix}{cell}{i}")
+        inner = layer.forward_layer if kind == "bilstm" else layer
+        assert type(inner).__name__ == layer_type and inner.units == 3
+        assert layer.output_shape[-1] == 3 * (2 if kind == "bilstm" else 1)
+    first, last = (model.get_layer(f"{prefix}{cell}{i}") for i in (0, 1))
+    assert first.return_sequences and not last.return_sequences
+
+
+def test_transformer_blocks_and_heads():
+    model = build_model({"kind": "transformer", "vocab_size": 30, "embedding_dim": 12, "heads": 3, "blocks": 2,
+                         "units": 20}, (7,), (4,), "softmax")
+    attention = model.get_layer("block1_attention")
+    assert isinstance(attention, keras.layers.MultiHeadAttention)
+    assert (attention.get_config()["num_heads"], attention.get_config()["key_dim"]) == (3, 4)
+    assert model.get_layer("block1_feed_forward").units == 20
+    assert model.get_layer("position_embedding").positions.shape == (7, 12)  # one learned vector per step
+    assert "block2_attention" not in {layer.name for layer in model.layers}
+    assert model.get_layer("output").dtype == "float32" and model.output_shape == (None, 4)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max"])
+def test_transformer_ignores_padding(pooling):
+    """The same tokens padded to 12 and to 20 steps give the same output: padded steps are masked in attention
+    (no query attends to them) and in the pooling. The longer model has the shorter one's weights, its extra
+    position vectors random: any leak of a padded step would change the output (it does by ~0.5 with the
+    attention mask switched off)."""
+    spec = {"kind": "transformer", "vocab_size": 50, "embedding_dim": 8, "heads": 2, "blocks": 2, "units": 16,
+            "dropout": 0.0, "pooling": pooling}
+    short, long = build_model(spec, (12,), (3,), "softmax"), build_model(spec, (20,), (3,), "softmax")
+    rng = np.random.default_rng(5)
+    for a, b in zip(short.layers, long.layers):
+        weights = a.get_weights()
+        if a.name == "position_embedding":
+            extended = rng.normal(size=(20, 8)).astype("float32")
+            extended[:12] = weights[0]
+            weights = [extended]
+        b.set_weights(weights)
+    x = rng.integers(1, 50, (5, 12)).astype("int32")
+    x[0, 3:], x[1, 9:], x[4] = 0, 0, 0  # padded, longer, full length (rows 2, 3), all padding (an empty tweet)
+    padded = np.concatenate([x, np.zeros((5, 8), "int32")], axis=1)
+    expected = short.predict(x, verbose=0)
+    np.testing.assert_allclose(long.predict(padded, verbose=0), expected, atol=1e-5)
+    np.testing.assert_allclose(long(padded, training=False).numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(expected[4], 1 / 3, atol=1e-6)  # all padding: pooled 0, the head's bias only
+    assert np.isfinite(expected).all()
+    # One more real token does change the output: the mask hides padding, not tokens.
+    longer = x.copy()
+    longer[0, 3] = 7
+    assert np.abs(short.predict(longer, verbose=0)[0] - expected[0]).max() > 1e-4
+
+
+def test_transformer_loads_in_safe_mode_and_only_from_its_module(tmp_path):
+    """The transformer's own layers are registered (package spark_ml_pipeline) and allowed by the safe loader,
+    with the module that defines them only."""
+    model = build_model({"kind": "transformer", "vocab_size": 50, "embedding_dim": 8, "heads": 2, "blocks": 1,
+                         "units": 8}, (20,), (3,), "softmax")
+    x, _ = sequences()
+    path = tmp_path / "transformer.keras"
+    model.save(path)
+    np.testing.assert_allclose(load_keras_model(str(path)).predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+        members = {name: archive.read(name) for name in archive.namelist()}
+    own = {layer["registered_name"]: layer for layer in config["config"]["layers"]
+           if (layer.get("registered_name") or "").startswith("spark_ml_pipeline>")}
+    assert set(own) == {"spark_ml_pipeline>PositionEmbedding", "spark_ml_pipeline>MaskedPooling1D"}
+    assert {layer["module"] for layer in own.values()} == {"spark_ml_pipeline.train.models.attention"}
+    own["spark_ml_pipeline>MaskedPooling1D"]["module"] = "spark_ml_pipeline.train.models.spectral"  # not its module
+    tampered = tmp_path / "tampered.keras"
+    with zipfile.ZipFile(tampered, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, json.dumps(config) if name == "config.json" else data)
+    with pytest.raises(UnsafeModelError, match="MaskedPooling1D|masked_mean_pooling"):
+        load_keras_model(str(tampered))
+
+
+@pytest.mark.parametrize("variant, spec", [("dense", {"hidden": [16]}), ("conv", {"filters": [4, 8]})],
+                         ids=["dense", "conv"])
+def test_vae_reloads_safely_and_predicts_deterministically(variant, spec, tmp_path):
+    """A VAE trains, reloads through the safe loader (its sampling layer allowed by name and module), predicts the
+    reconstruction of the posterior mean (no sampling at inference), and its encoder (latent means) and decoder
+    (latent -> image) come out of the reloaded model."""
+    model = build_model({"kind": "vae", "variant": variant, "code_size": 3, **spec}, (28, 28))
+    assert model.output_shape == (None, 28, 28) and model.output_names == ["reconstruction"]
+    x, _ = images()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    assert np.isfinite(model.fit(x, x, batch_size=BATCH, epochs=1, verbose=0).history["loss"][0])
+    path = tmp_path / "vae.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        layers = json.loads(archive.read("config.json"))["config"]["layers"]
+    own = [layer for layer in layers if (layer.get("registered_name") or "").startswith("spark_ml_pipeline>")]
+    assert [(layer["registered_name"], layer["module"]) for layer in own] == [
+        ("spark_ml_pipeline>GaussianSampling", "spark_ml_pipeline.train.models.variational")]
+    reloaded = load_keras_model(str(path))
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)  # inference: z = z_mean
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected, atol=1e-6)
+    assert expected.min() >= 0.0 and expected.max() <= 1.0
+    assert np.abs(model(x, training=True).numpy() - expected).max() > 1e-4  # training: z is drawn
+    codes = encoder_of(reloaded)(x, training=False).numpy()
+    assert codes.shape == (N, 3)
+    np.testing.assert_allclose(codes, posterior_of(model)(x, training=False)[0].numpy(), atol=1e-5)
+    decoder = decoder_of(reloaded)
+    assert decoder.input_shape == (None, 3) and decoder.output_shape == (None, 28, 28)
+    np.testing.assert_allclose(decoder(codes, training=False).numpy(), expected, atol=1e-5)
+    assert prior_samples(reloaded, 5).shape == (5, 28, 28)
+
+
+def test_vae_kl_term_is_in_the_losses_and_scales_with_kl_weight():
+    """The sampling layer adds kl_weight x KL(q(z|x) || N(0, I)) per image (batch mean) / pixels to the losses;
+    ``negative_elbo`` adds the same KL to the Bernoulli reconstruction term."""
+    x, _ = images()
+    kl_terms = {}
+    for weight in (0.0, 1.0, 3.0):
+        keras.utils.set_random_seed(0)  # the same initial weights for every kl_weight
+        model = build_model({"kind": "vae", "variant": "dense", "hidden": [8], "code_size": 2, "kl_weight": weight},
+                            (28, 28))
+        model(x, training=False)
+        assert len(model.losses) == 1
+        kl_terms[weight] = float(model.losses[0])
+    z_mean, z_log_var = (t.numpy() for t in posterior_of(model)(x, training=False))
+    expected = kl_divergence(z_mean, z_log_var).mean() / (28 * 28)
+    assert expected > 0
+    np.testing.assert_allclose([kl_terms[0.0], kl_terms[1.0], kl_terms[3.0]], [0.0, expected, 3 * expected],
+                               rtol=1e-4, atol=1e-9)
+    elbo = negative_elbo(model, x)
+    np.testing.assert_allclose(elbo["kl"], expected * 28 * 28, rtol=1e-4)
+    assert elbo["negative_elbo"] == pytest.approx(elbo["reconstruction_nll"] + elbo["kl"])
+    assert 0.5 * 28 * 28 < elbo["reconstruction_nll"] < 28 * 28  # about log 2 nats per pixel, untrained
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    # The loss Keras minimises: mean pixel cross-entropy + the KL term (its batch mean, the same at inference).
+    loss = model.evaluate(x, x, batch_size=N, verbose=0)
+    np.testing.assert_allclose(loss, keras.losses.binary_crossentropy(x, model.predict(x, verbose=0)).numpy().mean()
+                               + kl_terms[3.0], rtol=1e-4)

@@ -12,7 +12,6 @@ from spark_ml_pipeline.runtime.config import load_config
 from spark_ml_pipeline.runtime.discovery import find_pipeline
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.store.tracking import Store
-from spark_ml_pipeline.train.keras_estimator import KerasModel
 from spark_ml_pipeline.tune.keras_tuner import KerasTuner
 from spark_ml_pipeline.tune.search import open_storage, open_study, tune
 
