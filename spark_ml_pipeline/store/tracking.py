@@ -41,8 +41,9 @@ MODEL_COMMITTED_TAG = "model_committed"
 MODEL_POINTER_ARTIFACT = "model_location.json"
 SERVER_SCHEMES = {"http", "https"}
 # A store that does not answer within this many seconds fails the run at its start (exit code 4), not after
-# the data were generated, ingested and fitted.
-PREFLIGHT_TIMEOUT = 5
+# the data were generated, ingested and fitted. 10 s: a one-worker server busy with another run's artifact upload
+# on a loaded machine answered in 5-6 s (the concurrent-writers test under load); a dead one refuses at once.
+PREFLIGHT_TIMEOUT = 10
 _OPEN_RUNS: dict[str, "Store"] = {}  # run id -> the store of a run open in this process (Store.run)
 
 
