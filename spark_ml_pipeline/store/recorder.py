@@ -17,7 +17,7 @@ import mlflow
 from spark_ml_pipeline.report.document import Report
 from spark_ml_pipeline.report.profile import PROFILE_ARTIFACT
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, run_date
-from spark_ml_pipeline.runtime.io import HadoopFS, join
+from spark_ml_pipeline.runtime.io import HadoopFS, is_local_uri, join, local_path
 from spark_ml_pipeline.store.lineage import lineage_record
 from spark_ml_pipeline.store.tracking import Store, commit_spark_model, flatten, log_json, log_params
 
@@ -110,7 +110,10 @@ class RunRecorder:
             beside_model = None
             if model_uri and not model_uri.startswith(self.run.info.artifact_uri.rstrip("/") + "/"):
                 beside_model = join(model_uri.rstrip("/").rsplit("/", 1)[0], REPORT_ARTIFACT)
-                HadoopFS(self.spark).write_text(beside_model, path.read_text(encoding="utf-8"))
+                if is_local_uri(beside_model):  # Hadoop's local filesystem would leave a .crc file beside it
+                    report.write(local_path(beside_model))
+                else:
+                    HadoopFS(self.spark).write_text(beside_model, path.read_text(encoding="utf-8"))
         if profile is not None:
             log_json(dict(profile), PROFILE_ARTIFACT)
         where = beside_model or f"{self.run.info.artifact_uri.rstrip('/')}/{REPORT_ARTIFACT}"

@@ -68,8 +68,12 @@ def test_spark_model_is_written_to_the_store_root_and_the_run_points_at_it(spark
     client = MlflowClient(store_server.tracking_uri)
     run = client.get_run(result.run_id)
     assert run.data.tags["model_uri"] == expected and run.data.tags["model_committed"] == "true"
+    # The run's report: an artifact through the server, and a copy next to the model in the store root.
+    assert run.data.tags["report_uri"] == f"{to_uri(config.store.root)}/models/taxi_fare/{result.run_id}/report.html"
+    assert (directory.parent / "report.html").is_file()
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert MODEL_POINTER_ARTIFACT in artifacts and "model" not in artifacts  # nothing uploaded from the driver
+    assert "report.html" in artifacts
     pointer = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path=MODEL_POINTER_ARTIFACT,
                                                   tracking_uri=store_server.tracking_uri)
     assert json.loads(open(pointer).read())["model_uri"] == expected
