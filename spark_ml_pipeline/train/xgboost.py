@@ -232,6 +232,10 @@ def xgb_estimator(config: XGBoostConfig, features: str | list[str], label: str, 
         min_child_weight=config.min_child_weight, subsample=config.subsample,
         colsample_bytree=config.colsample_bytree, reg_lambda=config.reg_lambda, max_bin=config.max_bin,
         random_state=config.seed, eval_metric=EVAL_METRIC[task], verbose=False,
+        # The rendezvous tracker runs in the first worker's task, not the driver: xgboost's tracker sends to the
+        # workers from bare C++ threads, and an executor lost during the rendezvous makes that send throw, which
+        # aborts the whole process hosting it (SIGABRT) - a failed task Spark handles, never the driver.
+        launch_tracker_on_driver=False,
     )
     if config.monotone_constraints:
         if isinstance(features, str):
