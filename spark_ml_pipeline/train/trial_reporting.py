@@ -11,9 +11,11 @@ import importlib.util
 import re
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 import optuna
-from optuna.trial import Trial
+from optuna.storages._rdb import models as rdb_models
+from optuna.trial import Trial, TrialState
 
 
 def is_rdb_url(storage: str) -> bool:
@@ -34,6 +36,29 @@ def rdb_url(url: str) -> str:
     return url
 
 
+class HeartbeatRDBStorage(optuna.storages.RDBStorage):
+    """An RDB storage whose stale trials also include RUNNING trials that never recorded a heartbeat and started
+    more than the grace period ago. ``Study.ask`` makes a trial RUNNING before its first heartbeat (Optuna's
+    ``optimize`` and this project's search alike); a driver killed in between left a trial Optuna's check
+    skips forever, and the other drivers waited for it to finish."""
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        stale = super()._get_stale_trial_ids(study_id)
+        # Optuna stores datetime_start as naive UTC from the asking client's clock
+        started_before = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=self.grace_period)
+        session = self.scoped_session()
+        try:
+            silent = (session.query(rdb_models.TrialModel.trial_id)
+                      .filter(rdb_models.TrialModel.study_id == study_id,
+                              rdb_models.TrialModel.state == TrialState.RUNNING,
+                              rdb_models.TrialModel._datetime_start_utc < started_before,
+                              ~rdb_models.TrialModel.heartbeats.any())
+                      .all())
+        finally:
+            session.close()
+        return stale + [trial_id for (trial_id,) in silent if trial_id not in stale]
+
+
 def open_storage_at(location: str, heartbeat_seconds: int | None = None, on_stale=None):
     """An RDB URL, or the path of a journal file (``file://`` prefix optional).
 
@@ -45,10 +70,10 @@ def open_storage_at(location: str, heartbeat_seconds: int | None = None, on_stal
             return optuna.storages.RDBStorage(rdb_url(location), engine_kwargs={"pool_pre_ping": True})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
-            return optuna.storages.RDBStorage(rdb_url(location), engine_kwargs={"pool_pre_ping": True},
-                                              heartbeat_interval=int(heartbeat_seconds),
-                                              grace_period=3 * int(heartbeat_seconds),
-                                              heartbeat_stale_trial_callback=on_stale)
+            return HeartbeatRDBStorage(rdb_url(location), engine_kwargs={"pool_pre_ping": True},
+                                       heartbeat_interval=int(heartbeat_seconds),
+                                       grace_period=3 * int(heartbeat_seconds),
+                                       heartbeat_stale_trial_callback=on_stale)
     path = location[len("file://"):] if location.startswith("file://") else location
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
 

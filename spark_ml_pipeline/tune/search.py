@@ -378,12 +378,18 @@ class Search:
         config, space = self.config, self.config.tune.space
         with self.lock:  # the sampler sees every trial told so far (and, with constant_liar, those running)
             trial = self.study.ask()
-            group = f"tune-{self.study.study_name}-trial-{trial.number}"
-            self.running[trial.number] = group
-            trial.set_user_attr("driver", self.driver)
-            values = search_space.suggest(trial, space, grid=config.tune.sampler == "grid")
+            # at once: a trial RUNNING without a heartbeat is failed only after the grace period (HeartbeatRDBStorage)
             heartbeat = (Heartbeat(self.study._storage, trial._trial_id, config.tune.heartbeat_seconds).start()
                          if self.shared else None)
+            try:
+                group = f"tune-{self.study.study_name}-trial-{trial.number}"
+                self.running[trial.number] = group
+                trial.set_user_attr("driver", self.driver)
+                values = search_space.suggest(trial, space, grid=config.tune.sampler == "grid")
+            except BaseException:
+                if heartbeat is not None:
+                    heartbeat.stop()
+                raise
         try:
             self._run_asked(sc, trial, values, group, heartbeat)
         finally:

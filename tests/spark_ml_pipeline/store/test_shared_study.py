@@ -137,15 +137,17 @@ def test_two_drivers_share_a_study_and_a_killed_drivers_trial_is_rerun(conf_dir,
 
 def test_heartbeat_fails_only_silent_trials_and_requeues_them(store_server, tmp_path):
     """Without Spark: a trial whose heartbeat stopped is failed (by the next driver that looks) and queued again
-    with retry_of / work_of; RUNNING trials with a live heartbeat are left alone, at start-up too."""
+    with retry_of / work_of, and so is one whose driver died before its first heartbeat (between ask and the
+    heartbeat: Optuna's own check skips it, and the survivors waited forever); RUNNING trials with a live
+    heartbeat are left alone, at start-up too."""
     bare = store_server.storage.replace("postgresql+psycopg2://", "postgresql://")  # normalised for psycopg2
     config = load_config("taxi_fare", ["local"], [f"store.root={tmp_path}", f"tune.storage={bare}",
                                                   "tune.heartbeat_seconds=1", f"tune.study_name=hb-{tmp_path.name}"])
     assert is_shared(config)
     heard = []
     study, recovered = open_study(config, "minimize", progress=heard.append)
-    dead, live = study.ask(), study.ask()
-    for trial in (dead, live):
+    dead, live, unbeaten = study.ask(), study.ask(), study.ask()
+    for trial in (dead, live, unbeaten):
         trial.suggest_int("x", 1, 9)
         trial.set_user_attr("driver", f"host:{trial.number}")
     silent = Heartbeat(study._storage, dead._trial_id, 1).start()
@@ -157,12 +159,15 @@ def test_heartbeat_fails_only_silent_trials_and_requeues_them(store_server, tmp_
         time.sleep(3 * 1 + 1.5)
         fail_stale(study)  # what a driver does before each ask
         states = {t.number: t.state for t in study.get_trials()}
-        assert states[dead.number] == TrialState.FAIL and states[live.number] == TrialState.RUNNING
-        retry, = [t for t in study.get_trials() if t.state == TrialState.WAITING]
-        assert retry.user_attrs == {"retry_of": dead.number, "work_of": dead.number}
-        assert retry.system_attrs["fixed_params"] == dead.params
-        assert heard == [f"trial {dead.number:3d} of driver host:{dead.number} went silent (no heartbeat for 3 s): "
-                         "marked FAILED, queued again"]
+        assert states[live.number] == TrialState.RUNNING
+        assert states[dead.number] == states[unbeaten.number] == TrialState.FAIL
+        retries = {t.user_attrs["retry_of"]: t for t in study.get_trials() if t.state == TrialState.WAITING}
+        assert sorted(retries) == [dead.number, unbeaten.number]
+        for failed in (dead, unbeaten):
+            assert retries[failed.number].user_attrs == {"retry_of": failed.number, "work_of": failed.number}
+            assert retries[failed.number].system_attrs["fixed_params"] == failed.params
+        assert sorted(heard) == [f"trial {t.number:3d} of driver host:{t.number} went silent (no heartbeat for 3 s): "
+                                 "marked FAILED, queued again" for t in (dead, unbeaten)]
     finally:
         beating.stop()
     assert redacted(store_server.storage).count("***") == 1 and store_server.env["STORE_PG_PASSWORD"] not in \
