@@ -15,6 +15,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from features.arrays import literal_array
 from features.stages import StatelessStage
 
 EARTH_DIAMETER_KM = 12734.0  # 2 x 6367 km, the constant of the NVIDIA taxi example
@@ -53,7 +54,7 @@ def add_time_parts(df: DataFrame, timestamp: str = "pickup_datetime") -> DataFra
 
 def index_lookup(values: Sequence[float | None], index: Column) -> Column:
     """``values[index]`` as a native expression (a literal array); null when out of range or missing (NaN)."""
-    array = F.array(*[F.lit(float("nan") if v is None else float(v)).cast("double") for v in values])
+    array = literal_array(values)
     found = F.element_at(array, index.cast("int") + 1)
     return F.when(index.between(0, len(values) - 1) & ~F.isnan(found), found)
 

@@ -32,6 +32,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from features.arrays import literal_array
 from features.taxi import haversine_km, index_lookup
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.zones import AIRPORT_ZONES, UNKNOWN_ZONES, centroid_arrays, zones_in
@@ -109,10 +110,10 @@ def _categorical(u: Column, weights: dict) -> Column:
     return expr.otherwise(F.lit(items[-1][0])) if expr is not None else F.lit(items[-1][0])
 
 
-def _pick(u: Column, values: list) -> Column:
-    """A uniform draw from a list of literals."""
+def _pick(u: Column, values: list[int] | list[str]) -> Column:
+    """A uniform draw from a list of integers (zone ids) or strings."""
     index = F.least((u * len(values)).cast("int"), F.lit(len(values) - 1)) + 1
-    return F.element_at(F.array(*[F.lit(v) for v in values]), index)
+    return F.element_at(literal_array(values, "string" if isinstance(values[0], str) else "int"), index)
 
 
 def speed_mph(hour: Column, weekend: Column) -> Column:
@@ -161,7 +162,7 @@ def generate_trips(spark: SparkSession, spec: GeneratorSpec) -> DataFrame:
              + [z.location_id for z in zones_in("Bronx")] * 3 + [z.location_id for z in zones_in("Staten Island")])
     trip_type = _categorical(u(6), {"jfk": 0.05, "lga": 0.04, "ewr": 0.01, "nassau": 0.003,
                                     "negotiated": 0.003, "group": 0.002, "city": 0.892})
-    manhattan_array = F.array(*[F.lit(z) for z in manhattan])
+    manhattan_array = literal_array(manhattan, "int")
     pickup_index = F.least((u(8) * len(manhattan)).cast("int"), F.lit(len(manhattan) - 1))
     nearby_index = F.least(F.greatest(pickup_index + F.round(_normal(seed, 32) * 8).cast("int"), F.lit(0)),
                            F.lit(len(manhattan) - 1))
