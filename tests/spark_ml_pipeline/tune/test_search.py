@@ -97,8 +97,9 @@ def _finished(journal, name):
 
 
 def test_killed_search_resumes_without_losing_or_repeating_trials(conf_dir, tmp_path):
+    # pruner none: one fit per trial (rungs serve the pruner, tested with first_search); resuming is what is tested
     overrides = tiny(tmp_path / "store", "n_trials=6", "parallelism=2", "tune.promote=false", "tune.report=false",
-                     "spark.master=local[2]")
+                     "tune.pruner=none", "spark.master=local[2]")
     config = load_config("taxi_fare", ["local"], expand_aliases(map(str, overrides)), conf_dir)
     journal, name = journal_path(config), study_name(config)
     env = {**os.environ, "SML_CONF_DIR": str(conf_dir)}
@@ -143,7 +144,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes_the_budget(conf_dir, tmp_path
     """SIGINT to the process group, as Ctrl-C in a terminal: exit 130 after recording what finished; the
     trial it cut short is queued again, and the re-run completes the budget."""
     overrides = tiny(tmp_path / "store", "n_trials=3", "parallelism=1", "tune.promote=false", "tune.report=false",
-                     "spark.master=local[2]", "model.n_estimators=60")
+                     "tune.pruner=none", "spark.master=local[2]", "model.n_estimators=60")
     config = load_config("taxi_fare", ["local"], expand_aliases(map(str, overrides)), conf_dir)
     journal, name = journal_path(config), study_name(config)
     env = {**os.environ, "SML_CONF_DIR": str(conf_dir)}
