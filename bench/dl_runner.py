@@ -27,7 +27,7 @@ def run_pipeline(spark, name: str, overrides: list[str], store: Path | None = No
     result = definition.stages["run"](spark, config)
     return {"pipeline": name, "overrides": overrides, "model": config.model.kind,
             "seconds": round(time.time() - started, 1), "metrics": result.metrics, "rows": result.rows,
-            "run_id": result.run_id}
+            "run_id": result.run_id, "model_uri": result.model_uri}
 
 
 def append(path: Path, record: dict) -> None:

@@ -228,14 +228,26 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
         return data_dir, has_validation
 
     def _fit(self, dataset: DataFrame) -> "KerasModel":
-        import horovod.spark
-
         self.validate(dataset)
         g = self.getOrDefault
-        num_proc = g(self.numProc)
         data_dir, has_validation = self.write_data(dataset)
         spec = self.rank_spec(str(local_path(join(data_dir, "train"))),
                               str(local_path(join(data_dir, "validation"))) if has_validation else None)
+        rank_results = self.run_ranks(dataset, train_rank, spec)
+        model = KerasModel(modelPath=spec.output_model, featuresCol=g(self.featuresCol),
+                           inputShape=g(self.inputShape), predictionCol=g(self.predictionCol),
+                           batchSize=max(256, g(self.batchSize)))
+        model.summary = KerasTrainingSummary(history=rank_results[0]["history"], rank_results=rank_results)
+        return model
+
+    def run_ranks(self, dataset: DataFrame, train_fn, spec) -> list[dict]:
+        """``train_fn(spec)`` on ``numProc`` Horovod ranks (Spark tasks); their reports sorted by rank. Rank 0's
+        progress lines are printed as they come, the ranks' output goes to the work directory's ranks.log, and a
+        failure is one :class:`HorovodFitError` line. ``spec`` needs ``checkpoint_dir`` and ``epochs``."""
+        import horovod.spark
+
+        g = self.getOrDefault
+        num_proc = g(self.numProc)
         env = {**os.environ, **verbosity_environment()}  # the ranks import TensorFlow: quiet unless --verbose
         _signal_free_gloo_launch()
         _quiet_horovod_spark_thread()
@@ -247,16 +259,11 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
         started = time.time()
         with progress, _RankOutput(ranks_log) as output, horovod_services(loopback=local):
             try:
-                results = horovod.spark.run(train_rank, args=(spec,), num_proc=num_proc, use_gloo=True, env=env,
+                results = horovod.spark.run(train_fn, args=(spec,), num_proc=num_proc, use_gloo=True, env=env,
                                             verbose=0, stdout=output, stderr=output, nics=nics)
             except Exception as exc:  # not KeyboardInterrupt: the caller's Ctrl-C handling stays as it is
                 raise fit_failure(exc, spec, num_proc, ranks_log, started) from exc
-        rank_results = sorted(results, key=lambda r: r["rank"])
-        model = KerasModel(modelPath=spec.output_model, featuresCol=g(self.featuresCol),
-                           inputShape=g(self.inputShape), predictionCol=g(self.predictionCol),
-                           batchSize=max(256, g(self.batchSize)))
-        model.summary = KerasTrainingSummary(history=rank_results[0]["history"], rank_results=rank_results)
-        return model
+        return sorted(results, key=lambda r: r["rank"])
 
 
 RANKS_LOG = "ranks.log"
@@ -267,7 +274,7 @@ class HorovodFitError(StoreError):
     a retry: the last epoch's checkpoint is kept and rerunning the same fit resumes from it."""
 
 
-def fit_failure(exc: Exception, spec: RankSpec, num_proc: int, ranks_log: str, started: float) -> HorovodFitError:
+def fit_failure(exc: Exception, spec, num_proc: int, ranks_log: str, started: float) -> HorovodFitError:
     """One line: which rank failed and how, what a rerun resumes from, and where the ranks' output is."""
     text = str(exc)
     failed = re.search(r"Process name: (\S+)\s+Exit code: (-?\d+)", text)  # horovod.runner.gloo_run's message

@@ -1,0 +1,118 @@
+"""A conditional DCGAN trained by two Horovod ranks on Spark (local mode) on a few hundred real Fashion-MNIST
+images: both optimizers' gradients are averaged (the ranks end with identical generator *and* discriminator
+weights though they read disjoint shards and draw their own noise), sample grids are written per epoch, a
+failed fit resumes after its last checkpoint, and the generator scores through Spark like in-process predict."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from pyspark.ml import PipelineModel
+
+from pipelines.fashion_mnist.dataset import load_fashion_mnist
+from spark_ml_pipeline.train.gan_estimator import GANHorovodEstimator, latent_stage
+from spark_ml_pipeline.train.gan_rank import sample_grid
+from spark_ml_pipeline.train.horovod_rank import CHECKPOINT_STATE, PROGRESS_LOG, read_checkpoint_state
+from spark_ml_pipeline.train.keras_estimator import HorovodFitError
+from spark_ml_pipeline.train.models.gan import GANSpec, latent_vectors
+
+TINY = GANSpec(noise_dim=8, label_embedding=4, generator_filters=[8, 4], discriminator_filters=[4, 8], kernel_size=3)
+ROWS, BATCH = 320, 32  # 160 rows per rank: 5 steps per epoch
+
+
+def images_frame(spark, rows=ROWS):
+    images, labels = load_fashion_mnist("train")
+    frame = pd.DataFrame({"row_id": np.arange(rows), "features": list(images[:rows].reshape(rows, -1) / 255.0),
+                          "label": labels[:rows].astype("int32")})
+    return spark.createDataFrame(frame, "row_id long, features array<float>, label int")
+
+
+def estimator(work_dir, epochs=2, **overrides):
+    params = dict(featuresCol="features", inputShape=[28, 28], labelCol="label",
+                  modelSpec=json.dumps(TINY.model_dump(mode="json")), epochs=epochs, batchSize=BATCH, numProc=2,
+                  threadsPerRank=1, workDir=str(work_dir), recordWeightsDigest=True, recalibrateBatchNorm=2,
+                  showProgress=False)
+    params.update(overrides)
+    return GANHorovodEstimator(**params)
+
+
+@pytest.fixture(scope="module")
+def two_rank_gan(spark, tmp_path_factory):
+    work = tmp_path_factory.mktemp("gan")
+    model = estimator(work).fit(images_frame(spark))
+    return model, work
+
+
+def test_both_optimizers_average_gradients_so_the_ranks_stay_identical(two_rank_gan):
+    model, _ = two_rank_gan
+    first, second = model.summary.rank_results
+    assert (first["size"], second["size"]) == (2, 2) and first["allreduce_check"] == 3.0
+    assert first["rows"] == second["rows"] == ROWS // 2 and first["row_ids"][1] <= second["row_ids"][0]
+    steps = 2 * (ROWS // 2 // BATCH)
+    for result in (first, second):  # both networks took every step
+        assert result["optimizer_iterations"] == result["discriminator_iterations"] == steps
+    assert first["weights_digest"] is not None and first["discriminator_digest"] is not None
+    assert first["weights_digest"] == second["weights_digest"]  # generator (BN statistics included)
+    assert first["discriminator_digest"] == second["discriminator_digest"]
+    assert first["batch_norm_batches"] == 2
+    history = model.summary.history
+    assert set(history) == {"d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy"}
+    assert all(len(values) == 2 and np.isfinite(values).all() for values in history.values())
+
+
+def test_rank0_writes_a_sample_grid_and_a_progress_line_per_epoch(two_rank_gan):
+    model, work = two_rank_gan
+    grids = model.summary.rank_results[0]["samples"]
+    assert [p.rsplit("/", 1)[1] for p in grids] == ["epoch-0001.png", "epoch-0002.png"]
+    with Image.open(grids[-1]) as picture:  # 10 classes x 10 samples of 28 x 28, 1-pixel gaps
+        assert picture.format == "PNG" and picture.size == (10 * 29 - 1, 10 * 29 - 1) and picture.mode == "L"
+    lines = (work / "checkpoints" / PROGRESS_LOG).read_text().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2 · d_fake_accuracy")
+    assert read_checkpoint_state(str(work / "checkpoints"))["finished"] is True
+    assert sorted(p.name for p in (work / "checkpoints").iterdir()) == [CHECKPOINT_STATE, PROGRESS_LOG]
+
+
+def test_generator_scores_through_spark_like_in_process_predict_and_reloads(spark, two_rank_gan, tmp_path):
+    model, _ = two_rank_gan
+    rng = np.random.default_rng(3)
+    noise, labels = rng.standard_normal((40, TINY.noise_dim)).astype("float32"), np.arange(40) % 10
+    rows = spark.createDataFrame(pd.DataFrame({"row_id": np.arange(40), "label": labels.astype("int32"),
+                                               "noise": list(noise)}), "row_id long, label int, noise array<float>")
+    scoring = PipelineModel(stages=[latent_stage(TINY), model])
+    scored = scoring.transform(rows).orderBy("row_id").toPandas()
+    expected = model.keras_model().predict(latent_vectors(noise, labels, TINY), verbose=0)
+    actual = np.stack(scored["image"].to_numpy())
+    assert actual.shape == (40, 784) and 0 <= actual.min() and actual.max() <= 1
+    np.testing.assert_allclose(actual, expected.reshape(40, -1), rtol=1e-5, atol=1e-6)
+    scoring.save(str(tmp_path / "generator"))
+    reloaded = PipelineModel.load(str(tmp_path / "generator")).transform(rows).orderBy("row_id").toPandas()
+    np.testing.assert_allclose(np.stack(reloaded["image"].to_numpy()), actual, rtol=1e-6, atol=1e-7)
+
+
+def test_a_failed_fit_resumes_after_its_last_checkpoint(spark, tmp_path):
+    frame = images_frame(spark)
+    with pytest.raises(HorovodFitError, match=r"epochs 1-1 of 2 are checkpointed; rerun to resume from epoch 2"):
+        estimator(tmp_path, failAfterEpoch=1).fit(frame)
+    state = read_checkpoint_state(str(tmp_path / "checkpoints"))
+    assert state["epoch"] == 0 and not state.get("finished") and len(state["history"]["g_loss"]) == 1
+    assert (tmp_path / "samples" / "epoch-0001.png").exists()
+
+    resumed = estimator(tmp_path).fit(frame)  # the same fit again: epoch 2 only
+    first, second = resumed.summary.rank_results
+    steps = ROWS // 2 // BATCH
+    for result in (first, second):
+        assert (result["initial_epoch"], result["epochs_run"]) == (1, 1)
+        assert result["optimizer_restored"]  # both optimizers' moments and step counts
+        assert result["optimizer_iterations"] == result["discriminator_iterations"] == 2 * steps
+    assert first["weights_digest"] == second["weights_digest"]
+    assert first["discriminator_digest"] == second["discriminator_digest"]
+    assert len(resumed.summary.history["g_loss"]) == 2
+    assert [p.rsplit("/", 1)[1] for p in first["samples"]] == ["epoch-0001.png", "epoch-0002.png"]
+
+
+def test_sample_grid_layout():
+    images = np.stack([np.full((2, 3), v) for v in (0.0, 0.5, 1.0)])
+    picture = sample_grid(images, columns=2)
+    assert picture.shape == (2 * 3 - 1, 2 * 4 - 1) and picture.dtype == np.uint8
+    assert picture[0, 0] == 0 and picture[0, 4] == 128 and picture[3, 0] == 255 and picture[3, 4] == 255
