@@ -37,8 +37,8 @@ class GANSpec(SpecBase):
     classes: PositiveInt = 10  # conditional only
     label_embedding: PositiveInt = 16  # size of the label's embedding in either network
     # Transposed-conv stages of the generator (each doubles H and W; the last one outputs the image).
-    generator_filters: list[PositiveInt] = Field([128, 64], min_length=1)
-    discriminator_filters: list[PositiveInt] = Field([64, 128], min_length=1)  # stride-2 convs
+    generator_filters: list[PositiveInt] = Field([64, 32], min_length=1)
+    discriminator_filters: list[PositiveInt] = Field([32, 64], min_length=1)  # stride-2 convs
     kernel_size: PositiveInt = 5
     dropout: float = Field(0.3, ge=0.0, lt=1.0)  # discriminator, after each conv
     # Training (read by gan_rank): Adam with beta_1 = 0.5 (DCGAN); the discriminator's rate defaults to the
@@ -75,7 +75,8 @@ def build_generator(spec: GANSpec, image_shape: ShapeLike) -> "keras.Model":
     if spec.conditional:
         column = layers.Reshape((spec.latent_dim(), 1), name="latent_column")(latent)
         noise = layers.Flatten(name="noise")(layers.Cropping1D((0, spec.classes), name="noise_part")(column))
-        one_hot = layers.Flatten(name="class_one_hot")(layers.Cropping1D((spec.noise_dim, 0), name="class_part")(column))
+        one_hot = layers.Cropping1D((spec.noise_dim, 0), name="class_part")(column)
+        one_hot = layers.Flatten(name="class_one_hot")(one_hot)
         embedded = layers.Dense(spec.label_embedding, use_bias=False, name="label_embedding")(one_hot)
         x = layers.Concatenate(name="noise_and_label")([noise, embedded])
     first = spec.generator_filters[0]

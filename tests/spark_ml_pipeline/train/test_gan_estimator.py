@@ -116,3 +116,24 @@ def test_sample_grid_layout():
     picture = sample_grid(images, columns=2)
     assert picture.shape == (2 * 3 - 1, 2 * 4 - 1) and picture.dtype == np.uint8
     assert picture[0, 0] == 0 and picture[0, 4] == 128 and picture[3, 0] == 255 and picture[3, 4] == 255
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_generator_and_discriminator_build_save_and_load_safely(tmp_path, conditional):
+    from spark_ml_pipeline.train.models.gan import build_discriminator, build_generator
+    from spark_ml_pipeline.train.models.loading import load_keras_model
+
+    spec = TINY.model_copy(update={"conditional": conditional})
+    generator, discriminator = build_generator(spec, (28, 28)), build_discriminator(spec, (28, 28))
+    assert generator.input_shape == (None, 18 if conditional else 8) and generator.output_shape == (None, 28, 28)
+    latents = latent_vectors(np.random.default_rng(0).standard_normal((3, 8)), [0, 4, 9], spec)
+    images = generator.predict(latents, verbose=0)
+    inputs = [images, np.array([[0], [4], [9]])] if conditional else images
+    assert discriminator.predict(inputs, verbose=0).shape == (3, 1)
+    for model, name in ((generator, "g.keras"), (discriminator, "d.keras")):
+        model.save(tmp_path / name)
+    np.testing.assert_allclose(load_keras_model(str(tmp_path / "g.keras")).predict(latents, verbose=0), images,
+                               rtol=1e-6, atol=1e-7)
+    load_keras_model(str(tmp_path / "d.keras"))
+    with pytest.raises(ValueError, match="divisible by 8"):
+        build_generator(spec.model_copy(update={"generator_filters": [4, 4, 4]}), (28, 28))
