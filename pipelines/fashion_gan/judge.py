@@ -16,6 +16,7 @@ Metrics (``judge_`` prefix on the run):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,9 +24,18 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from pipelines.fashion_mnist.dataset import CLASS_NAMES
 from spark_ml_pipeline.train.models.gan import GANSpec
 
 CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The judge's figures (``judge_`` metrics of the run) and, per class asked for, what it saw."""
+
+    metrics: dict
+    per_class: list[dict]
 
 
 def prediction_metrics(probabilities: np.ndarray, requested: np.ndarray | None, confidence: float) -> dict:
@@ -39,6 +49,19 @@ def prediction_metrics(probabilities: np.ndarray, requested: np.ndarray | None, 
     if requested is not None:
         metrics["requested_class_share"] = float((predicted == requested).mean())
     return metrics
+
+
+def per_class_rows(probabilities: np.ndarray, requested: np.ndarray, confidence: float) -> list[dict]:
+    """Per class asked for: how many samples, the share judged as that class, the share judged confidently."""
+    predicted, top = probabilities.argmax(axis=1), probabilities.max(axis=1)
+    rows = []
+    for label in np.unique(requested):
+        asked = requested == label
+        rows.append({"class asked for": CLASS_NAMES[label], "samples": int(asked.sum()),
+                     "judged that class": float((predicted[asked] == label).mean()),
+                     f"top probability >= {confidence}": float((top[asked] >= confidence).mean()),
+                     "most often judged as": CLASS_NAMES[np.bincount(predicted[asked]).argmax()]})
+    return rows
 
 
 def as_pixels(images: DataFrame, image_column: str = "image") -> DataFrame:
@@ -64,7 +87,7 @@ def noise_rows(spark: SparkSession, spec: GANSpec, per_class: int, seed: int) ->
 
 
 def judge(spark: SparkSession, generator: PipelineModel, spec: GANSpec, classifier_uri: str, per_class: int,
-          confidence: float, seed: int, real_images: DataFrame | None = None) -> dict:
+          confidence: float, seed: int, real_images: DataFrame | None = None) -> Judgement:
     """Generate ``per_class`` images per class through Spark with ``generator`` (noise + label -> image) and
     let the classifier at ``classifier_uri`` (a committed ``fashion_mnist`` model) judge them."""
     classifier = PipelineModel.load(classifier_uri)
@@ -75,4 +98,5 @@ def judge(spark: SparkSession, generator: PipelineModel, spec: GANSpec, classifi
         real, labels = _probabilities(classifier, real_images.limit(len(probabilities)))
         metrics["real_confident_share"] = float((real.max(axis=1) >= confidence).mean())
         metrics["real_accuracy"] = float((real.argmax(axis=1) == labels).mean())
-    return {f"judge_{key}": value for key, value in metrics.items()}
+    return Judgement({f"judge_{key}": value for key, value in metrics.items()},
+                     per_class_rows(probabilities, requested, confidence) if spec.conditional else [])

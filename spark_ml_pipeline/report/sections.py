@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from spark_ml_pipeline.report import figures
-from spark_ml_pipeline.report.document import Report, figure_block, table_block
+from spark_ml_pipeline.report.document import Report, figure_block, png_block, table_block, text_block
 from spark_ml_pipeline.report.profile import drift
 
 
@@ -153,3 +153,16 @@ def prediction_drift(report: Report, current: Mapping[str, Any], reference: Mapp
     report.figure("Predictions compared with the training run", figure,
                   note=f"The scored rows' predictions against the training run's on its test set. {note}")
     return gaps
+
+
+def generated_samples(report: Report, grids: Sequence[tuple[str, bytes]], note: str) -> None:
+    """Pictures of a generative model's samples (PNG bytes), each under its caption."""
+    blocks = []
+    for caption, png in grids:
+        blocks += [text_block(caption), png_block(png, caption)]
+    report.section("Generated samples", [*blocks, text_block(note, note=True)])
+
+
+def judged_classes(report: Report, rows: Sequence[Mapping[str, Any]], note: str) -> None:
+    """A classifier's verdict on generated samples, one row per class asked for."""
+    report.section("Generated samples, judged per class", [table_block(rows), text_block(note, note=True)])

@@ -10,6 +10,7 @@ builds that column from ``noise`` and ``label`` columns; a committed scoring pip
 from __future__ import annotations
 
 import json
+import os
 
 from pyspark.ml.feature import SQLTransformer
 from pyspark.ml.param import Param, Params, TypeConverters
@@ -17,6 +18,7 @@ from pyspark.sql import DataFrame
 
 from spark_ml_pipeline.runtime.io import join, local_path
 from spark_ml_pipeline.train.gan_rank import SAMPLES_DIR, GANRankSpec, train_gan_rank
+from spark_ml_pipeline.train.horovod_rank import read_checkpoint_state
 from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator, KerasModel, KerasTrainingSummary, _task_slots
 from spark_ml_pipeline.train.models.gan import GANSpec
 
@@ -44,12 +46,12 @@ class GANHorovodEstimator(KerasHorovodEstimator):
     discriminator its own); the Keras estimator's ``loss``, ``optimizer``, ``augment``, schedule, validation and
     early-stopping parameters do not apply."""
 
-    failAfterEpoch = Param(Params._dummy(), "failAfterEpoch", "tests: every rank fails once this epoch is "
-                           "checkpointed (0 = never)", TypeConverters.toInt)
+    killRankAfterEpoch = Param(Params._dummy(), "killRankAfterEpoch", "tests: the last rank SIGKILLs itself two "
+                               "steps into the epoch after this one (0 = never)", TypeConverters.toInt)
 
     def __init__(self, **kwargs):
         super().__init__()
-        self._setDefault(failAfterEpoch=0, **GAN_DEFAULTS)
+        self._setDefault(killRankAfterEpoch=0, **GAN_DEFAULTS)
         self._set(**{k: v for k, v in kwargs.items() if v is not None})
 
     def gan_spec(self) -> GANSpec:
@@ -89,7 +91,7 @@ class GANHorovodEstimator(KerasHorovodEstimator):
             learning_rate=g(self.learningRate), batch_size=g(self.batchSize), epochs=g(self.epochs),
             threads_per_rank=g(self.threadsPerRank), shuffle_buffer=g(self.shuffleBuffer), seed=g(self.seed),
             device=g(self.device), recalibrate_batch_norm=g(self.recalibrateBatchNorm),
-            record_weights_digest=g(self.recordWeightsDigest), fail_after_epoch=g(self.failAfterEpoch) or None)
+            record_weights_digest=g(self.recordWeightsDigest), kill_after_epoch=g(self.killRankAfterEpoch) or None)
 
     def _fit(self, dataset: DataFrame) -> KerasModel:
         self.validate(dataset)
@@ -99,8 +101,23 @@ class GANHorovodEstimator(KerasHorovodEstimator):
         data_dir, _ = self.write_data(training)
         spec = self.rank_spec(str(local_path(join(data_dir, "train"))))
         rank_results = self.run_ranks(dataset, train_gan_rank, spec)
-        gan = self.gan_spec()
-        model = KerasModel(modelPath=spec.output_model, featuresCol="latent", inputShape=[gan.latent_dim()],
-                           predictionCol=g(self.predictionCol), batchSize=max(256, g(self.batchSize)))
+        model = self._generator(spec)
         model.summary = KerasTrainingSummary(history=rank_results[0]["history"], rank_results=rank_results)
+        return model
+
+    def _generator(self, spec: GANRankSpec) -> KerasModel:
+        g = self.getOrDefault
+        return KerasModel(modelPath=spec.output_model, featuresCol="latent", inputShape=[self.gan_spec().latent_dim()],
+                          predictionCol=g(self.predictionCol), batchSize=max(256, g(self.batchSize)))
+
+    def finished_model(self) -> KerasModel | None:
+        """The generator of a fit already finished in ``workDir`` (its history from the checkpoint state),
+        without launching any rank; None when ``workDir`` holds no finished fit."""
+        self.validate()
+        spec = self.rank_spec(train_dir="")
+        state = read_checkpoint_state(spec.checkpoint_dir)
+        if not (state and state.get("finished") and os.path.exists(spec.output_model)):
+            return None
+        model = self._generator(spec)
+        model.summary = KerasTrainingSummary(history=state.get("history", {}))
         return model

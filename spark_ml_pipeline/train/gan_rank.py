@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -59,11 +60,7 @@ class GANRankSpec:
     device: str
     recalibrate_batch_norm: int  # batches of random latents that re-estimate the generator's BN statistics
     record_weights_digest: bool = False
-    fail_after_epoch: int | None = None  # tests: every rank fails once this epoch (1-based) is checkpointed
-
-
-class SimulatedFailure(RuntimeError):
-    """Raised by every rank when ``fail_after_epoch`` is reached (tests of resuming)."""
+    kill_after_epoch: int | None = None  # tests: the last rank SIGKILLs itself 2 steps into the epoch after this
 
 
 def sample_grid(images: np.ndarray, columns: int) -> np.ndarray:
@@ -143,6 +140,61 @@ def _sync_non_trainable(models) -> None:
             variable.assign(hvd.allreduce(variable, op=hvd.Average))
 
 
+STEP_METRICS = ("d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")
+
+
+def gan_train_step(gan: GANSpec, generator, discriminator, g_optimizer, d_optimizer, wrap_tape=lambda tape: tape):
+    """The GAN's training step as a ``tf.function`` ``step(images, labels, train_discriminator=True,
+    train_generator=True)`` returning :data:`STEP_METRICS`: the discriminator learns from a real and a generated
+    batch of the same classes, then the generator (non-saturating loss) learns to make the updated discriminator
+    call fresh samples real. ``wrap_tape`` wraps each gradient tape: ``hvd.DistributedGradientTape`` in the ranks
+    (gradients averaged before each update), nothing in-process. Either half can be switched off (the overfitting
+    check trains each alone)."""
+    import tensorflow as tf
+    from tensorflow import keras
+
+    for optimizer, model in ((g_optimizer, generator), (d_optimizer, discriminator)):
+        optimizer.build(model.trainable_variables)  # not inside the tf.function (a no-op when built already)
+    cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
+    real_target = 1.0 - gan.label_smoothing
+
+    def discriminate(images, labels, training):
+        inputs = [images, tf.reshape(labels, (-1, 1))] if gan.conditional else images
+        return discriminator(inputs, training=training)
+
+    def latents(labels, batch):
+        noise = tf.random.normal((batch, gan.noise_dim))
+        if not gan.conditional:
+            return noise
+        return tf.concat([noise, tf.one_hot(labels, gan.classes)], axis=1)
+
+    @tf.function
+    def step(images, labels, train_discriminator=True, train_generator=True):
+        batch = tf.shape(images)[0]
+        with tf.GradientTape() as tape:
+            fake = generator(latents(labels, batch), training=True)
+            real_logits = discriminate(images, labels, True)
+            fake_logits = discriminate(fake, labels, True)
+            d_loss = (cross_entropy(tf.fill(tf.shape(real_logits), real_target), real_logits)
+                      + cross_entropy(tf.zeros_like(fake_logits), fake_logits))
+        if train_discriminator:
+            tape = wrap_tape(tape)
+            d_optimizer.apply_gradients(zip(tape.gradient(d_loss, discriminator.trainable_variables),
+                                            discriminator.trainable_variables))
+        with tf.GradientTape() as tape:
+            fake = generator(latents(labels, batch), training=True)
+            fooled_logits = discriminate(fake, labels, True)
+            g_loss = cross_entropy(tf.ones_like(fooled_logits), fooled_logits)
+        if train_generator:
+            tape = wrap_tape(tape)
+            g_optimizer.apply_gradients(zip(tape.gradient(g_loss, generator.trainable_variables),
+                                            generator.trainable_variables))
+        return tf.stack([d_loss, g_loss, tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)),
+                         tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32))])
+
+    return step
+
+
 def train_gan_rank(spec: GANRankSpec) -> dict:
     """The Horovod training function of a GAN: one call per rank."""
     import horovod.tensorflow as hvd
@@ -197,44 +249,10 @@ def train_gan_rank(spec: GANRankSpec) -> dict:
     hvd.broadcast_variables(generator.variables + discriminator.variables + _optimizer_variables(g_optimizer)
                             + _optimizer_variables(d_optimizer), root_rank=0)
 
-    cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
-    real_target = 1.0 - gan.label_smoothing
+    train_step = gan_train_step(gan, generator, discriminator, g_optimizer, d_optimizer,
+                                wrap_tape=hvd.DistributedGradientTape)  # averaged across ranks before each update
 
-    def discriminate(images, labels, training):
-        inputs = [images, tf.reshape(labels, (-1, 1))] if gan.conditional else images
-        return discriminator(inputs, training=training)
-
-    def latents(labels, batch):
-        noise = tf.random.normal((batch, gan.noise_dim))
-        if not gan.conditional:
-            return noise
-        return tf.concat([noise, tf.one_hot(labels, gan.classes)], axis=1)
-
-    @tf.function
-    def train_step(images, labels):
-        batch = tf.shape(images)[0]
-        # Discriminator: real images of this rank's shard vs generated ones of the same classes.
-        with tf.GradientTape() as tape:
-            fake = generator(latents(labels, batch), training=True)
-            real_logits = discriminate(images, labels, True)
-            fake_logits = discriminate(fake, labels, True)
-            d_loss = (cross_entropy(tf.fill(tf.shape(real_logits), real_target), real_logits)
-                      + cross_entropy(tf.zeros_like(fake_logits), fake_logits))
-        tape = hvd.DistributedGradientTape(tape)  # averaged across ranks before the update
-        d_optimizer.apply_gradients(zip(tape.gradient(d_loss, discriminator.trainable_variables),
-                                        discriminator.trainable_variables))
-        # Generator (non-saturating loss): make the updated discriminator call fresh samples real.
-        with tf.GradientTape() as tape:
-            fake = generator(latents(labels, batch), training=True)
-            fooled_logits = discriminate(fake, labels, True)
-            g_loss = cross_entropy(tf.ones_like(fooled_logits), fooled_logits)
-        tape = hvd.DistributedGradientTape(tape)
-        g_optimizer.apply_gradients(zip(tape.gradient(g_loss, generator.trainable_variables),
-                                        generator.trainable_variables))
-        return tf.stack([d_loss, g_loss, tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)),
-                         tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32))])
-
-    names = ("d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")
+    names = STEP_METRICS
     grid = grid_latents(gan, spec.seed)
     progress_path = os.path.join(spec.checkpoint_dir, PROGRESS_LOG)
     epoch_seconds: list[float] = []
@@ -243,7 +261,9 @@ def train_gan_rank(spec: GANRankSpec) -> dict:
         for epoch in range(initial_epoch, spec.epochs):
             started = time.perf_counter()
             totals = np.zeros(len(names))
-            for _ in range(steps):
+            for step_index in range(steps):
+                if epoch == spec.kill_after_epoch and rank == size - 1 and step_index == 2:
+                    os.kill(os.getpid(), signal.SIGKILL)  # tests: a rank dies mid-epoch, as on a lost executor
                 images, labels = next(batches)
                 totals += train_step(images, labels).numpy()
             epoch_seconds.append(time.perf_counter() - started)
@@ -261,8 +281,6 @@ def train_gan_rank(spec: GANRankSpec) -> dict:
                     handle.write(progress_line(epoch + 1, spec.epochs, logs, steps * spec.batch_size * size,
                                                epoch_seconds[-1], sum(epoch_seconds)) + "\n")
             hvd.allreduce(tf.constant([0.0]), op=hvd.Sum)  # every rank waits for rank 0's checkpoint
-            if spec.fail_after_epoch is not None and epoch + 1 == spec.fail_after_epoch:
-                raise SimulatedFailure(f"simulated failure after epoch {epoch + 1}")
 
     batch_norm_batches = 0
     if epochs_run:

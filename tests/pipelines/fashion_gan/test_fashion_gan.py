@@ -1,7 +1,7 @@
 """The fashion_gan pipeline end to end on a tiny slice of Fashion-MNIST (2 Horovod ranks, local mode): the run
-records per-epoch losses and sample grids, the judge's figures come from a real Fashion-MNIST classifier (the
-fashion_mnist pipeline, trained here on a few hundred images), and the committed generator scores new rows
-through Spark exactly like in-process predict."""
+records per-epoch losses and sample grids and a report, the judge's figures come from a real Fashion-MNIST
+classifier (the fashion_mnist pipeline, trained here on a few hundred images), the committed generator scores
+new rows through Spark exactly like in-process predict, and the search tunes the GAN by the judge's verdict."""
 import math
 
 import numpy as np
@@ -12,7 +12,11 @@ from pyspark.ml import PipelineModel
 
 from pipelines.fashion_gan.judge import prediction_metrics
 from spark_ml_pipeline.runtime.config import load_pipeline
+from spark_ml_pipeline.runtime.errors import ConfigError
+from spark_ml_pipeline.runtime.io import local_path
+from spark_ml_pipeline.store.tracking import Store
 from spark_ml_pipeline.train.models.gan import latent_vectors
+from spark_ml_pipeline.tune.search import tune
 
 DATE = "run_date=2026-03-01"
 CLASSIFIER = ["training.epochs=1", "training.batch_size=32", "data.train_limit=400", "data.test_limit=100",
@@ -23,16 +27,21 @@ GAN = ["training.epochs=2", "training.batch_size=32", "data.train_limit=320", "t
 
 
 @pytest.fixture(scope="module")
-def gan_run(spark, tmp_path_factory):
-    store = tmp_path_factory.mktemp("gan-store")
+def judge_uri(spark, tmp_path_factory):
+    store = tmp_path_factory.mktemp("judge-store")
     config, definition = load_pipeline("fashion_mnist", ["local"], [f"store.root={store}", *CLASSIFIER])
-    classifier = definition.stages["run"](spark, config)
+    return definition.stages["run"](spark, config).model_uri
+
+
+@pytest.fixture(scope="module")
+def gan_run(spark, tmp_path_factory, judge_uri):
+    store = tmp_path_factory.mktemp("gan-store")
     config, definition = load_pipeline("fashion_gan", ["local"], [f"store.root={store}", *GAN,
-                                                                  f"judge.model_uri={classifier.model_uri}"])
+                                                                  f"judge.model_uri={judge_uri}"])
     return config, definition, definition.stages["run"](spark, config)
 
 
-def test_the_run_records_losses_sample_grids_judge_figures_and_the_generator(gan_run):
+def test_the_run_records_losses_sample_grids_judge_figures_and_the_generator(gan_run, check_report):
     config, definition, result = gan_run
     client = MlflowClient(result.tracking_uri)
     run = client.get_run(result.run_id)
@@ -53,6 +62,15 @@ def test_the_run_records_losses_sample_grids_judge_figures_and_the_generator(gan
     assert metrics["judge_real_accuracy"] > 0.3  # the judge is a trained classifier, not chance
     assert run.data.tags["judge_model_uri"].endswith("/model")
     assert definition.summary(result, config).startswith("fashion_gan (dcgan)")
+    # The report: losses per epoch, the first and last epochs' grids, the judge's verdict per class asked for.
+    assert run.data.tags["report_uri"] == result.report and f"report  {result.report}" in definition.summary(
+        result, config)
+    report = local_path(result.report)
+    check_report(report, screenshot="report_fashion_gan")
+    page = report.read_text()
+    assert page.count('<img alt="after epoch 1" src="data:image/png;base64,') == 1
+    assert page.count('<img alt="after epoch 2" src="data:image/png;base64,') == 1
+    assert "judged per class" in page and "Ankle boot" in page and "Learning curves" in page
 
 
 def test_the_committed_generator_scores_through_spark_like_in_process_predict(spark, gan_run):
@@ -79,3 +97,26 @@ def test_judge_figures():
     metrics = prediction_metrics(collapsed, np.arange(20) % 10, 0.9)
     assert metrics["confident_share"] == 0.0 and metrics["class_entropy"] == 0.0
     assert metrics["requested_class_share"] == pytest.approx(0.1)
+
+
+def test_the_search_tunes_the_gan_by_the_judges_verdict_and_registers_the_best(spark, tmp_path, judge_uri):
+    overrides = [f"store.root={tmp_path}", *GAN, "training.epochs=1", f"judge.model_uri={judge_uri}",
+                 "tune.n_trials=2", "tune.parallelism=1", "tune.report=false"]
+    config, definition = load_pipeline("fashion_gan", ["local"], overrides)
+    result = tune(spark, config, definition.tuner, progress=lambda line: None)
+    assert result.status == "finished" and result.finished == 2
+    assert set(result.best_params) == {"learning_rate", "discriminator_learning_rate", "label_smoothing"}
+    assert 0.0 <= result.best_value <= 1.0  # the share judged as the class asked for
+    # The best trial's own generator is committed (the whole data set trained it), judged on held-out noise.
+    assert result.promoted and result.model_version == "1" and 0.0 <= result.test_value <= 1.0
+    client = MlflowClient(Store(config.store).tracking_uri)
+    children = client.search_runs([client.get_run(result.parent_run_id).info.experiment_id],
+                                  f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
+    trials = [r for r in children if r.info.run_name.startswith("trial-")]
+    assert len(trials) == 2
+    for trial in trials:
+        assert 0.0 <= trial.data.metrics["judge_requested_class_share"] <= 1.0
+        assert len(client.get_metric_history(trial.info.run_id, "epoch_g_loss")) == 1
+    with pytest.raises(ConfigError, match="set judge.model_uri"):
+        unjudged, _ = load_pipeline("fashion_gan", ["local"], [f"store.root={tmp_path / 'unjudged'}", *GAN])
+        tune(spark, unjudged, definition.tuner, progress=lambda line: None)

@@ -1,8 +1,10 @@
 """A conditional DCGAN trained by two Horovod ranks on Spark (local mode) on a few hundred real Fashion-MNIST
-images: both optimizers' gradients are averaged (the ranks end with identical generator *and* discriminator
-weights though they read disjoint shards and draw their own noise), sample grids are written per epoch, a
-failed fit resumes after its last checkpoint, and the generator scores through Spark like in-process predict."""
+images: a rank SIGKILLed mid-epoch fails the fit in one line and the rerun resumes after the last checkpoint;
+both optimizers' gradients are averaged (the ranks end with identical generator *and* discriminator weights
+though they read disjoint shards and draw their own noise), sample grids are written per epoch, and the
+generator scores through Spark like in-process predict."""
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -39,17 +41,34 @@ def estimator(work_dir, epochs=2, **overrides):
 
 @pytest.fixture(scope="module")
 def two_rank_gan(spark, tmp_path_factory):
+    """Two ranks, 2 epochs: rank 1 SIGKILLs itself two steps into epoch 2, the fit fails in one line; the same
+    fit again resumes after epoch 1's checkpoint. The resumed fit is what the other tests look at."""
     work = tmp_path_factory.mktemp("gan")
-    model = estimator(work).fit(images_frame(spark))
-    return model, work
+    frame = images_frame(spark)
+    with pytest.raises(HorovodFitError) as failure:
+        estimator(work, killRankAfterEpoch=1).fit(frame)
+    state = read_checkpoint_state(str(work / "checkpoints"))
+    return estimator(work).fit(frame), work, failure.value, state
+
+
+def test_a_sigkilled_rank_fails_the_fit_in_one_line_and_the_rerun_resumes_after_the_checkpoint(two_rank_gan):
+    model, work, failure, state = two_rank_gan
+    assert re.search(r"Horovod rank 1 of 2 was killed by SIGKILL .*; epochs 1-1 of 2 are checkpointed; "
+                     r"rerun to resume from epoch 2", str(failure)), failure
+    assert "\n" not in str(failure)
+    assert state["epoch"] == 0 and not state.get("finished") and len(state["history"]["g_loss"]) == 1
+    first, second = model.summary.rank_results
+    for result in (first, second):
+        assert (result["initial_epoch"], result["epochs_run"]) == (1, 1)
+        assert result["optimizer_restored"]  # both optimizers' moments and step counts
 
 
 def test_both_optimizers_average_gradients_so_the_ranks_stay_identical(two_rank_gan):
-    model, _ = two_rank_gan
+    model, *_ = two_rank_gan
     first, second = model.summary.rank_results
     assert (first["size"], second["size"]) == (2, 2) and first["allreduce_check"] == 3.0
     assert first["rows"] == second["rows"] == ROWS // 2 and first["row_ids"][1] <= second["row_ids"][0]
-    steps = 2 * (ROWS // 2 // BATCH)
+    steps = 2 * (ROWS // 2 // BATCH)  # epoch 1 before the kill (restored) + epoch 2 after it
     for result in (first, second):  # both networks took every step
         assert result["optimizer_iterations"] == result["discriminator_iterations"] == steps
     assert first["weights_digest"] is not None and first["discriminator_digest"] is not None
@@ -62,7 +81,7 @@ def test_both_optimizers_average_gradients_so_the_ranks_stay_identical(two_rank_
 
 
 def test_rank0_writes_a_sample_grid_and_a_progress_line_per_epoch(two_rank_gan):
-    model, work = two_rank_gan
+    model, work, *_ = two_rank_gan
     grids = model.summary.rank_results[0]["samples"]
     assert [p.rsplit("/", 1)[1] for p in grids] == ["epoch-0001.png", "epoch-0002.png"]
     with Image.open(grids[-1]) as picture:  # 10 classes x 10 samples of 28 x 28, 1-pixel gaps
@@ -74,7 +93,7 @@ def test_rank0_writes_a_sample_grid_and_a_progress_line_per_epoch(two_rank_gan):
 
 
 def test_generator_scores_through_spark_like_in_process_predict_and_reloads(spark, two_rank_gan, tmp_path):
-    model, _ = two_rank_gan
+    model, *_ = two_rank_gan
     rng = np.random.default_rng(3)
     noise, labels = rng.standard_normal((40, TINY.noise_dim)).astype("float32"), np.arange(40) % 10
     rows = spark.createDataFrame(pd.DataFrame({"row_id": np.arange(40), "label": labels.astype("int32"),
@@ -90,25 +109,13 @@ def test_generator_scores_through_spark_like_in_process_predict_and_reloads(spar
     np.testing.assert_allclose(np.stack(reloaded["image"].to_numpy()), actual, rtol=1e-6, atol=1e-7)
 
 
-def test_a_failed_fit_resumes_after_its_last_checkpoint(spark, tmp_path):
-    frame = images_frame(spark)
-    with pytest.raises(HorovodFitError, match=r"epochs 1-1 of 2 are checkpointed; rerun to resume from epoch 2"):
-        estimator(tmp_path, failAfterEpoch=1).fit(frame)
-    state = read_checkpoint_state(str(tmp_path / "checkpoints"))
-    assert state["epoch"] == 0 and not state.get("finished") and len(state["history"]["g_loss"]) == 1
-    assert (tmp_path / "samples" / "epoch-0001.png").exists()
-
-    resumed = estimator(tmp_path).fit(frame)  # the same fit again: epoch 2 only
-    first, second = resumed.summary.rank_results
-    steps = ROWS // 2 // BATCH
-    for result in (first, second):
-        assert (result["initial_epoch"], result["epochs_run"]) == (1, 1)
-        assert result["optimizer_restored"]  # both optimizers' moments and step counts
-        assert result["optimizer_iterations"] == result["discriminator_iterations"] == 2 * steps
-    assert first["weights_digest"] == second["weights_digest"]
-    assert first["discriminator_digest"] == second["discriminator_digest"]
-    assert len(resumed.summary.history["g_loss"]) == 2
-    assert [p.rsplit("/", 1)[1] for p in first["samples"]] == ["epoch-0001.png", "epoch-0002.png"]
+def test_a_finished_fit_gives_its_generator_back_without_launching_ranks(two_rank_gan):
+    model, work, *_ = two_rank_gan
+    finished = estimator(work).finished_model()
+    assert finished.summary.rank_results == [] and finished.summary.history == model.summary.history
+    assert finished.getOrDefault("modelPath") == model.getOrDefault("modelPath") == str(work / "generator.keras")
+    assert finished.getOrDefault("inputShape") == [TINY.latent_dim()]
+    assert estimator(work / "elsewhere").finished_model() is None
 
 
 def test_sample_grid_layout():

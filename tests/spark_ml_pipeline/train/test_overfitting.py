@@ -146,3 +146,29 @@ def test_a_handful_of_samples_is_driven_near_zero_training_error(name):
         assert np.mean((predicted - y) ** 2) < 0.05 * y.var(), (np.mean((predicted - y) ** 2), y.var())
     else:  # fields: every sample within 5 % relative L2
         assert relative_error(predicted, y) < 0.05, relative_error(predicted, y)
+
+
+def test_each_half_of_the_gan_step_can_drive_eight_images_to_zero_error():
+    """The GAN has no single training error: each half of its step (the one the ranks run, gradients not
+    averaged here) must reach its own. The discriminator alone separates eight real images from the frozen
+    generator's samples of the same classes (every logit on the right side); then the generator alone learns to
+    make that frozen discriminator call its samples real (loss near zero)."""
+    import tensorflow as tf
+
+    from spark_ml_pipeline.train.gan_rank import STEP_METRICS, gan_train_step
+    from spark_ml_pipeline.train.models.gan import GANSpec, build_discriminator, build_generator
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    gan = GANSpec(noise_dim=8, label_embedding=4, generator_filters=[16, 8], discriminator_filters=[8, 16],
+                  kernel_size=3)
+    images, labels = labelled_images()
+    images, labels = tf.constant(images), tf.constant(labels.astype("int32"))
+    generator, discriminator = build_generator(gan, (28, 28)), build_discriminator(gan, (28, 28))
+    step = gan_train_step(gan, generator, discriminator, keras.optimizers.Adam(2e-3), keras.optimizers.Adam(2e-3))
+    for _ in range(60):
+        metrics = dict(zip(STEP_METRICS, step(images, labels, train_generator=False).numpy()))
+    assert metrics["d_real_accuracy"] == metrics["d_fake_accuracy"] == 1.0, metrics
+    for _ in range(300):
+        metrics = dict(zip(STEP_METRICS, step(images, labels, train_discriminator=False).numpy()))
+    assert metrics["g_loss"] < 0.05, metrics
