@@ -77,21 +77,37 @@ def _probabilities(classifier: PipelineModel, rows: DataFrame) -> tuple[np.ndarr
     return np.stack(frame["prediction"].to_numpy()).astype("float64"), frame["label"].to_numpy()
 
 
-def noise_rows(spark: SparkSession, spec: GANSpec, per_class: int, seed: int) -> DataFrame:
-    """``per_class`` rows per class of (row_id, label, noise), deterministic by ``seed``."""
+def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], bound: float | None) -> np.ndarray:
+    """Standard normal draws, each redrawn until it lies within ``±bound`` (None: not truncated): the
+    "truncation trick" trades the samples' variety for their fidelity."""
+    values = rng.standard_normal(shape)
+    if bound is None:
+        return values
+    outside = np.abs(values) > bound
+    while outside.any():
+        values[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(values) > bound
+    return values
+
+
+def noise_rows(spark: SparkSession, spec: GANSpec, per_class: int, seed: int,
+               truncation: float | None = None) -> DataFrame:
+    """``per_class`` rows per class of (row_id, label, noise), deterministic by ``seed``; noise truncated to
+    ``±truncation`` if given."""
     count = per_class * (spec.classes if spec.conditional else CLASSES)
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({"row_id": np.arange(count), "label": (np.arange(count) % spec.classes).astype("int32"),
-                          "noise": list(rng.standard_normal((count, spec.noise_dim)).astype("float32"))})
+                          "noise": list(truncated_normal(rng, (count, spec.noise_dim), truncation).astype("float32"))})
     return spark.createDataFrame(frame, "row_id long, label int, noise array<float>")
 
 
 def judge(spark: SparkSession, generator: PipelineModel, spec: GANSpec, classifier_uri: str, per_class: int,
-          confidence: float, seed: int, real_images: DataFrame | None = None) -> Judgement:
+          confidence: float, seed: int, real_images: DataFrame | None = None,
+          truncation: float | None = None) -> Judgement:
     """Generate ``per_class`` images per class through Spark with ``generator`` (noise + label -> image) and
     let the classifier at ``classifier_uri`` (a committed ``fashion_mnist`` model) judge them."""
     classifier = PipelineModel.load(classifier_uri)
-    generated = as_pixels(generator.transform(noise_rows(spark, spec, per_class, seed)))
+    generated = as_pixels(generator.transform(noise_rows(spark, spec, per_class, seed, truncation)))
     probabilities, requested = _probabilities(classifier, generated)
     metrics = prediction_metrics(probabilities, requested if spec.conditional else None, confidence)
     if real_images is not None:

@@ -43,6 +43,7 @@ class JudgeSection(Section):
     samples_per_class: PositiveInt = 100
     confidence: float = Field(0.9, gt=0, lt=1)
     seed: int = 1234
+    truncation: Optional[float] = Field(None, gt=0)  # noise redrawn outside ±truncation (null: plain normal)
 
 
 class FashionGanConfig(dl.DeepPipelineConfig):
@@ -116,7 +117,7 @@ def judge_generator(spark, config: FashionGanConfig, generator: PipelineModel, s
     j = config.judge
     real = read_images(spark, config.store, "test", j.samples_per_class * 10)  # as many, for scale
     return judge(spark, generator, config.model, j.model_uri, j.samples_per_class, j.confidence,
-                 j.seed if seed is None else seed, real_images=real)
+                 j.seed if seed is None else seed, real_images=real, truncation=j.truncation)
 
 
 def check_tunable(config: FashionGanConfig) -> None:

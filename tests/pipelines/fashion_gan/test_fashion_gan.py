@@ -120,3 +120,14 @@ def test_the_search_tunes_the_gan_by_the_judges_verdict_and_registers_the_best(s
     with pytest.raises(ConfigError, match="set judge.model_uri"):
         unjudged, _ = load_pipeline("fashion_gan", ["local"], [f"store.root={tmp_path / 'unjudged'}", *GAN])
         tune(spark, unjudged, definition.tuner, progress=lambda line: None)
+
+
+def test_truncated_noise_stays_within_its_bound_and_is_seeded():
+    from pipelines.fashion_gan.judge import truncated_normal
+
+    draws = truncated_normal(np.random.default_rng(1), (2000, 8), 1.0)
+    assert np.abs(draws).max() <= 1.0 and draws.std() > 0.45  # redrawn, not clipped: no pile-up at ±1
+    assert (np.abs(draws) > 0.999).mean() < 0.01
+    np.testing.assert_array_equal(draws, truncated_normal(np.random.default_rng(1), (2000, 8), 1.0))
+    plain = truncated_normal(np.random.default_rng(1), (2000, 8), None)
+    assert np.abs(plain).max() > 2.5
