@@ -4,22 +4,14 @@ from mlflow.tracking import MlflowClient
 
 from pyspark.ml import PipelineModel
 
-from spark_ml_pipeline.runtime.config import load_pipeline
 from spark_ml_pipeline.runtime.io import local_path
 
-TINY = ["training.epochs=1", "training.batch_size=32", "data.train_limit=400", "data.test_limit=100",
-        "run_date=2026-03-01"]
-CASES = {
-    "fashion_mnist": (["models.cnn.filters=[8]", "models.cnn.dense=[16]", "models.cnn.convs_per_block=1"],
-                      ["test_accuracy", "test_macro_f1"]),
-    "fashion_autoencoder": (["models.conv.filters=[8]", "models.conv.code_size=6"], ["test_reconstruction_mse"]),
-    # The shipped FNO: also scored on the 32x32 grid by the same weights (resolution transfer, through Spark).
-    "darcy_surrogate": (["models.fno.width=8", "models.fno.modes=4", "models.fno.blocks=2",
-                         "models.fno.projection=16"],
-                        ["test_relative_l2", "test32_relative_l2", "test32_full_relative_l2"]),
-    "tweet_sentiment": (["text.vocab_size=500", "models.bilstm.units=8",
-                         "models.bilstm.embedding_dim=8", "text.max_length=20"],
-                        ["test_accuracy", "test_macro_f1", "baseline_tfidf_logreg_accuracy"]),
+# The runs themselves: tests/pipelines/conftest.py (tiny_dl_run), shared with the tests that need a trained model.
+EXPECTED_METRICS = {
+    "fashion_mnist": ["test_accuracy", "test_macro_f1"],
+    "fashion_autoencoder": ["test_reconstruction_mse"],
+    "darcy_surrogate": ["test_relative_l2", "test32_relative_l2", "test32_full_relative_l2"],
+    "tweet_sentiment": ["test_accuracy", "test_macro_f1", "baseline_tfidf_logreg_accuracy"],
 }
 
 
@@ -27,11 +19,10 @@ REPORT_SECTIONS = {"fashion_mnist": "Most confident mistakes", "fashion_autoenco
                    "darcy_surrogate": "Sample predictions: fields", "tweet_sentiment": "Confusion matrix"}
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_pipeline_runs_end_to_end_and_records_everything(spark, tmp_path, name, check_report):
-    overrides, expected_metrics = CASES[name]
-    config, definition = load_pipeline(name, ["local"], [f"store.root={tmp_path}", *TINY, *overrides])
-    result = definition.stages["run"](spark, config)
+@pytest.mark.parametrize("name", sorted(EXPECTED_METRICS))
+def test_pipeline_runs_end_to_end_and_records_everything(spark, tiny_dl_run, name, check_report):
+    expected_metrics = EXPECTED_METRICS[name]
+    config, definition, result = tiny_dl_run(name)
 
     client = MlflowClient(result.tracking_uri)
     run = client.get_run(result.run_id)
@@ -65,7 +56,7 @@ def test_pipeline_runs_end_to_end_and_records_everything(spark, tmp_path, name, 
     assert model.stages[-1].summary.history == {}  # fitted state lives on the fitted Model, not on disk
 
 
-def test_fashion_autoencoder_vae_records_its_elbo_prior_samples_and_latent_means(spark, tmp_path):
+def test_fashion_autoencoder_vae_records_its_elbo_prior_samples_and_latent_means(spark, tmp_path, tiny_dl_run):
     """``model=vae``: the run records the test ELBO (nats per image) and a grid of decoded prior samples, and the
     latent means are written as the codes table, as the autoencoder's codes are."""
     import numpy as np
@@ -73,9 +64,8 @@ def test_fashion_autoencoder_vae_records_its_elbo_prior_samples_and_latent_means
     from pipelines.fashion_mnist.images import read_images
     from spark_ml_pipeline.train.models.autoencoder import encoder_of
 
-    overrides = ["model=vae", "models.vae.filters=[8]", "models.vae.code_size=4"]
-    config, definition = load_pipeline("fashion_autoencoder", ["local"], [f"store.root={tmp_path}", *TINY, *overrides])
-    result = definition.stages["run"](spark, config)
+    config, definition, result = tiny_dl_run("fashion_autoencoder", "model=vae", "models.vae.filters=[8]",
+                                             "models.vae.code_size=4")
 
     client = MlflowClient(result.tracking_uri)
     run = client.get_run(result.run_id)

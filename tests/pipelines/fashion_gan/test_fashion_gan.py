@@ -19,18 +19,15 @@ from spark_ml_pipeline.train.models.gan import latent_vectors
 from spark_ml_pipeline.tune.search import tune
 
 DATE = "run_date=2026-03-01"
-CLASSIFIER = ["training.epochs=1", "training.batch_size=32", "data.train_limit=400", "data.test_limit=100",
-              "models.cnn.filters=[8]", "models.cnn.dense=[16]", "models.cnn.convs_per_block=1", DATE]
 GAN = ["training.epochs=2", "training.batch_size=32", "data.train_limit=320", "training.recalibrate_batch_norm=2",
        "models.dcgan.noise_dim=8", "models.dcgan.label_embedding=4", "models.dcgan.generator_filters=[8,4]",
        "models.dcgan.discriminator_filters=[4,8]", "models.dcgan.kernel_size=3", "judge.samples_per_class=10", DATE]
 
 
 @pytest.fixture(scope="module")
-def judge_uri(spark, tmp_path_factory):
-    store = tmp_path_factory.mktemp("judge-store")
-    config, definition = load_pipeline("fashion_mnist", ["local"], [f"store.root={store}", *CLASSIFIER])
-    return definition.stages["run"](spark, config).model_uri
+def judge_uri(tiny_dl_run):
+    """The fashion_mnist pipeline's tiny run (tests/pipelines/conftest.py, shared): a real, if weak, classifier."""
+    return tiny_dl_run("fashion_mnist")[2].model_uri
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +98,10 @@ def test_judge_figures():
 
 def test_the_search_tunes_the_gan_by_the_judges_verdict_and_registers_the_best(spark, tmp_path, judge_uri):
     overrides = [f"store.root={tmp_path}", *GAN, "training.epochs=1", f"judge.model_uri={judge_uri}",
-                 "tune.n_trials=2", "tune.parallelism=1", "tune.report=false"]
+                 "tune.n_trials=1", "tune.parallelism=1", "tune.report=false"]
     config, definition = load_pipeline("fashion_gan", ["local"], overrides)
     result = tune(spark, config, definition.tuner, progress=lambda line: None)
-    assert result.status == "finished" and result.finished == 2
+    assert result.status == "finished" and result.finished == 1
     assert set(result.best_params) == {"learning_rate", "discriminator_learning_rate", "label_smoothing"}
     assert 0.0 <= result.best_value <= 1.0  # the share judged as the class asked for
     # The best trial's own generator is committed (the whole data set trained it), judged on held-out noise.
@@ -113,7 +110,7 @@ def test_the_search_tunes_the_gan_by_the_judges_verdict_and_registers_the_best(s
     children = client.search_runs([client.get_run(result.parent_run_id).info.experiment_id],
                                   f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
     trials = [r for r in children if r.info.run_name.startswith("trial-")]
-    assert len(trials) == 2
+    assert len(trials) == 1
     for trial in trials:
         assert 0.0 <= trial.data.metrics["judge_requested_class_share"] <= 1.0
         assert len(client.get_metric_history(trial.info.run_id, "epoch_g_loss")) == 1
