@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from spark_ml_pipeline.train.horovod_rank import (PROGRESS_LOG, RankResult, _checkpoint_files, _dataset,
-                                                  _optimizer_variables, _place_on_device, _restore_optimizer,
+                                                  _optimizer_variables, _restore_optimizer,
                                                   _weights_digest, _write_state, column_to_array, progress_line,
-                                                  read_checkpoint_state, read_shard, recalibrate_batch_norm)
+                                                  read_checkpoint_state, read_shard, recalibrate_batch_norm,
+                                                  start_rank)
 from spark_ml_pipeline.train.models.gan import GANSpec, build_discriminator, build_generator, latent_vectors
 from spark_ml_pipeline.train.models.loading import load_keras_model
 
@@ -201,13 +202,7 @@ def train_gan_rank(spec: GANRankSpec) -> dict:
     import tensorflow as tf
     from tensorflow import keras
 
-    hvd.init()
-    rank, size = hvd.rank(), hvd.size()
-    tf.config.threading.set_intra_op_parallelism_threads(spec.threads_per_rank)
-    tf.config.threading.set_inter_op_parallelism_threads(spec.threads_per_rank)
-    _place_on_device(spec.device, hvd.local_rank())
-    keras.utils.set_random_seed(spec.seed)  # the same initial weights everywhere (rank 0's are broadcast anyway)
-    tf.get_logger().setLevel("ERROR")
+    rank, size = start_rank(hvd, spec.threads_per_rank, spec.device, spec.seed)
     gan = GANSpec(**spec.gan)
 
     table, row_ids = read_shard(spec.train_dir, [spec.features_column, spec.label_column], rank, size)

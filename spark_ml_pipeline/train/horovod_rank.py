@@ -427,20 +427,29 @@ def _place_on_device(device: str, local_rank: int) -> None:
     tf.config.set_visible_devices(chosen, "GPU")
 
 
+def start_rank(hvd, threads_per_rank: int, device: str, seed: int) -> tuple[int, int]:
+    """Horovod up, then this rank's threads, device, seed and log level; (rank, size). ``hvd`` is the Horovod
+    module the caller trains with (``horovod.tensorflow.keras`` or ``horovod.tensorflow``)."""
+    import tensorflow as tf
+    from tensorflow import keras
+
+    hvd.init()
+    # N ranks on N cores: each rank gets its share of threads, so ranks do not oversubscribe the CPUs.
+    tf.config.threading.set_intra_op_parallelism_threads(threads_per_rank)
+    tf.config.threading.set_inter_op_parallelism_threads(threads_per_rank)
+    _place_on_device(device, hvd.local_rank())
+    keras.utils.set_random_seed(seed)  # the same initial weights everywhere (rank 0's are broadcast anyway)
+    tf.get_logger().setLevel("ERROR")  # e.g. "callback slow compared to the batch time" on tiny batches
+    return hvd.rank(), hvd.size()
+
+
 def train_rank(spec: RankSpec) -> dict:
     """The Horovod training function: one call per rank."""
     import horovod.tensorflow.keras as hvd
     import tensorflow as tf
     from tensorflow import keras
 
-    hvd.init()
-    rank, size = hvd.rank(), hvd.size()
-    # N ranks on N cores: each rank gets its share of threads, so ranks do not oversubscribe the CPUs.
-    tf.config.threading.set_intra_op_parallelism_threads(spec.threads_per_rank)
-    tf.config.threading.set_inter_op_parallelism_threads(spec.threads_per_rank)
-    _place_on_device(spec.device, hvd.local_rank())
-    keras.utils.set_random_seed(spec.seed)
-    tf.get_logger().setLevel("ERROR")  # e.g. "callback slow compared to the batch time" on tiny batches
+    rank, size = start_rank(hvd, spec.threads_per_rank, spec.device, spec.seed)
 
     columns = [spec.features_column, spec.label_column]
     table, row_ids = read_shard(spec.train_dir, columns, rank, size)
