@@ -242,16 +242,26 @@ class Job:
         self.config = config
         return config, definition
 
-    def lock(self, spark=None, scope: str | None = None) -> RunLock:
-        """The lock of this (pipeline, run date) in the store; ``scope`` names a separate lock (e.g. "score").
-        A local store is locked without Spark; any other store through the Hadoop filesystem of ``spark``
-        (default: the configuration's session, started here)."""
+    @contextlib.contextmanager
+    def lock(self, spark=None, scope: str | None = None) -> Iterator[RunLock]:
+        """Hold the lock of this (pipeline, run date) in the store for the block; ``scope`` names a separate lock
+        (e.g. "score"). A local store is locked without Spark; any other store through the Hadoop filesystem of
+        ``spark`` (default: the configuration's session, started here).
+
+        A signal while the lock is being taken is held until it is taken, then raised: raised in between (the
+        file written, not yet held) it left the lock behind, and the next run of the date exited 5."""
         config = self.config
         if spark is None and not is_local_uri(config.store.root_uri):
             spark = self.session(config)
         uri = run_lock_uri(config.store.root_uri, config.pipeline, config.run_date.isoformat(), scope)
-        return RunLock(uri, timeout=lock_timeout(getattr(self.args, "lock_timeout", None)), spark=spark,
-                       store=config.store.root_uri)
+        run_lock = RunLock(uri, timeout=lock_timeout(getattr(self.args, "lock_timeout", None)), spark=spark,
+                           store=config.store.root_uri)
+        try:
+            with self.signals.deferred():
+                run_lock.acquire()
+            yield run_lock
+        finally:
+            run_lock.release()
 
     def session(self, config=None):
         """The SparkSession of ``config`` (default: the loaded one), a signal during its start held until it is up."""
