@@ -248,8 +248,9 @@ class Job:
         (e.g. "score"). A local store is locked without Spark; any other store through the Hadoop filesystem of
         ``spark`` (default: the configuration's session, started here).
 
-        A signal while the lock is being taken is held until it is taken, then raised: raised in between (the
-        file written, not yet held) it left the lock behind, and the next run of the date exited 5."""
+        A signal while the lock is being taken or released is held until that is done, then raised: raised in
+        between (the file written, not yet held; or read, not yet deleted) it left the lock behind, and the next
+        run of the date exited 5."""
         config = self.config
         if spark is None and not is_local_uri(config.store.root_uri):
             spark = self.session(config)
@@ -261,7 +262,8 @@ class Job:
                 run_lock.acquire()
             yield run_lock
         finally:
-            run_lock.release()
+            with self.signals.deferred():  # and while it is being released
+                run_lock.release()
 
     def session(self, config=None):
         """The SparkSession of ``config`` (default: the loaded one), a signal during its start held until it is up."""

@@ -170,10 +170,11 @@ def test_a_signal_at_any_moment_of_taking_the_lock_never_leaves_it_behind(tmp_pa
                 with job.lock():
                     time.sleep(0.002)
                 timer.join()
+                while job.signals.received is None:  # sent: Python runs the handler at its next chance, here
+                    time.sleep(0.0001)
                 job.signals.checkpoint()  # the signal landed after the block: what run() does next
             except KeyboardInterrupt:
                 interrupted += 1
-            timer.join()
             assert not lock.exists()
     assert interrupted == 300  # every signal was delivered as an interrupt, none lost
 
