@@ -250,6 +250,8 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
         num_proc = g(self.numProc)
         env = {**os.environ, **verbosity_environment()}  # the ranks import TensorFlow: quiet unless --verbose
         _signal_free_gloo_launch()
+        _recording_rank_exits()
+        _RANK_EXITS.codes = None
         _quiet_horovod_spark_thread()
         # Local mode: every Horovod service and Gloo on the loopback interface (horovod_network).
         local = dataset.sparkSession.sparkContext.master.startswith("local")
@@ -279,8 +281,8 @@ def fit_failure(exc: Exception, spec, num_proc: int, ranks_log: str, started: fl
     text = str(exc)
     failed = re.search(r"Process name: (\S+)\s+Exit code: (-?\d+)", text)  # horovod.runner.gloo_run's message
     if failed:
-        rank, code = failed.group(1), int(failed.group(2))
-        killer = _signal_name(-code if code < -1 else code - 128 if code > 128 else 0)
+        rank, code = _rank_that_died(failed.group(1), int(failed.group(2)))
+        killer = _killing_signal(code)
         if killer:
             what = f"Horovod rank {rank} of {num_proc} was killed by {killer} (exit code {code})"
         elif code == -1:  # horovod.spark.driver.rsh: the connection to the rank's Spark task broke
@@ -300,6 +302,45 @@ def fit_failure(exc: Exception, spec, num_proc: int, ranks_log: str, started: fl
     else:
         resume = "no epoch was checkpointed; a rerun starts from epoch 1"
     return HorovodFitError(f"{what}; {resume} (checkpoints {spec.checkpoint_dir}, ranks' output {ranks_log})")
+
+
+def _killing_signal(code: int) -> str:
+    """The signal a rank's exit code says it was killed by ("" if none): -N from a process, 128+N from a shell."""
+    return _signal_name(-code if code < -1 else code - 128 if code > 128 else 0)
+
+
+def _rank_that_died(rank: str, code: int) -> tuple[str, int]:
+    """Horovod names the first rank seen to exit non-zero; when one rank is killed, its peers fail their next
+    allreduce at about the same moment and may be seen first. Name the killed rank then (every rank's exit code
+    of this thread's last launch is kept by :func:`_recording_rank_exits`)."""
+    exits = getattr(_RANK_EXITS, "codes", None) or {}
+    if _killing_signal(code):
+        return rank, code
+    killed = sorted((name, other) for name, other in exits.items() if _killing_signal(other))
+    return killed[0] if killed else (rank, code)
+
+
+_RANK_EXITS = threading.local()
+
+
+def _recording_rank_exits() -> None:
+    """Keep every rank's exit code of a launch (Horovod's error names only the first seen) for this thread."""
+    from horovod.runner.util import threads
+
+    execute = threads.execute_function_multithreaded
+    if getattr(execute, "records_rank_exits", False):
+        return
+
+    def recording(fn, args_list, block_until_all_done=True, max_concurrent_executions=1000):
+        results = execute(fn, args_list, block_until_all_done, max_concurrent_executions)
+        exits = {str(name): value[0] for name, value in (results or {}).items()
+                 if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int)}
+        if exits and len(exits) == len(results):  # gloo_run's launch: (exit code, timestamp) per rank
+            _RANK_EXITS.codes = exits
+        return results
+
+    recording.records_rank_exits = True
+    threads.execute_function_multithreaded = recording
 
 
 def _signal_name(number: int) -> str:

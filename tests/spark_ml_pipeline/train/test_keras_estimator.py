@@ -139,3 +139,29 @@ def test_rank0_logs_one_progress_line_per_epoch_and_the_driver_prints_them(two_r
         with log.open("a") as handle:
             handle.write(progress_line(2, 3, {"loss": 0.5}, 1000, 2.0, 4.0) + "\n")
     assert capsys.readouterr().out == "  epoch 2/3 · loss 0.5000 · 500 samples/s · ETA 2 s\n"
+
+
+def test_a_killed_rank_is_named_even_when_a_peer_is_seen_failing_first(tmp_path):
+    """Horovod's error names the first rank seen to exit non-zero; a SIGKILLed rank's peer fails its next allreduce
+    at about the same moment and was sometimes seen first (CI: "rank 0 exited with code 1: HorovodAllreduce ...").
+    With every rank's exit code of the launch kept, the failure names the rank that was killed."""
+    from types import SimpleNamespace
+
+    from spark_ml_pipeline.train import keras_estimator
+
+    spec = SimpleNamespace(checkpoint_dir=str(tmp_path / "checkpoints"), epochs=4)
+    horovod = RuntimeError("Horovod detected that one or more processes exited with non-zero status, thus causing "
+                           "the job to be terminated. The first process to do so was:\nProcess name: 0\nExit code: 1\n")
+
+    def message(exits):
+        keras_estimator._RANK_EXITS.codes = exits
+        try:
+            return str(keras_estimator.fit_failure(horovod, spec, 2, str(tmp_path / "ranks.log"), 0.0))
+        finally:
+            keras_estimator._RANK_EXITS.codes = None
+
+    assert message({"0": 1, "1": 137}).startswith("Horovod rank 1 of 2 was killed by SIGKILL (exit code 137); "
+                                                  "no epoch was checkpointed")
+    assert message({"0": 1, "1": -9}).startswith("Horovod rank 1 of 2 was killed by SIGKILL (exit code -9)")
+    assert message({"0": 1, "1": 1}).startswith("Horovod rank 0 of 2 exited with code 1")
+    assert message(None).startswith("Horovod rank 0 of 2 exited with code 1")
