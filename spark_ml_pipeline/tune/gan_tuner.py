@@ -17,7 +17,7 @@ from pyspark.ml import PipelineModel
 
 from spark_ml_pipeline.runtime.io import short_digest
 from spark_ml_pipeline.train.trial_reporting import TrialContext
-from spark_ml_pipeline.tune.keras_tuner import FIXED_TRAINING_KEYS, KerasTuner, trial_location
+from spark_ml_pipeline.tune.keras_tuner import KerasTuner, trial_location
 
 
 @dataclass(frozen=True)
@@ -105,5 +105,3 @@ class GanTuner(KerasTuner):
         scoring = PipelineModel.load(model_uri)
         return float(self.tuning.judge(self.spark, self.config, scoring, self.tuning.held_out_seed)[self.metric])
 
-
-__all__ = ["FIXED_TRAINING_KEYS", "GanTuner", "GanTuning", "gan_tuner"]
