@@ -1,55 +1,125 @@
-"""Build pipelines/taxi_fare/resources/taxi_zones.csv from the TLC zone lookup (scripts/taxi_zone_lookup.csv.in).
+"""Build the taxi-zone tables of pipelines/taxi_fare/resources/ from the TLC taxi-zone shapefile.
 
-The public lookup has zone ids, boroughs and names but no coordinates, and the zone shapefile
-cannot be fetched here. Centroids are therefore *approximate*: the three airports sit at their
-real coordinates; every other zone is placed deterministically (by its id) inside its borough's
-rough extent (Manhattan along its spine). Good enough for distance features and the data
-generator; swap in shapefile centroids for geographic analysis.
+    python scripts/make_zone_table.py [--shapefile DIR] [--output DIR]
+
+Reads ``taxi_zones.shp/.dbf`` (NAD83 / New York Long Island, US feet: EPSG:2263; default: the copy in
+``../shared/data/real-taxi/taxi-zones-shapefile``) and the TLC zone lookup (``scripts/taxi_zone_lookup.csv.in``:
+names, boroughs, service zones, and the two zones without a polygon, 264 and 265), and writes:
+
+- ``taxi_zones.csv``: one row per zone of the lookup: its area-weighted polygon centroid (computed in the
+  planar EPSG:2263 coordinates, over every part and hole of the zone, then converted to WGS84 longitude /
+  latitude) and its area in km²; 264/265 have no geometry.
+- ``taxi_zone_points.csv``: ``POINTS_PER_ZONE`` points drawn uniformly inside each zone's polygon (seeded, so
+  the file is reproducible): the generator places synthetic pickups and drop-offs there.
+
+Zones are keyed by the shapefile's ``OBJECTID``, the id of the TLC lookup: its ``LocationID`` field repeats 56
+and 103 (57 Corona, 104/105 the islands). pyshp and pyproj are dev dependencies: the runtime reads the CSVs.
 """
+from __future__ import annotations
+
+import argparse
 import csv
-import hashlib
+import random
 from pathlib import Path
 
+import pyproj
+import shapefile
+
 ROOT = Path(__file__).resolve().parents[1]
-AIRPORTS = {1: (-74.1745, 40.6895), 132: (-73.7781, 40.6413), 138: (-73.8740, 40.7769)}
-BOROUGH_BOXES = {  # lon_min, lon_max, lat_min, lat_max
-    "Brooklyn": (-74.02, -73.87, 40.58, 40.70),
-    "Queens": (-73.94, -73.72, 40.60, 40.78),
-    "Bronx": (-73.92, -73.79, 40.81, 40.90),
-    "Staten Island": (-74.22, -74.07, 40.52, 40.63),
-}
-MANHATTAN_SPINE = ((-74.012, 40.706), (-73.926, 40.868))
+DEFAULT_SHAPEFILE = ROOT.parent / "shared" / "data" / "real-taxi" / "taxi-zones-shapefile"
+DEFAULT_OUTPUT = ROOT / "pipelines" / "taxi_fare" / "resources"
+LOOKUP = ROOT / "scripts" / "taxi_zone_lookup.csv.in"
+POINTS_PER_ZONE = 16
+SEED = 2263
+SQUARE_FEET_PER_KM2 = (1000 / 0.3048006096012192) ** 2  # US survey feet, the shapefile's unit
 
 
-def unit(location_id: int, salt: str) -> float:
-    digest = hashlib.sha256(f"{location_id}:{salt}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+def rings(shape) -> list[list[tuple[float, float]]]:
+    """Every ring (outer boundaries and holes) of a polygon shape, closed."""
+    starts = list(shape.parts) + [len(shape.points)]
+    found = []
+    for begin, end in zip(starts, starts[1:]):
+        ring = [tuple(p) for p in shape.points[begin:end]]
+        if ring[0] != ring[-1]:
+            ring.append(ring[0])
+        found.append(ring)
+    return found
 
 
-def centroid(location_id: int, borough: str):
-    if location_id in AIRPORTS:
-        return AIRPORTS[location_id]
-    if borough == "Manhattan":
-        (lon0, lat0), (lon1, lat1) = MANHATTAN_SPINE
-        t, offset = unit(location_id, "t"), (unit(location_id, "o") - 0.5) * 0.012
-        return lon0 + t * (lon1 - lon0) + offset, lat0 + t * (lat1 - lat0) - offset * 0.5
-    if borough in BOROUGH_BOXES:
-        lon_min, lon_max, lat_min, lat_max = BOROUGH_BOXES[borough]
-        return (lon_min + unit(location_id, "x") * (lon_max - lon_min),
-                lat_min + unit(location_id, "y") * (lat_max - lat_min))
-    return None, None  # 264/265: unknown zones have no location
+def area_and_centroid(polygon_rings) -> tuple[float, float, float]:
+    """Signed-area-weighted centroid over all rings: shapefile outer rings run clockwise and holes
+    counter-clockwise, so summing signed areas and moments subtracts the holes and adds the parts."""
+    area = moment_x = moment_y = 0.0
+    for ring in polygon_rings:
+        for (x0, y0), (x1, y1) in zip(ring, ring[1:]):
+            cross = x0 * y1 - x1 * y0
+            area += cross / 2
+            moment_x += (x0 + x1) * cross / 6
+            moment_y += (y0 + y1) * cross / 6
+    return abs(area), moment_x / area, moment_y / area
+
+
+def inside(x: float, y: float, polygon_rings) -> bool:
+    """Even-odd rule over every ring: inside a part and not inside one of its holes."""
+    crossings = 0
+    for ring in polygon_rings:
+        for (x0, y0), (x1, y1) in zip(ring, ring[1:]):
+            if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+                crossings += 1
+    return crossings % 2 == 1
+
+
+def points_inside(polygon_rings, count: int, rng: random.Random) -> list[tuple[float, float]]:
+    """``count`` points uniform inside the polygon: rejection sampling in its bounding box."""
+    xs = [x for ring in polygon_rings for x, _ in ring]
+    ys = [y for ring in polygon_rings for _, y in ring]
+    found = []
+    while len(found) < count:
+        x, y = rng.uniform(min(xs), max(xs)), rng.uniform(min(ys), max(ys))
+        if inside(x, y, polygon_rings):
+            found.append((x, y))
+    return found
+
+
+def build(shapefile_dir: Path, output: Path) -> None:
+    reader = shapefile.Reader(str(shapefile_dir / "taxi_zones"))
+    to_wgs84 = pyproj.Transformer.from_crs("EPSG:2263", "EPSG:4326", always_xy=True)
+    geometry = {int(record["OBJECTID"]): (record["zone"], rings(shape)) for shape, record
+                in zip(reader.shapes(), reader.records())}
+    lookup = list(csv.reader(LOOKUP.open()))
+    rng = random.Random(SEED)
+    output.mkdir(parents=True, exist_ok=True)
+    with (output / "taxi_zones.csv").open("w", newline="") as zones_file, \
+            (output / "taxi_zone_points.csv").open("w", newline="") as points_file:
+        zones, points = csv.writer(zones_file), csv.writer(points_file)
+        zones.writerow(["location_id", "borough", "zone", "service_zone", "longitude", "latitude", "area_km2"])
+        points.writerow(["location_id", "point", "longitude", "latitude"])
+        for location_id, borough, name, service_zone in lookup:
+            location_id = int(location_id)
+            if location_id not in geometry:
+                zones.writerow([location_id, borough, name, service_zone, "", "", ""])
+                continue
+            shape_name, polygon_rings = geometry.pop(location_id)
+            if shape_name != name:
+                raise SystemExit(f"zone {location_id}: the shapefile says {shape_name!r}, the lookup {name!r}")
+            area, x, y = area_and_centroid(polygon_rings)
+            lon, lat = to_wgs84.transform(x, y)
+            zones.writerow([location_id, borough, name, service_zone, f"{lon:.6f}", f"{lat:.6f}",
+                            f"{area / SQUARE_FEET_PER_KM2:.4f}"])
+            for index, (px, py) in enumerate(points_inside(polygon_rings, POINTS_PER_ZONE, rng)):
+                plon, plat = to_wgs84.transform(px, py)
+                points.writerow([location_id, index, f"{plon:.6f}", f"{plat:.6f}"])
+    if geometry:
+        raise SystemExit(f"zones in the shapefile but not in the lookup: {sorted(geometry)}")
 
 
 def main() -> None:
-    rows = list(csv.reader((ROOT / "scripts" / "taxi_zone_lookup.csv.in").open()))
-    out = ROOT / "pipelines" / "taxi_fare" / "resources" / "taxi_zones.csv"
-    with out.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["location_id", "borough", "zone", "service_zone", "longitude", "latitude"])
-        for location_id, borough, zone, service_zone in rows:
-            lon, lat = centroid(int(location_id), borough)
-            writer.writerow([location_id, borough, zone, service_zone,
-                             "" if lon is None else f"{lon:.5f}", "" if lat is None else f"{lat:.5f}"])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapefile", type=Path, default=DEFAULT_SHAPEFILE,
+                        help="directory holding taxi_zones.shp/.dbf (default: %(default)s)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="default: %(default)s")
+    args = parser.parse_args()
+    build(args.shapefile, args.output)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 from features.arrays import literal_array
 from features.taxi import haversine_km, index_lookup
 from pipelines.taxi_fare import tlc
-from pipelines.taxi_fare.zones import AIRPORT_ZONES, UNKNOWN_ZONES, centroid_arrays, zones_in
+from pipelines.taxi_fare.zones import AIRPORT_ZONES, UNKNOWN_ZONES, point_arrays, zones_in
 from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join
 
@@ -186,13 +186,17 @@ def generate_trips(spark: SparkSession, spec: GeneratorSpec) -> DataFrame:
                      .when(F.col("_trip_type") == "nassau", _pick(u(10), [z.location_id for z in zones_in("Queens")]))
                      .otherwise(city_dropoff),
     })
-    lons, lats = centroid_arrays()
-    jitter = 0.003  # degrees, about 300 m: points spread around the zone centroid
+    # Points inside the zones' real polygons: one of each zone's points drawn uniformly inside it, plus a
+    # little jitter (about 50 m) so that trips do not share a handful of exact coordinates.
+    per_zone, lons, lats = point_arrays()
+    jitter = 0.0005
+    pickup_point = F.col("_pu_zone") * per_zone + F.least((u(20) * per_zone).cast("int"), F.lit(per_zone - 1))
+    dropoff_point = F.col("_do_zone") * per_zone + F.least((u(21) * per_zone).cast("int"), F.lit(per_zone - 1))
     df = df.withColumns({
-        "pickup_longitude": index_lookup(lons, F.col("_pu_zone")) + _normal(seed, 20) * jitter,
-        "pickup_latitude": index_lookup(lats, F.col("_pu_zone")) + _normal(seed, 22) * jitter,
-        "dropoff_longitude": index_lookup(lons, F.col("_do_zone")) + _normal(seed, 24) * jitter,
-        "dropoff_latitude": index_lookup(lats, F.col("_do_zone")) + _normal(seed, 26) * jitter,
+        "pickup_longitude": index_lookup(lons, pickup_point) + _normal(seed, 22) * jitter,
+        "pickup_latitude": index_lookup(lats, pickup_point) + _normal(seed, 24) * jitter,
+        "dropoff_longitude": index_lookup(lons, dropoff_point) + _normal(seed, 26) * jitter,
+        "dropoff_latitude": index_lookup(lats, dropoff_point) + _normal(seed, 28) * jitter,
     })
     detour = F.when(F.col("_trip_type") == "nassau", 2.5).otherwise(1.2 + 0.3 * u(12))
     crow_miles = haversine_km(F.col("pickup_latitude"), F.col("pickup_longitude"),

@@ -101,10 +101,13 @@ def test_zone_ids_get_centroid_coordinates(spark):
     df = spark.createDataFrame([(AIRPORT_ZONES["JFK"], AIRPORT_ZONES["LGA"], None, None, None, None),
                                 (264, 1, None, None, None, None)], schema)
     rows = taxi.add_zone_coordinates(df, *centroid_arrays()).collect()
-    assert (rows[0]["pickup_longitude"], rows[0]["pickup_latitude"]) == (-73.7781, 40.6413)
-    assert (rows[0]["dropoff_longitude"], rows[0]["dropoff_latitude"]) == (-73.874, 40.7769)
+    # the zones' polygon centroids (JFK, LaGuardia, Newark), as published with the TLC shapefile
+    assert (rows[0]["pickup_longitude"], rows[0]["pickup_latitude"]) == (pytest.approx(-73.787, abs=0.005),
+                                                                         pytest.approx(40.647, abs=0.005))
+    assert (rows[0]["dropoff_longitude"], rows[0]["dropoff_latitude"]) == (pytest.approx(-73.874, abs=0.005),
+                                                                           pytest.approx(40.774, abs=0.005))
     assert rows[1]["pickup_longitude"] is None  # 264 = unknown zone: no location
-    assert rows[1]["dropoff_longitude"] == -74.1745
+    assert rows[1]["dropoff_longitude"] == pytest.approx(-74.174, abs=0.005)
 
 
 def test_feature_pipeline_round_trips_through_save_and_load(spark, tmp_path):

@@ -1,5 +1,6 @@
 """The synthetic TLC generator: determinism, schemas, defects and the documented fare formula."""
 import glob
+import math
 import os
 import statistics
 
@@ -8,6 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from pipelines.taxi_fare import tlc
+from pipelines.taxi_fare.zones import zone_points
 from pipelines.taxi_fare.generator import (DIRTY_KINDS, GeneratorSpec, expected_fare, generate_trips,
                                       noise_floor_rmse, read_manifest)
 
@@ -26,7 +28,7 @@ def test_generated_columns_follow_the_tlc_schema(spark, version):
     trips = generate_trips(spark, GeneratorSpec(rows=500, tlc_schema=version))
     file_columns = [c for c in trips.columns if c not in ("month", "_defect", "id")]
     assert file_columns == tlc.FILE_COLUMNS[version]
-    assert tlc.detect_version(file_columns) == version
+    assert tlc.KNOWN_SPELLINGS.detect_version(file_columns) == version
     assert trips.count() == 500
 
 
@@ -70,6 +72,19 @@ def test_distributions_look_like_taxi_trips(spark):
     assert 0.02 < stats["jfk_flat_share"] < 0.07
     assert 0.6 < stats["single_rider_share"] < 0.8
     assert stats["evening_share"] > 3 * stats["small_hours_share"]
+
+
+def test_trips_start_and_end_inside_real_taxi_zones(spark):
+    """Every generated point is one of the points drawn inside a zone's TLC polygon, give or take the 50 m
+    jitter: synthetic trips follow the real geography (the zone table of scripts/make_zone_table.py)."""
+    points = [point for found in zone_points().values() for point in found]
+    trips = generate_trips(spark, GeneratorSpec(rows=400, seed=5, dirty_fraction=0.0)).select(
+        "pickup_longitude", "pickup_latitude", "dropoff_longitude", "dropoff_latitude").collect()
+    for trip in trips:
+        for end in ("pickup", "dropoff"):
+            lon, lat = trip[f"{end}_longitude"], trip[f"{end}_latitude"]
+            nearest = min(math.hypot(lon - x, lat - y) for x, y in points)
+            assert nearest < 0.0025, (end, lon, lat)  # 5 sigma of the jitter
 
 
 def test_noise_floor_of_clipped_noise():
