@@ -17,15 +17,22 @@ from pyspark.sql import functions as F
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.zones import UNKNOWN_ZONES
 from spark_ml_pipeline.ingest.files import list_input_files
-from spark_ml_pipeline.ingest.quarantine import MALFORMED, RAW_LINE, IngestStats, Tagged, commit, tag
+from spark_ml_pipeline.ingest.quarantine import MALFORMED, RAW_LINE, SOURCE_FILE, IngestStats, Tagged, commit, tag
 from spark_ml_pipeline.ingest.tables import (DeclaredColumn, bad_value, declared_rows, fields_of, read_parts,
                                              union_parts)
 from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.runtime.io import to_uri
 
 LABEL = "fare_amount"
-DECLARED = [DeclaredColumn(name, data_type.simpleString(), aliases)
-            for name, (data_type, aliases) in tlc.CANONICAL_COLUMNS.items()]
+RATE_CODES = (1, 2, 3, 4, 5, 6)  # standard, JFK, Newark, Nassau/Westchester, negotiated, group ride
+# A TLC monthly file names its month (yellow_tripdata_2019-03.csv): the month its trips were picked up in.
+# Matched in the file's own name only, as a whole token (never inside a part file's UUID).
+FILE_MONTH = r"(?<![0-9A-Za-z])((?:19|20)\d{2}-(?:0[1-9]|1[0-2]))(?![0-9A-Za-z])[^/]*$"
+
+
+def declared_columns(spellings: tlc.Spellings) -> list[DeclaredColumn]:
+    return [DeclaredColumn(name, data_type.simpleString(), spellings.aliases(name))
+            for name, (data_type, _) in tlc.CANONICAL_COLUMNS.items()]
 
 
 @dataclass(frozen=True)
@@ -40,41 +47,53 @@ class ValidationRules:
     longitude_range: tuple[float, float] = (-75.0, -73.0)
     latitude_range: tuple[float, float] = (40.0, 42.0)
     earliest_pickup: str = "2009-01-01"  # the first TLC trip records; the latest is tomorrow
+    # A file whose name holds a month (yellow_tripdata_2019-03.csv) holds trips picked up in that month.
+    pickup_in_file_month: bool = True
 
 
 # --- reading -----------------------------------------------------------------------------------------
 
-def resolve_version(columns: list[str], requested: str, where: str, label_required: bool = True) -> str:
+def resolve_version(columns: list[str], requested: str, where: str, label_required: bool = True,
+                    spellings: tlc.Spellings = tlc.KNOWN_SPELLINGS) -> str:
     """The TLC generation of files with these columns; its required columns must be there (the fare only when
-    ``label_required``: scoring reads files without it)."""
-    version = tlc.detect_version(columns) if requested == "auto" else requested
+    ``label_required``: scoring reads files without it), each spelled by one column only."""
+    ambiguous = spellings.ambiguous(columns)
+    if ambiguous:
+        name, spelling_it = next(iter(ambiguous.items()))
+        raise DataError(f"{where}: columns {' and '.join(repr(c) for c in spelling_it)} all spell {name}; "
+                        f"set ingest.columns: {{{spelling_it[0]}: {name}}} to read one of them")
+    version = spellings.detect_version(columns) if requested == "auto" else requested
     if version is None:
-        raise DataError(f"{where}: cannot tell the TLC schema from columns {columns}; "
-                        "expected pickup_longitude/pickup_latitude (legacy) or PULocationID/DOLocationID (current)")
-    missing = [name for name in tlc.missing_columns(columns, version) if label_required or name != LABEL]
+        raise DataError(f"{where}: cannot tell the TLC schema from columns {columns}; expected "
+                        "pickup_longitude/pickup_latitude (legacy) or PULocationID/DOLocationID (current), or map "
+                        "the file's own names with ingest.columns: {their_name: canonical_name}")
+    missing = [name for name in spellings.missing_columns(columns, version) if label_required or name != LABEL]
     if missing:
-        aliases = {name: tlc.CANONICAL_COLUMNS[name][1][0] for name in missing}
+        aliases = {name: spellings.aliases(name)[0] for name in missing}
         raise DataError(f"{where}: missing required {version}-schema column(s) "
-                        + ", ".join(f"{name} (e.g. '{alias}')" for name, alias in aliases.items()))
+                        + ", ".join(f"{name} (e.g. '{alias}')" for name, alias in aliases.items())
+                        + "; if the file names it otherwise, set ingest.columns: {their_name: canonical_name}")
     return version
 
 
 def read_canonical(spark: SparkSession, files: list, input_format: str, tlc_schema: str = "auto",
-                   label_required: bool = True) -> tuple[DataFrame, str, list[str]]:
+                   label_required: bool = True, spellings: tlc.Spellings = tlc.KNOWN_SPELLINGS
+                   ) -> tuple[DataFrame, str, list[str]]:
     """Canonical trip rows (with ``__raw_<column>``) of every input file, each read with its own layout; the
     TLC generation they share (files of both generations in one input are refused, naming one of each); the
     canonical columns the files hold."""
-    read = read_parts(spark, files, input_format, DECLARED)
+    declared = declared_columns(spellings)
+    read = read_parts(spark, files, input_format, declared)
     if not read.parts:
         raise DataError(f"{files[0][0]}: no rows: every input file is empty ({len(files)} file(s))")
-    versions = {part.where: resolve_version(part.columns, tlc_schema, part.where, label_required)
+    versions = {part.where: resolve_version(part.columns, tlc_schema, part.where, label_required, spellings)
                 for part in read.parts}
     if len(set(versions.values())) > 1:
         examples = ", ".join(f"{where} is {version}" for where, version in versions.items())
         raise DataError(f"the input mixes TLC schemas ({examples}); ingest each schema separately")
     # resolve_version has checked the required columns, naming the TLC spelling of each
-    frames = [declared_rows(part, DECLARED, required=[]) for part in read.parts]
-    found = {name for part in read.parts for name in fields_of(part, DECLARED)}
+    frames = [declared_rows(part, declared, required=[]) for part in read.parts]
+    found = {name for part in read.parts for name in fields_of(part, declared)}
     return union_parts(frames), next(iter(versions.values())), [c for c in tlc.CANONICAL_ORDER if c in found]
 
 
@@ -102,6 +121,7 @@ def validation_rules(version: str, rules: ValidationRules, label_required: bool 
     fare_rules = [("fare_out_of_range", (fare <= rules.fare_min_exclusive) | (fare > rules.fare_max))]
     latest = datetime.date.today() + datetime.timedelta(days=1)
     pickup = F.col("pickup_datetime")
+    file_month = F.regexp_extract(F.col(SOURCE_FILE), FILE_MONTH, 1)
     return [
         (MALFORMED, F.col(RAW_LINE).isNotNull()),
         *[(f"bad_value:{name}", bad_value(name)) for name in required],
@@ -113,14 +133,18 @@ def validation_rules(version: str, rules: ValidationRules, label_required: bool 
         ("pickup_out_of_range", (pickup < F.lit(rules.earliest_pickup).cast("timestamp_ntz"))
          | (pickup >= F.lit(latest.isoformat()).cast("timestamp_ntz"))),
         ("dropoff_before_pickup", F.col("dropoff_datetime") < pickup),
+        # 99 and other codes outside the TLC's list occur in real files
+        ("rate_code_out_of_range", F.col("rate_code").isNotNull() & ~F.col("rate_code").isin(*RATE_CODES)),
+        *([("pickup_outside_file_month", (file_month != "") & (F.date_format(pickup, "yyyy-MM") != file_month))]
+          if rules.pickup_in_file_month else []),
     ]
 
 
 def tagged_trips(spark: SparkSession, files: list, input_format: str, tlc_schema: str = "auto",
                  rules: ValidationRules = ValidationRules(), label_required: bool = True,
-                 duplicates: str = "keep") -> Tagged:
+                 duplicates: str = "keep", spellings: tlc.Spellings = tlc.KNOWN_SPELLINGS) -> Tagged:
     """The trips of ``files``, canonical and tagged with the first rule each breaks (ingest and scoring alike)."""
-    canonical, version, found = read_canonical(spark, files, input_format, tlc_schema, label_required)
+    canonical, version, found = read_canonical(spark, files, input_format, tlc_schema, label_required, spellings)
     return tag(canonical, validation_rules(version, rules, label_required), schema=version, duplicates=duplicates,
                key_columns=tlc.CANONICAL_ORDER, columns_found=found)
 
@@ -129,7 +153,8 @@ def tagged_trips(spark: SparkSession, files: list, input_format: str, tlc_schema
 
 def ingest(spark: SparkSession, source: str, output: str, input_format: str = "parquet",
            tlc_schema: str = "auto", rules: ValidationRules = ValidationRules(), files: list | None = None,
-           on_unreadable_file: str = "fail", duplicates: str = "keep") -> IngestStats:
+           on_unreadable_file: str = "fail", duplicates: str = "keep",
+           spellings: tlc.Spellings = tlc.KNOWN_SPELLINGS) -> IngestStats:
     """Read ``source`` (or only ``files`` of it: an incremental run), validate, and commit ``output/valid`` +
     ``output/quarantine`` atomically."""
     if input_format not in ("csv", "parquet"):
@@ -137,5 +162,5 @@ def ingest(spark: SparkSession, source: str, output: str, input_format: str = "p
     source = to_uri(source)
     files = files or list_input_files(spark, source)
     return commit(spark, lambda readable: tagged_trips(spark, readable, input_format, tlc_schema, rules,
-                                                       duplicates=duplicates),
+                                                       duplicates=duplicates, spellings=spellings),
                   files, output, source=source, input_format=input_format, on_unreadable_file=on_unreadable_file)

@@ -65,8 +65,30 @@ class IngestSection(IngestPolicy):
     fare_max: float = Field(500.0, gt=0)
     passenger_max: int = Field(6, ge=1)
     distance_max_miles: float = Field(100.0, gt=0)
+    # A file whose name holds a month (yellow_tripdata_2019-03.csv) must hold trips picked up in that month.
+    pickup_in_file_month: bool = True
+    # The files' own column names that no known spelling covers: their name -> canonical name (tlc.py).
+    columns: dict[str, str] = {}
     # Only files not ingested by another run date (or changed since: size/mtime), per the ledger in the store.
     incremental: bool = False
+
+    @field_validator("columns")
+    @classmethod
+    def _one_canonical_column_each(cls, mapping: dict[str, str]) -> dict[str, str]:
+        mapped_to: dict[str, str] = {}  # canonical name -> their name
+        for theirs, canonical in mapping.items():
+            if canonical not in tlc.CANONICAL_COLUMNS:
+                raise ValueError(f"{theirs}: unknown canonical column {canonical!r} (one of "
+                                 f"{', '.join(tlc.CANONICAL_COLUMNS)})")
+            if canonical in mapped_to:
+                raise ValueError(f"ambiguous: {mapped_to[canonical]!r} and {theirs!r} both map to {canonical!r}")
+            if theirs.lower() in {name.lower() for name in mapped_to.values()}:
+                raise ValueError(f"ambiguous: {theirs!r} is mapped twice (names are matched ignoring case)")
+            mapped_to[canonical] = theirs
+        return mapping
+
+    def spellings(self) -> tlc.Spellings:
+        return tlc.Spellings.of(self.columns)
 
 
 class FeaturesSection(Section):
@@ -153,7 +175,8 @@ def validation_rules(config: TaxiFareConfig) -> tlc_ingest.ValidationRules:
     """The ranges a trip must fall in, from ``ingest.*`` (the ingest stage and scoring judge trips alike)."""
     i = config.ingest
     return tlc_ingest.ValidationRules(fare_max=i.fare_max, passenger_max=i.passenger_max,
-                                      distance_max_miles=i.distance_max_miles)
+                                      distance_max_miles=i.distance_max_miles,
+                                      pickup_in_file_month=i.pickup_in_file_month)
 
 
 @dataclass
@@ -173,7 +196,7 @@ def ingest(spark, config: TaxiFareConfig) -> IngestStats | NothingToIngest:
     """Validate the input files and commit this run date's ``valid`` + ``quarantine``; with
     ``ingest.incremental`` only the files the ledger does not list unchanged (another date ingested them)."""
     i = config.ingest
-    policies = {"on_unreadable_file": i.on_unreadable_file, "duplicates": i.duplicates}
+    policies = {"on_unreadable_file": i.on_unreadable_file, "duplicates": i.duplicates, "spellings": i.spellings()}
     if not i.incremental:
         return tlc_ingest.ingest(spark, raw_location(config), ingest_location(config), input_format(config),
                                  i.tlc_schema, validation_rules(config), **policies)
@@ -225,6 +248,7 @@ class TrainResult:
     seconds: float
     stage_seconds: dict = field(default_factory=dict)  # wall time per stage, in the order they ran
     report: str | None = None  # where the run's report.html is
+    quarantined_by_reason: dict = field(default_factory=dict)
 
 
 def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainResult:
@@ -278,7 +302,8 @@ def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainR
                          "store": report_started - store_started, "report": time.time() - report_started}
     return TrainResult(run_id=recorder.run_id, model_uri=model_uri, metrics=metrics, rows=rows,
                        noise_floor_rmse=floor, tracking_uri=recorder.tracking_uri, seconds=time.time() - started,
-                       stage_seconds=stage_seconds, report=report)
+                       stage_seconds=stage_seconds, report=report,
+                       quarantined_by_reason=ingest_stats.quarantined_by_reason)
 
 
 def run(spark, config: TaxiFareConfig) -> TrainResult | NothingToIngest:
@@ -303,10 +328,13 @@ def summary(result: TrainResult | NothingToIngest, config: TaxiFareConfig) -> st
         return f"{config.pipeline} · run date {run_date(config)} · {result}"
     r, m = result.rows, result.metrics
     share = r["rows_quarantined"] / r["rows_in"] if r["rows_in"] else 0.0
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in
+                        sorted(result.quarantined_by_reason.items(), key=lambda item: -item[1]))
     lines = [
         f"{config.pipeline} · run date {run_date(config)} · MLflow run {result.run_id} · {result.seconds:.0f} s",
-        f"  rows read {r['rows_in']:,} · quarantined {r['rows_quarantined']:,} ({share:.1%}) · "
-        f"trained on {r['rows_train']:,} (validation {r['rows_validation']:,}, test {r['rows_test']:,})",
+        f"  rows read {r['rows_in']:,} · quarantined {r['rows_quarantined']:,} ({share:.1%})"
+        + (f": {reasons}" if reasons else ""),
+        f"  trained on {r['rows_train']:,} (validation {r['rows_validation']:,}, test {r['rows_test']:,})",
         f"  test RMSE {m['test_rmse']:.3f} · MAE {m['test_mae']:.3f} · R² {m['test_r2']:.4f}"
         + (f" · noise floor {result.noise_floor_rmse:.3f} (RMSE/floor {m['test_rmse_over_floor']:.2f})"
            if result.noise_floor_rmse else " · noise floor unknown (real data)"),

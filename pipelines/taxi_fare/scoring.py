@@ -1,7 +1,7 @@
 """Scoring new TLC trip files with the taxi fare model: the ingest's reading, mapping and rules, the fare optional.
 
 Files are read, mapped to the canonical trip schema and validated by :mod:`pipelines.taxi_fare.ingest`, with the
-same configuration keys (``ingest.format``, ``ingest.tlc_schema``, ``ingest.passenger_max``,
+same configuration keys (``ingest.format``, ``ingest.tlc_schema``, ``ingest.columns``, ``ingest.passenger_max``,
 ``ingest.distance_max_miles``). The fare is what the model predicts, so when scoring it may be absent from the
 files, empty, non-numeric or out of range: no trip is quarantined for its fare (the fare is copied to the
 predictions when present). Every other rule quarantines as at ingest, with the same reasons.
@@ -32,7 +32,8 @@ def trips_reader(config: TaxiFareConfig):
         source = to_uri(source)
         files = list_input_files(spark, source)
         tagged = with_raw_line(tlc_ingest.tagged_trips(spark, files, file_format, requested, rules,
-                                                       label_required=False).rows)
+                                                       label_required=False,
+                                                       spellings=config.ingest.spellings()).rows)
         return ScoringInput(valid=tagged.where(F.col(REASON).isNull()).drop(REASON, RAW_LINE),
                             quarantine=tagged.where(F.col(REASON).isNotNull()),
                             rows_in=count_input_rows(spark, source, file_format, files), keys=list(KEYS))

@@ -113,10 +113,10 @@ def test_csv_files_of_one_input_are_each_read_with_their_own_header(spark, tmp_p
                "pickup_latitude", "dropoff_longitude", "dropoff_latitude", "fare_amount"]
     values = ["2015-01-05 08:00:00", "2015-01-05 08:20:00", "1", "3.5", "-73.98", "40.75", "-73.95", "40.78", "15.5"]
     order = [8, 3, 2, 0, 1, 7, 6, 5, 4]  # the same trip, columns in another order
-    (source / "2015-01.csv").write_text(",".join(columns) + "\n" + ",".join(values) + "\n")
-    (source / "2015-02.csv").write_text(",".join(columns[i] for i in order) + "\n"
+    (source / "part-1.csv").write_text(",".join(columns) + "\n" + ",".join(values) + "\n")
+    (source / "part-2.csv").write_text(",".join(columns[i] for i in order) + "\n"
                                         + ",".join(values[i] for i in order) + "\n")
-    with gzip.open(source / "2015-03.csv.gz", "wt") as handle:
+    with gzip.open(source / "part-3.csv.gz", "wt") as handle:
         handle.write(",".join(columns[i] for i in order) + "\n" + ",".join(values[i] for i in order) + "\n")
     stats = ingest(spark, str(source), str(tmp_path / "out"), "csv")
     assert (stats.rows_in, stats.rows_valid, stats.rows_quarantined) == (3, 3, 0)
