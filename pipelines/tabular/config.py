@@ -66,6 +66,9 @@ class InputSection(Section):
     # Any Hadoop-filesystem URI, path or glob; or package:<package>/<path inside it> (a file an installed
     # package ships). A .zip holding one file is extracted once into the store.
     uri: str = Field(min_length=1)
+    # A fixed holdout (same format, schema and rules): its valid rows are the test set, scored instead of a split
+    # of ``uri``, whose valid rows then all train (less ``split.validation_fraction`` for early stopping).
+    test_uri: Optional[str] = Field(None, min_length=1)
     format: Literal["csv", "parquet", "json"] = "csv"
     header: bool = True  # CSV: the first line of every file names the columns
     delimiter: str = Field(",", min_length=1)  # CSV field separator
@@ -192,6 +195,10 @@ def consistency_problems(config: TabularConfig):
               ("validation.required", v.required), ("validation.ranges", v.ranges),
               ("validation.allowed", v.allowed)]
     checks += [(f"features.distances.{name}", spec.columns()) for name, spec in f.distances.items()]
+    if config.split.time_column and config.input.test_uri:
+        yield ("split.time_column: input.test_uri names the test rows, so the split by time has nothing to choose; "
+               "set one of them")
+        return
     if config.split.time_column:
         checks.append(("split.time_column", [config.split.time_column]))
     for key, columns in checks:

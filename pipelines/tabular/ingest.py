@@ -31,6 +31,11 @@ def ingest_location(config: TabularConfig) -> str:
     return config.store.data(config.pipeline, "ingest", f"run_date={run_date(config)}")
 
 
+def holdout_location(config: TabularConfig) -> str:
+    """Where the valid rows and quarantine of ``input.test_uri`` (the fixed holdout) are committed."""
+    return config.store.data(config.pipeline, "ingest_test", f"run_date={run_date(config)}")
+
+
 def schema_ddl(config: TabularConfig) -> str:
     return ", ".join(f"{column} {sql_type}" for column, sql_type in config.columns.items())
 
@@ -152,8 +157,15 @@ def tagged_rows(spark: SparkSession, config: TabularConfig, files: list, label_o
 # --- the stage ---------------------------------------------------------------------------------------
 
 def ingest(spark: SparkSession, config: TabularConfig) -> IngestStats:
-    """Read ``input.uri`` with the declared schema, validate, and commit valid + quarantine atomically."""
-    uri = resolve_uri(spark, config, config.input.uri)
-    return commit(spark, lambda files: tagged_rows(spark, config, files), list_input_files(spark, uri),
-                  ingest_location(config), source=uri, input_format=config.input.format,
-                  on_unreadable_file=config.ingest.on_unreadable_file)
+    """Read ``input.uri`` with the declared schema, validate, and commit valid + quarantine atomically; the same
+    for ``input.test_uri`` when set (its own location, :func:`holdout_location`). Returns the stats of
+    ``input.uri``."""
+    if config.input.test_uri:
+        ingest_one(spark, config, config.input.test_uri, "input.test_uri", holdout_location(config))
+    return ingest_one(spark, config, config.input.uri, "input.uri", ingest_location(config))
+
+
+def ingest_one(spark: SparkSession, config: TabularConfig, uri: str, key: str, output: str) -> IngestStats:
+    uri = resolve_uri(spark, config, uri, key)
+    return commit(spark, lambda files: tagged_rows(spark, config, files), list_input_files(spark, uri), output,
+                  source=uri, input_format=config.input.format, on_unreadable_file=config.ingest.on_unreadable_file)

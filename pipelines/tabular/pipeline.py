@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from features.tabular import tabular_feature_stages
 from pipelines.tabular.config import TabularConfig
-from pipelines.tabular.ingest import ingest, ingest_location
+from pipelines.tabular.ingest import ingest, ingest_location, holdout_location
 from spark_ml_pipeline.ingest.quarantine import IngestStats, read_stats, read_valid, require_ingested
 from spark_ml_pipeline.report.samples import vector_slot_names
 from spark_ml_pipeline.runtime.config_models import run_date
@@ -78,6 +78,7 @@ class TrainingData:
     classes: list[str] | None = None  # original class labels by index
     tail: list = field(default_factory=list)  # stages after the estimator (IndexToString)
     stats: IngestStats | None = None
+    test_stats: IngestStats | None = None  # of input.test_uri, when the test rows are a fixed holdout
 
 
 def valid_rows(spark: SparkSession, config: TabularConfig) -> tuple[DataFrame, IngestStats]:
@@ -89,7 +90,15 @@ def valid_rows(spark: SparkSession, config: TabularConfig) -> tuple[DataFrame, I
 def training_data(spark: SparkSession, config: TabularConfig) -> TrainingData:
     """The committed valid rows of this run date, split; labels indexed and features fitted on train rows."""
     rows, stats = valid_rows(spark, config)
-    splits = split_rows(rows.select(*config.columns), config.split, key_columns(config))
+    test, test_stats = None, None
+    if config.input.test_uri:
+        location = holdout_location(config)
+        require_ingested(spark, location, f"{config.pipeline} input.test_uri, run date {run_date(config)}")
+        test, test_stats = read_valid(spark, location).select(*config.columns), read_stats(spark, location)
+        if test.isEmpty():
+            raise DataError(f"input.test_uri: {config.input.test_uri}: no valid rows to test on (see the quarantine "
+                            f"in {location})")
+    splits = split_rows(rows.select(*config.columns), config.split, key_columns(config), test)
     label, classes, tail = config.label, None, []
     if is_classification(config):
         splits, classes = index_labels(splits, config)
@@ -97,7 +106,7 @@ def training_data(spark: SparkSession, config: TabularConfig) -> TrainingData:
         tail = [IndexToString(inputCol=PREDICTION, outputCol=predicted_label_column(config), labels=classes)]
     fitted = Pipeline(stages=feature_stages(config)).fit(splits.train)
     return TrainingData(splits=splits, feature_stages=list(fitted.stages), label=label, classes=classes, tail=tail,
-                        stats=stats)
+                        stats=stats, test_stats=test_stats)
 
 
 def index_labels(splits: Splits, config: TabularConfig) -> tuple[Splits, list[str]]:
@@ -196,15 +205,20 @@ def train(spark: SparkSession, config: TabularConfig) -> TrainResult:
     started = time.time()
     data = training_data(spark, config)
     stats = data.stats
+    has_validation = config.split.validation_fraction > 0
     estimator = xgb_estimator(config.model, FEATURES_COLUMN, data.label, config.task, device=config.compute.device,
-                              layout=WorkerLayout.of(config.model, spark.sparkContext))
+                              with_validation=has_validation, layout=WorkerLayout.of(config.model, spark.sparkContext))
     evaluate = evaluator(config, data.label, data.classes)
 
     with RunRecorder(spark, config) as recorder:
         recorder.log_config(("input", "schema", "label", "task", "keys", "features", "validation", "split", "model",
                              "compute"))
-        recorder.log_lineage(stats.input_files, input_uri=config.input.uri)
+        test_stats = data.test_stats
+        recorder.log_lineage(stats.input_files + (test_stats.input_files if test_stats else []),
+                             input_uri=config.input.uri, **({"test_uri": config.input.test_uri} if test_stats else {}))
         recorder.log_json(asdict(stats), "ingest_stats.json")
+        if test_stats:
+            recorder.log_json(asdict(test_stats), "ingest_test_stats.json")
 
         fit_started = time.time()
         model = fit_model(data, config, estimator)
@@ -214,11 +228,15 @@ def train(spark: SparkSession, config: TabularConfig) -> TrainResult:
         scored_validation = model.transform(data.splits.validation).select(*columns).cache()
         try:
             test = evaluate(scored_test)
-            validation = evaluate(scored_validation)
+            validation = evaluate(scored_validation) if has_validation else {}
             rows = {"rows_in": stats.rows_in, "rows_valid": stats.rows_valid,
                     "rows_quarantined": stats.rows_quarantined, "rows_test": scored_test.count(),
                     "rows_validation": scored_validation.count()}
-            rows["rows_train"] = rows["rows_valid"] - rows["rows_test"] - rows["rows_validation"]
+            # the test rows come from the rows of input.uri, or from input.test_uri (a fixed holdout)
+            from_input = 0 if config.input.test_uri else rows["rows_test"]
+            rows["rows_train"] = rows["rows_valid"] - from_input - rows["rows_validation"]
+            if test_stats:
+                rows.update(rows_test_in=test_stats.rows_in, rows_test_quarantined=test_stats.rows_quarantined)
             if is_classification(config):
                 recorder.log_json(confusion_matrix(scored_test, data.label, data.classes), "confusion_matrix.json")
         finally:
@@ -260,6 +278,8 @@ def summary(result: TrainResult, config: TabularConfig) -> str:
         f"MLflow run {result.run_id} · {result.seconds:.0f} s (fit {m['fit_seconds']:.0f} s)",
         f"  rows read {r['rows_in']:,} · quarantined {r['rows_quarantined']:,} ({share:.1%})"
         + (f": {reasons}" if reasons else ""),
+        *([f"  test rows from input.test_uri: read {r['rows_test_in']:,} · quarantined {r['rows_test_quarantined']:,}"]
+          if "rows_test_in" in r else []),
         f"  trained on {r['rows_train']:,} (validation {r['rows_validation']:,}, test {r['rows_test']:,})"
         + (f" · best iteration {m['best_iteration']}" if m.get("best_iteration") is not None else ""),
     ]

@@ -62,10 +62,14 @@ class Splits:
         return self.train.unionByName(self.validation)
 
 
-def split_rows(df: DataFrame, config: SplitConfig, key_columns: Sequence[str] | None = None) -> Splits:
-    """The configured split: by ``config.time_column`` when set, else by a hash of ``key_columns`` (all). A
-    split left empty (too few rows for its fraction) is a DataError before anything is trained."""
-    if config.time_column:
+def split_rows(df: DataFrame, config: SplitConfig, key_columns: Sequence[str] | None = None,
+               test: DataFrame | None = None) -> Splits:
+    """The configured split: by ``config.time_column`` when set, else by a hash of ``key_columns`` (all); with a
+    fixed ``test`` set (a holdout file) every row of ``df`` trains but the validation fraction. A split left
+    empty (too few rows for its fraction) is a DataError before anything is trained."""
+    if test is not None:
+        splits = split_with_fixed_test(df, test, config.validation_fraction, config.seed, key_columns)
+    elif config.time_column:
         splits = split_by_time(df, config.time_column, config.validation_fraction, config.test_fraction)
     else:
         splits = split_by_hash(df, config.validation_fraction, config.test_fraction, config.seed, key_columns)
@@ -92,6 +96,15 @@ def split_by_hash(df: DataFrame, validation_fraction: float, test_fraction: floa
                                                                          fraction < validation_end),
                   held_out=df.where(fraction < validation_end).withColumn(
                       HELD_OUT_PART, F.when(fraction < test_fraction, "test").otherwise("validation")))
+
+
+def split_with_fixed_test(df: DataFrame, test: DataFrame, validation_fraction: float, seed: int,
+                          key_columns: Sequence[str] | None = None) -> Splits:
+    """``test`` as given (a fixed holdout); validation = the hash fraction below ``validation_fraction``, train the
+    rest of ``df``."""
+    fraction = hash_fraction(seed, list(key_columns or df.columns))
+    return Splits(train=df.where(fraction >= validation_fraction), validation=df.where(fraction < validation_fraction),
+                  test=test, flagged=df.withColumn(VALIDATION_INDICATOR, fraction < validation_fraction))
 
 
 def split_by_time(df: DataFrame, time_column: str, validation_fraction: float, test_fraction: float) -> Splits:
