@@ -74,6 +74,7 @@ bench: setup ## every benchmark docs/benchmarks.md cites, with its documented ar
 	$(PY) bench/dl_quality.py
 	$(PY) bench/taxi_quality.py --rows 200000
 	$(PY) bench/taxi_real.py
+	$(PY) bench/taxi_small.py
 	$(PY) -m jobs.run_pipeline flights_delay store.root=bench/out/tabular-store spark.master='local[2]'
 	$(PY) -m jobs.run_pipeline penguins_species store.root=bench/out/tabular-store spark.master='local[2]'
 	$(PY) bench/tabular_baselines.py flights_delay penguins_species store.root=bench/out/tabular-store spark.master='local[2]'
