@@ -73,6 +73,10 @@ class InputSection(Section):
     header: bool = True  # CSV: the first line of every file names the columns
     delimiter: str = Field(",", min_length=1)  # CSV field separator
     null_values: list[str] = ["", "NA"]  # CSV / JSON text that means "missing" (compared after trimming)
+    # CSV without a header: skip the first line of every file (0 or 1). What Spark's header=true does when a
+    # schema is given, as published examples read header-less files (the first line dropped, never a row);
+    # Spark's CSV reader can drop that one line, not more.
+    skip_lines: int = Field(0, ge=0, le=1)
 
 
 def _categorical_shorthand(value):
@@ -179,6 +183,12 @@ def consistency_problems(config: TabularConfig):
     """One message per problem, naming the key: columns must be declared in ``schema`` with usable types."""
     schema, f, v = config.columns, config.features, config.validation
     declared = ", ".join(schema)
+
+    if config.input.skip_lines and config.input.format != "csv":
+        yield f"input.skip_lines: only for CSV files (input.format is {config.input.format})"
+    if config.input.skip_lines and config.input.header:
+        yield ("input.skip_lines: for CSV files without a header (input.header: false); a header line is "
+               "already not a row")
 
     for column in schema:
         if BAD_NAME.search(column):

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from pipelines.tabular.config import PACKAGE_SCHEME, TabularConfig, is_numeric
-from spark_ml_pipeline.ingest.files import list_input_files
+from spark_ml_pipeline.ingest.files import CORRUPT, list_input_files
 from spark_ml_pipeline.ingest.packaged import find_package_file
 from spark_ml_pipeline.ingest.quarantine import MALFORMED, RAW_LINE, IngestStats, Tagged, commit, tag
-from spark_ml_pipeline.ingest.tables import (DeclaredColumn, TextFormat, bad_value, declared_rows, fields_of,
-                                             read_parts, union_parts)
+from spark_ml_pipeline.ingest.tables import (DeclaredColumn, FilePart, InputRead, TextFormat, bad_value,
+                                             declared_rows, fields_of, read_parts, union_parts)
 from spark_ml_pipeline.runtime.config_models import run_date
 from spark_ml_pipeline.runtime.errors import ConfigError, DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, is_local_uri, join, local_path, short_digest, to_uri
@@ -108,13 +109,32 @@ def typed_rows(spark: SparkSession, config: TabularConfig, files: list, label_op
     file read with its own header (CSV) or footer schema (Parquet); every declared column must be in every file
     (the label only when training)."""
     declared, text = declared_columns(config), text_format(config)
-    read = read_parts(spark, files, config.input.format, declared, text)
+    if config.input.format == "csv" and config.input.skip_lines:
+        read = first_line_skipped(spark, files, declared, text)
+    else:
+        read = read_parts(spark, files, config.input.format, declared, text)
     if not read.parts:
         raise DataError(f"{files[0][0]}: no rows: every input file is empty ({len(files)} file(s))")
     required = [c for c in config.columns if not (label_optional and c == config.label)]
     found = {name for part in read.parts for name in fields_of(part, declared)}
     return (union_parts([declared_rows(part, declared, required, text) for part in read.parts]),
             [c for c in config.columns if c in found])
+
+
+def first_line_skipped(spark: SparkSession, files: list, declared: list[DeclaredColumn], text: TextFormat
+                       ) -> InputRead:
+    """Header-less CSV files whose first line is not a row (``input.skip_lines: 1``), the columns the schema's in
+    its order: Spark's own ``header=true`` with the schema enforced, which drops the first (non-blank) line of
+    every file without reading names from it, exactly as an example that reads header-less files that way."""
+    spark.conf.set("spark.sql.csv.parser.columnPruning.enabled", "false")  # as read_parts: short lines seen
+    names = [column.name for column in declared]
+    fields = [f"_c{i}" for i in range(len(names))]
+    schema = T.StructType([T.StructField(name, T.StringType(), True) for name in fields]
+                          + [T.StructField(CORRUPT, T.StringType(), True)])
+    frame = (spark.read.schema(schema).option("header", True).option("enforceSchema", True)
+             .option("sep", text.delimiter).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
+             .csv([f[0] for f in files]))
+    return InputRead([FilePart(frame, names, files, True, fields)])
 
 
 def rules(config: TabularConfig, label_optional: bool = False) -> list[tuple[str, Column]]:

@@ -1,8 +1,9 @@
 """The search of a tabular pipeline: the library's XGBoost tuner on the same split and features as ``train``.
 
-Regression is judged by the test RMSE, classification by the test log loss (both minimised). A classifier's
-refit gets the same ``IndexToString`` tail as a trained model, so the registered champion predicts original
-labels too.
+Trials are judged on the validation rows; the refit (train + validation rows) by the test RMSE (regression) or
+test log loss (classification), both minimised, on the test split or, with ``input.test_uri``, on that file's
+valid rows (the champion is compared on the same rows). A classifier's refit gets the same ``IndexToString``
+tail as a trained model, so the registered champion predicts original labels too.
 """
 from __future__ import annotations
 

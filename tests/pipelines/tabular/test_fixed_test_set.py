@@ -28,21 +28,22 @@ def slice_config(name, store, *extra, test_uri=SLICE / "test.csv"):
 
 
 def test_notebook_setup_scores_the_fixed_test_file_like_native_xgboost(spark, tmp_path):
-    """taxi_small as shipped: every training row trains (no validation, no early stopping), the test file is the
-    test set, and the product's RMSE is native xgboost's with the notebook's parameters on the same rows."""
+    """taxi_small as shipped: each file's first line skipped (the notebook's header=true), every other training row
+    trains (no validation, no early stopping), the test file is the test set, and the product's RMSE is native
+    xgboost's with the notebook's parameters on the same rows."""
     config = slice_config("taxi_small", tmp_path)
     result = tabular.run(spark, config)
-    assert result.rows["rows_in"] == 400 == result.rows["rows_train"] and result.rows["rows_validation"] == 0
-    assert result.rows["rows_test"] == result.rows["rows_test_in"] == 100
+    assert result.rows["rows_in"] == 399 == result.rows["rows_train"] and result.rows["rows_validation"] == 0
+    assert result.rows["rows_test"] == result.rows["rows_test_in"] == 99
     assert "validation_rmse" not in result.metrics and result.metrics["best_iteration"] is None
 
-    train = pd.read_csv(SLICE / "train.csv", header=None).astype(np.float32)
-    test = pd.read_csv(SLICE / "test.csv", header=None).astype(np.float32)
+    train = pd.read_csv(SLICE / "train.csv", header=None, skiprows=1).astype(np.float32)
+    test = pd.read_csv(SLICE / "test.csv", header=None, skiprows=1).astype(np.float32)
     booster = xgb.train({"tree_method": "hist", "grow_policy": "depthwise", "max_depth": 6, "eta": 0.3,
                          "objective": "reg:squarederror"}, xgb.DMatrix(train[FEATURE_FIELDS], train[9]), 100)
     native = float(np.sqrt(np.mean((booster.predict(xgb.DMatrix(test[FEATURE_FIELDS])) - test[9]) ** 2)))
     assert result.metrics["test_rmse"] == pytest.approx(native, rel=1e-4)
-    assert "test rows from input.test_uri: read 100 · quarantined 0" in tabular.summary(result, config)
+    assert "test rows from input.test_uri: read 99 · quarantined 0" in tabular.summary(result, config)
 
 
 def test_the_holdout_is_validated_and_accounted_for_like_the_input(spark, tmp_path):
@@ -53,12 +54,12 @@ def test_the_holdout_is_validated_and_accounted_for_like_the_input(spark, tmp_pa
     result = tabular.run(spark, config)
     location = holdout_location(config)
     stats = read_stats(spark, location)
-    assert stats.rows_in == 52 == stats.rows_valid + stats.rows_quarantined
+    assert stats.rows_in == 51 == stats.rows_valid + stats.rows_quarantined  # 52 lines, the first skipped
     assert stats.quarantined_by_reason == {"malformed_line": 2}
     assert read_quarantine(spark, location).count() == 2
-    assert result.rows["rows_test"] == 50 and result.rows["rows_test_quarantined"] == 2
+    assert result.rows["rows_test"] == 49 and result.rows["rows_test_quarantined"] == 2
     # validation rows come out of the training file only; together they are all its valid rows
-    assert result.rows["rows_train"] + result.rows["rows_validation"] == result.rows["rows_valid"] == 400
+    assert result.rows["rows_train"] + result.rows["rows_validation"] == result.rows["rows_valid"] == 399
     assert 0 < result.rows["rows_validation"] < 80 and result.metrics["validation_rmse"] > 0
 
 
