@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from features.tabular import tabular_feature_stages
 from pipelines.tabular.config import TabularConfig
-from pipelines.tabular.ingest import ingest, ingest_location, holdout_location
+from pipelines.tabular.ingest import holdout_location, ingest, ingest_location
 from spark_ml_pipeline.ingest.quarantine import IngestStats, read_stats, read_valid, require_ingested
 from spark_ml_pipeline.report.samples import vector_slot_names
 from spark_ml_pipeline.runtime.config_models import run_date
@@ -30,7 +30,7 @@ from spark_ml_pipeline.store.recorder import RunRecorder
 from spark_ml_pipeline.store.xgboost_report import record_xgboost_report
 from spark_ml_pipeline.train.metrics import (classification_metrics_from_counts, confusion_counts,
                                              probabilistic_metrics, regression_metrics)
-from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR, Splits, split_rows
+from spark_ml_pipeline.train.splits import Splits, split_rows
 from spark_ml_pipeline.train.xgboost import WorkerLayout, fit_pipeline, xgb_estimator
 
 FEATURES_COLUMN = "features"
@@ -200,25 +200,14 @@ def fit_model(data: TrainingData, config: TabularConfig, estimator) -> PipelineM
     return PipelineModel([*model.stages, *data.tail]) if data.tail else model
 
 
-def run_estimator(spark: SparkSession, config: TabularConfig, data: TrainingData):
-    """The run's XGBoost estimator. Validation rows (``split.validation_fraction`` > 0) are held out of training
-    even without early stopping (``model.early_stopping_rounds: null``): scored each round for the curves, else
-    the flagged training frame would train on them and the validation figures would be in-sample."""
-    has_validation = config.split.validation_fraction > 0
-    estimator = xgb_estimator(config.model, FEATURES_COLUMN, data.label, config.task, device=config.compute.device,
-                              with_validation=has_validation, layout=WorkerLayout.of(config.model, spark.sparkContext))
-    if has_validation and not config.model.early_stopping_rounds:
-        estimator.setParams(validation_indicator_col=VALIDATION_INDICATOR)
-    return estimator
-
-
 def train(spark: SparkSession, config: TabularConfig) -> TrainResult:
     """Fit features + XGBoost on train (early stopping on validation), evaluate on test, record it all."""
     started = time.time()
     data = training_data(spark, config)
     stats = data.stats
     has_validation = config.split.validation_fraction > 0
-    estimator = run_estimator(spark, config, data)
+    estimator = xgb_estimator(config.model, FEATURES_COLUMN, data.label, config.task, device=config.compute.device,
+                              with_validation=has_validation, layout=WorkerLayout.of(config.model, spark.sparkContext))
     evaluate = evaluator(config, data.label, data.classes)
 
     with RunRecorder(spark, config) as recorder:

@@ -223,7 +223,8 @@ class Classifier(_LayoutFit, SparkXGBClassifier):
 def xgb_estimator(config: XGBoostConfig, features: str | list[str], label: str, task: Task = "regression",
                   device: str = "cpu", with_validation: bool = True, layout: WorkerLayout | None = None):
     """A configured XGBoost regressor (regression) or classifier; xgboost's own parameter checks run here,
-    before any Spark job. Classifiers add ``probability`` (class probabilities)."""
+    before any Spark job. Classifiers add ``probability`` (class probabilities). ``with_validation``: the frame
+    it fits flags validation rows (``is_validation``), which never train."""
     layout = layout or WorkerLayout.of(config)
     params = dict(
         features_col=features, label_col=label, prediction_col="prediction",
@@ -247,9 +248,12 @@ def xgb_estimator(config: XGBoostConfig, features: str | list[str], label: str, 
                              f"(features: {', '.join(features)})")
         params["monotone_constraints"] = "(" + ",".join(str(config.monotone_constraints.get(name, 0))
                                                         for name in features) + ")"
-    if with_validation and config.early_stopping_rounds:
-        params.update(validation_indicator_col=VALIDATION_INDICATOR,
-                      early_stopping_rounds=config.early_stopping_rounds)
+    if with_validation:
+        # Validation rows are held out of training even without early stopping (scored each round for the
+        # curves); otherwise the flagged frame would train on them and validation figures would be in-sample.
+        params["validation_indicator_col"] = VALIDATION_INDICATOR
+        if config.early_stopping_rounds:
+            params["early_stopping_rounds"] = config.early_stopping_rounds
     if task == "regression":
         estimator = Regressor(**params)
     else:

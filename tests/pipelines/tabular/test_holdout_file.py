@@ -3,12 +3,10 @@ CSV files written here: both inputs ingested and accounted for, the test set exa
 validation rows never trained on, the search and scoring of such a conf, and the refusals in one line each.
 """
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from chispa import assert_df_equality
 from mlflow.tracking import MlflowClient
 from pyspark.ml import PipelineModel
@@ -24,8 +22,8 @@ from spark_ml_pipeline.runtime.io import to_uri
 from spark_ml_pipeline.score import batch
 from spark_ml_pipeline.store.tracking import Store
 from spark_ml_pipeline.train.metrics import regression_metrics
+from spark_ml_pipeline.train.xgboost import xgb_estimator
 
-ROOT = Path(__file__).resolve().parents[3]
 RUN_DATE = "2026-01-15"
 HEADER = ["id", "x", "kind", "y"]
 FAST = ["spark.master=local[2]", f"run_date={RUN_DATE}", "report.enabled=false", "model.num_workers=1",
@@ -67,25 +65,20 @@ def pipeline(uri: Path, test_uri: Path | None, **sections) -> dict:
     return conf
 
 
-def conf_dir(tmp_path: Path, name: str, conf: dict) -> Path:
-    conf_root = tmp_path / "conf"
-    (conf_root / "pipelines").mkdir(parents=True)
-    shutil.copy(ROOT / "conf" / "base.yaml", conf_root / "base.yaml")
-    shutil.copytree(ROOT / "conf" / "env", conf_root / "env")
-    (conf_root / "pipelines" / f"{name}.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
-    return conf_root
-
-
-def load(tmp_path: Path, name: str, conf: dict, *overrides: str):
-    return load_pipeline(name, ["local"], [f"store.root={tmp_path / 'store'}", *FAST, *overrides],
-                         conf_dir(tmp_path, name, conf))[0]
+@pytest.fixture
+def load(conf_dir_with):
+    """``load(tmp_path, name, conf, *overrides)``: the config of a conf file written into a temporary conf dir."""
+    def load_(tmp_path: Path, name: str, conf: dict, *overrides: str):
+        return load_pipeline(name, ["local"], [f"store.root={tmp_path / 'store'}", *FAST, *overrides],
+                             conf_dir_with(tmp_path, name, conf))[0]
+    return load_
 
 
 def csv_lines(found: list[list[str]], header: bool = True) -> list[str]:
     return [",".join(HEADER)] * header + [",".join(row) for row in found]
 
 
-def test_both_inputs_are_ingested_and_the_test_set_is_the_holdouts_valid_rows(spark, tmp_path):
+def test_both_inputs_are_ingested_and_the_test_set_is_the_holdouts_valid_rows(spark, tmp_path, load):
     train_rows, test_rows = rows(200, 0, seed=1), rows(50, 5000, seed=2)
     uri = write(tmp_path / "data" / "train.csv", csv_lines(train_rows) + BAD_LINES)
     test_uri = write(tmp_path / "data" / "test.csv", csv_lines(test_rows) + BAD_LINES[:2])
@@ -113,7 +106,7 @@ def test_both_inputs_are_ingested_and_the_test_set_is_the_holdouts_valid_rows(sp
     assert booster.num_boosted_rounds() == 20  # no early stopping: every round
 
 
-def test_validation_fraction_zero_without_a_holdout_file(spark, tmp_path):
+def test_validation_fraction_zero_without_a_holdout_file(spark, tmp_path, load):
     uri = write(tmp_path / "data" / "train.csv", csv_lines(rows(200, 0, seed=3)))
     config = load(tmp_path, "no_validation", pipeline(uri, None))
     result = tabular.run(spark, config)
@@ -122,7 +115,7 @@ def test_validation_fraction_zero_without_a_holdout_file(spark, tmp_path):
     assert 20 <= r["rows_test"] <= 60 and "validation_rmse" not in result.metrics
 
 
-def test_skipped_first_lines_validation_held_out_search_and_scoring(spark, tmp_path, capsys):
+def test_skipped_first_lines_validation_held_out_search_and_scoring(spark, tmp_path, capsys, load):
     """Header-less files whose first line is not a row (input.skip_lines: 1); validation rows without early
     stopping are scored per round, never trained on; the search tests its refit on the holdout file's rows, and
     scoring reads new files with the same options, every line accounted for."""
@@ -139,7 +132,8 @@ def test_skipped_first_lines_validation_held_out_search_and_scoring(spark, tmp_p
     assert (r["rows_in"], r["rows_quarantined"], r["rows_test_in"], r["rows_test"]) == (240, 0, 40, 40)
     assert r["rows_train"] + r["rows_validation"] == 240 and 20 < r["rows_validation"] < 80
     data = tabular.training_data(spark, config)
-    fitted = tabular.fit_model(data, config, tabular.run_estimator(spark, config, data)).stages[-1]
+    fitted = tabular.fit_model(data, config, xgb_estimator(config.model, tabular.FEATURES_COLUMN, data.label,
+                                                            config.task)).stages[-1]
     assert len(fitted.training_summary.validation_objective_history["rmse"]) == 20  # held out, every round
     assert "validation_rmse" in result.metrics and result.metrics["best_iteration"] is None
 
@@ -166,7 +160,7 @@ def test_skipped_first_lines_validation_held_out_search_and_scoring(spark, tmp_p
     ({"input": {"format": "parquet", "skip_lines": 1}}, r"^input\.skip_lines: only for CSV files"),
     ({"split": {"time_column": "x"}}, r"^split\.time_column: input\.test_uri names the test rows"),
 ])
-def test_refused_combinations_are_one_line_naming_the_keys(tmp_path, change, message):
+def test_refused_combinations_are_one_line_naming_the_keys(tmp_path, change, message, load):
     conf = pipeline(tmp_path / "train.csv", tmp_path / "test.csv")
     for section, values in change.items():
         conf[section] = {**conf[section], **values}

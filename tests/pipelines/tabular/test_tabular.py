@@ -7,13 +7,11 @@ their command lines do, with ``--conf-dir``.
 import csv
 import json
 import math
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 from pyspark.ml import PipelineModel
 
@@ -27,20 +25,9 @@ from spark_ml_pipeline.runtime.io import join, to_uri
 from spark_ml_pipeline.score import batch
 from spark_ml_pipeline.store.tracking import Store
 
-ROOT = Path(__file__).resolve().parents[3]
 RUN_DATE = "2026-01-15"
 SMALL = ["spark.master=local[2]", f"run_date={RUN_DATE}", "model.num_workers=1", "model.n_estimators=80",
          "model.learning_rate=0.2", "model.max_depth=5", "model.early_stopping_rounds=10"]
-
-
-def make_conf_dir(tmp_path: Path, name: str, pipeline: dict) -> Path:
-    """conf/base.yaml and conf/env/ copied, plus the ONE new file conf/pipelines/<name>.yaml."""
-    conf = tmp_path / "conf"
-    (conf / "pipelines").mkdir(parents=True)
-    shutil.copy(ROOT / "conf" / "base.yaml", conf / "base.yaml")
-    shutil.copytree(ROOT / "conf" / "env", conf / "env")
-    (conf / "pipelines" / f"{name}.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
-    return conf
 
 
 def write_csv(path: Path, header: list[str], rows: list, extra_lines: list[str] = ()) -> Path:
@@ -202,24 +189,24 @@ class DataSet:
 
 
 @pytest.fixture(scope="module")
-def regression(tmp_path_factory):
+def regression(tmp_path_factory, conf_dir_with):
     tmp = tmp_path_factory.mktemp("tabular_regression")
     rows = regression_rows(2400, seed=1)
     bad_rows, bad_lines = regression_bad_rows(2400)
     data = write_csv(tmp / "data" / "deliveries.csv", REGRESSION_HEADER, rows + bad_rows, bad_lines)
-    conf = make_conf_dir(tmp, "deliveries", regression_pipeline(str(data)))
+    conf = conf_dir_with(tmp, "deliveries", regression_pipeline(str(data)))
     return DataSet("deliveries", conf, tmp / "store", [], len(rows), REGRESSION_BAD)
 
 
 @pytest.fixture(scope="module")
-def multiclass(tmp_path_factory):
+def multiclass(tmp_path_factory, conf_dir_with):
     tmp = tmp_path_factory.mktemp("tabular_multiclass")
     rows = multiclass_rows(2000, seed=2)
     bad_rows, bad_lines = multiclass_bad_rows()
     # two files: a glob of the directory is the input
     write_csv(tmp / "data" / "part-1.csv", MULTICLASS_HEADER, rows[:1000] + bad_rows)
     write_csv(tmp / "data" / "part-2.csv", MULTICLASS_HEADER, rows[1000:], bad_lines)
-    conf = make_conf_dir(tmp, "species", multiclass_pipeline(f"{tmp / 'data'}/*.csv"))
+    conf = conf_dir_with(tmp, "species", multiclass_pipeline(f"{tmp / 'data'}/*.csv"))
     return DataSet("species", conf, tmp / "store", [], len(rows), MULTICLASS_BAD)
 
 
@@ -350,10 +337,10 @@ def test_search_registers_a_champion_and_scoring_accounts_for_every_row(spark, r
         assert "id" in predictions.columns and predictions.count() == 300
 
 
-def test_config_errors_name_the_key_in_one_line(tmp_path, capsys):
+def test_config_errors_name_the_key_in_one_line(tmp_path, capsys, conf_dir_with):
     pipeline = multiclass_pipeline(str(tmp_path / "none.csv"))
     pipeline["features"]["numeric"].append("f9")
-    conf = make_conf_dir(tmp_path / "a", "broken", pipeline)
+    conf = conf_dir_with(tmp_path / "a", "broken", pipeline)
     with pytest.raises(ConfigError, match=r"features\.numeric: unknown column 'f9' \(not in schema: f1, f2"):
         load_pipeline("broken", ["local"], [], conf)
     assert run_stage("run", "run", argv=["broken", "--conf-dir", str(conf)]) == 2
@@ -368,14 +355,14 @@ def test_config_errors_name_the_key_in_one_line(tmp_path, capsys):
 
     pipeline = multiclass_pipeline(str(tmp_path / "none.csv"))
     pipeline["features"]["datetime"] = {"region": ["hour"]}
-    conf = make_conf_dir(tmp_path / "b", "broken", pipeline)
+    conf = conf_dir_with(tmp_path / "b", "broken", pipeline)
     with pytest.raises(ConfigError, match=r"features\.datetime: column 'region' is string"):
         load_pipeline("broken", ["local"], [], conf)
 
 
-def test_missing_package_file_is_a_clear_error(spark, tmp_path, capsys):
+def test_missing_package_file_is_a_clear_error(spark, tmp_path, capsys, conf_dir_with):
     pipeline = multiclass_pipeline("package:palmerpenguins/data/no-such.csv")
-    conf = make_conf_dir(tmp_path, "nopkg", pipeline)
+    conf = conf_dir_with(tmp_path, "nopkg", pipeline)
     assert run_stage("ingest", "ingest", argv=["nopkg", f"store.root={tmp_path}/store", "--conf-dir",
                                                str(conf)]) == 2
     assert "input.uri: package:palmerpenguins/data/no-such.csv: no data/no-such.csv" in capsys.readouterr().err
