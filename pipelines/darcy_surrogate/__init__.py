@@ -2,7 +2,7 @@
 Darcy-flow surrogate: coefficient map to solution field."""
 from pipelines.darcy_surrogate import pipeline
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition
-from spark_ml_pipeline.store.keras_run import summary
+from spark_ml_pipeline.runs.keras_run import summary
 from spark_ml_pipeline.tune.keras_tuner import keras_tuner
 
 PIPELINE = PipelineDefinition(

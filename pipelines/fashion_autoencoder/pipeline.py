@@ -27,8 +27,8 @@ from pipelines.fashion_mnist.images import feature_stages, ingest_fashion_mnist,
 from spark_ml_pipeline.report.describe import DescribeReconstructions
 from spark_ml_pipeline.runtime.config_models import run_date
 from spark_ml_pipeline.runtime.io import atomic_output, join, local_path
-from spark_ml_pipeline.store.keras_run import DeepResult, train_and_record
-from spark_ml_pipeline.store.keras_run import summary as keras_summary
+from spark_ml_pipeline.runs.keras_run import DeepResult, train_and_record
+from spark_ml_pipeline.runs.keras_run import summary as keras_summary
 from spark_ml_pipeline.store.tracking import log_metrics_to_run, tag_run
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.keras_estimator import KerasModel

@@ -22,8 +22,8 @@ from spark_ml_pipeline.runtime.config_models import Section
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.report import figures, sections
 from spark_ml_pipeline.runtime.io import local_path
-from spark_ml_pipeline.store.keras_run import DeepResult
-from spark_ml_pipeline.store.keras_run import summary as keras_summary
+from spark_ml_pipeline.runs.keras_run import DeepResult
+from spark_ml_pipeline.runs.keras_run import summary as keras_summary
 from spark_ml_pipeline.store.recorder import RunRecorder
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.gan_estimator import GANHorovodEstimator, latent_stage

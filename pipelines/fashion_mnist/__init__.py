@@ -3,7 +3,7 @@ Fashion-MNIST classification, Keras on Horovod."""
 from pipelines.fashion_mnist import pipeline
 from pipelines.fashion_mnist import scoring
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition
-from spark_ml_pipeline.store.keras_run import summary
+from spark_ml_pipeline.runs.keras_run import summary
 from spark_ml_pipeline.tune.keras_tuner import keras_tuner
 
 PIPELINE = PipelineDefinition(

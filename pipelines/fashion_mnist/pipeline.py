@@ -8,7 +8,7 @@ from pyspark.ml import PipelineModel
 from pipelines.fashion_mnist.dataset import CLASS_NAMES
 from pipelines.fashion_mnist.images import feature_stages, ingest_fashion_mnist, input_files, read_images
 from spark_ml_pipeline.report.describe import DescribeClasses
-from spark_ml_pipeline.store.keras_run import DeepResult, train_and_record
+from spark_ml_pipeline.runs.keras_run import DeepResult, train_and_record
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.metrics import classification_metrics
 from spark_ml_pipeline.train.splits import with_validation_flag

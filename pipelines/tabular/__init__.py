@@ -7,7 +7,8 @@ from pipelines.tabular import pipeline
 from pipelines.tabular.config import NAME, TabularConfig
 from pipelines.tabular.ingest import ingest
 from pipelines.tabular.scoring import scorer
-from pipelines.tabular.tuner import TabularTuner, prepare_search
+from pipelines.tabular.tuner import prepare_search
+from spark_ml_pipeline.runs.xgboost_run import summary
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition
 from spark_ml_pipeline.tune.xgboost_tuner import xgboost_tuner
 
@@ -15,8 +16,8 @@ PIPELINE = PipelineDefinition(
     kind=NAME,
     config=TabularConfig,
     stages={"ingest": ingest, "train": pipeline.train, "run": pipeline.run},
-    summary=pipeline.summary,
-    tuner=xgboost_tuner(prepare_search, TabularTuner),
+    summary=summary,
+    tuner=xgboost_tuner(prepare_search),
     scorer=scorer,
     description="Any tabular data set from one conf file: schema, validation/quarantine, declared features, "
                 "XGBoost regression or classification",

@@ -12,9 +12,10 @@ from pyspark.sql import functions as F
 
 from pipelines.tabular.config import TabularConfig
 from pipelines.tabular.ingest import resolve_uri, tagged_rows
-from pipelines.tabular.pipeline import PREDICTION, PROBABILITY, is_classification, predicted_label_column
+from pipelines.tabular.pipeline import is_classification, predicted_label_column
 from spark_ml_pipeline.ingest.files import count_input_rows, list_input_files
 from spark_ml_pipeline.ingest.quarantine import RAW_LINE, REASON, with_raw_line
+from spark_ml_pipeline.runs.xgboost_run import PREDICTION, PROBABILITY
 from spark_ml_pipeline.score.batch import PipelineScorer, ScoringInput
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Literal, Optional
 
 from pydantic import Field, PositiveInt, field_validator
@@ -21,15 +21,13 @@ from pipelines.taxi_fare.keras_mlp import KerasMLPSection
 from spark_ml_pipeline.ingest import ledger
 from spark_ml_pipeline.ingest.files import list_input_files
 from spark_ml_pipeline.ingest.quarantine import IngestStats, read_stats, read_valid, require_ingested
+from spark_ml_pipeline.runs.xgboost_run import XGBoostData, XGBoostResult, train_and_record
+from spark_ml_pipeline.runs.xgboost_run import summary as xgboost_summary
 from spark_ml_pipeline.runtime.config_models import (IngestPolicy, PipelineConfigBase, Section, SplitConfig,
                                                      XGBoostConfig, run_date)
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, to_uri
-from spark_ml_pipeline.store.recorder import RunRecorder
-from spark_ml_pipeline.store.xgboost_report import record_xgboost_report
-from spark_ml_pipeline.train.metrics import regression_metrics_by
-from spark_ml_pipeline.train.splits import HELD_OUT_PART, Splits, split_rows
-from spark_ml_pipeline.train.xgboost import WorkerLayout, best_iteration, fit_pipeline, xgb_regressor
+from spark_ml_pipeline.train.splits import Splits, split_rows
 
 NAME = "taxi_fare"
 FEATURES_COLUMN = "features"
@@ -237,76 +235,27 @@ def split_trips(spark, config: TaxiFareConfig) -> tuple[Splits, IngestStats]:
     return split_rows(trips, config.split, key_columns=tlc.CANONICAL_ORDER), stats
 
 
-@dataclass
-class TrainResult:
-    run_id: str
-    model_uri: str
-    metrics: dict
-    rows: dict
-    noise_floor_rmse: float | None
-    tracking_uri: str
-    seconds: float
-    stage_seconds: dict = field(default_factory=dict)  # wall time per stage, in the order they ran
-    report: str | None = None  # where the run's report.html is
-    quarantined_by_reason: dict = field(default_factory=dict)
+def training_data(spark, config: TaxiFareConfig, manifest: dict | None = None) -> XGBoostData:
+    """This run date's valid trips, split, with the feature stages; the generator's noise floor when known."""
+    splits, stats = split_trips(spark, config)
+    if manifest is None:
+        manifest = _manifest_if_any(spark, stats.input)
+    return XGBoostData(splits=splits, feature_stages=taxi_feature_stages(config, assemble_into=None), label=LABEL,
+                       features=feature_columns(config.features.categories), ingest_stats=stats,
+                       noise_floor_rmse=manifest["noise_floor_rmse"] if manifest else None)
 
 
-def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> TrainResult:
+def train(spark, config: TaxiFareConfig, manifest: dict | None = None) -> XGBoostResult:
     """Fit features + XGBoost on train (early stopping on validation), evaluate on test, record it all."""
     if config.family != "xgboost":
         raise ConfigError(f"family={config.family}: the taxi_fare pipeline trains XGBoost; the Keras MLP is a "
                           "family of its search (python -m jobs.tune taxi_fare), whose refit is registered")
-    started = time.time()
-    splits, ingest_stats = split_trips(spark, config)
-    if manifest is None:
-        manifest = _manifest_if_any(spark, ingest_stats.input)
-    regressor = xgb_regressor(config.model, feature_columns(config.features.categories), LABEL,
-                              device=config.compute.device,
-                              layout=WorkerLayout.of(config.model, spark.sparkContext))
-
-    with RunRecorder(spark, config) as recorder:
-        recorder.log_config(("model", "features", "split", "generate", "ingest", "compute"))
-        recorder.log_lineage(ingest_stats.input_files, tlc_schema=ingest_stats.schema)
-        recorder.log_json(asdict(ingest_stats), "ingest_stats.json")
-
-        fit_started = time.time()
-        model = fit_pipeline(taxi_feature_stages(config, assemble_into=None), regressor,
-                             splits.train_with_indicator(),
-                             on_retry=lambda attempt, reason: recorder.set_tags({"fit_retries": str(attempt),
-                                                                                 "fit_retry_reason": reason[:500]}))
-        fit_seconds = time.time() - fit_started
-        evaluate_started = time.time()
-        held_out = regression_metrics_by(model.transform(splits.test_and_validation()), LABEL, HELD_OUT_PART,
-                                         ["test", "validation"])
-        test_metrics, validation_metrics = held_out["test"], held_out["validation"]
-        rows = {"rows_in": ingest_stats.rows_in, "rows_valid": ingest_stats.rows_valid,
-                "rows_quarantined": ingest_stats.rows_quarantined,
-                "rows_test": test_metrics["n"], "rows_validation": validation_metrics["n"]}
-        rows["rows_train"] = rows["rows_valid"] - rows["rows_test"] - rows["rows_validation"]
-        metrics = {f"test_{k}": v for k, v in test_metrics.items() if k != "n"}
-        metrics.update({f"validation_{k}": v for k, v in validation_metrics.items() if k != "n"})
-        metrics["fit_seconds"] = fit_seconds
-        metrics["best_iteration"] = best_iteration(model) if config.model.early_stopping_rounds else None
-        floor = manifest["noise_floor_rmse"] if manifest else None
-        if floor:
-            metrics["noise_floor_rmse"] = floor
-            metrics["test_rmse_over_floor"] = test_metrics["rmse"] / floor
-        recorder.log_metrics({**metrics, **rows, **{f"quarantined_{reason}": n for reason, n
-                                                    in ingest_stats.quarantined_by_reason.items()}})
-        store_started = time.time()
-        model_uri = recorder.commit_model(model)
-        report_started = time.time()
-        report = record_xgboost_report(recorder, model.stages[-1], model.transform(splits.test), LABEL,
-                                       metrics={**metrics, **rows}, rows_test=rows["rows_test"], model_uri=model_uri)
-        stage_seconds = {"train (features + XGBoost)": fit_seconds, "evaluate": store_started - evaluate_started,
-                         "store": report_started - store_started, "report": time.time() - report_started}
-    return TrainResult(run_id=recorder.run_id, model_uri=model_uri, metrics=metrics, rows=rows,
-                       noise_floor_rmse=floor, tracking_uri=recorder.tracking_uri, seconds=time.time() - started,
-                       stage_seconds=stage_seconds, report=report,
-                       quarantined_by_reason=ingest_stats.quarantined_by_reason)
+    data = training_data(spark, config, manifest)
+    return train_and_record(spark, config, data, ("model", "features", "split", "generate", "ingest", "compute"),
+                            lineage={"tlc_schema": data.ingest_stats.schema})
 
 
-def run(spark, config: TaxiFareConfig) -> TrainResult | NothingToIngest:
+def run(spark, config: TaxiFareConfig) -> XGBoostResult | NothingToIngest:
     """The whole pipeline: (generate) -> ingest -> features + XGBoost -> store. An incremental run that finds
     no new file trains nothing (a scheduled run on a day without data is not a failure)."""
     started = time.time()
@@ -323,25 +272,7 @@ def run(spark, config: TaxiFareConfig) -> TrainResult | NothingToIngest:
     return result
 
 
-def summary(result: TrainResult | NothingToIngest, config: TaxiFareConfig) -> str:
+def summary(result: XGBoostResult | NothingToIngest, config: TaxiFareConfig) -> str:
     if isinstance(result, NothingToIngest):
         return f"{config.pipeline} · run date {run_date(config)} · {result}"
-    r, m = result.rows, result.metrics
-    share = r["rows_quarantined"] / r["rows_in"] if r["rows_in"] else 0.0
-    reasons = ", ".join(f"{reason} {n:,}" for reason, n in
-                        sorted(result.quarantined_by_reason.items(), key=lambda item: -item[1]))
-    lines = [
-        f"{config.pipeline} · run date {run_date(config)} · MLflow run {result.run_id} · {result.seconds:.0f} s",
-        f"  rows read {r['rows_in']:,} · quarantined {r['rows_quarantined']:,} ({share:.1%})"
-        + (f": {reasons}" if reasons else ""),
-        f"  trained on {r['rows_train']:,} (validation {r['rows_validation']:,}, test {r['rows_test']:,})",
-        f"  test RMSE {m['test_rmse']:.3f} · MAE {m['test_mae']:.3f} · R² {m['test_r2']:.4f}"
-        + (f" · noise floor {result.noise_floor_rmse:.3f} (RMSE/floor {m['test_rmse_over_floor']:.2f})"
-           if result.noise_floor_rmse else " · noise floor unknown (real data)"),
-        "  time    " + " · ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.stage_seconds.items())
-        + f" · total {result.seconds:.0f} s",
-        f"  model   {result.model_uri}",
-        *([f"  report  {result.report}"] if result.report else []),
-        f"  metrics {result.tracking_uri} (experiment {config.store.experiment or config.pipeline})",
-    ]
-    return "\n".join(lines)
+    return xgboost_summary(result, config)

@@ -14,31 +14,22 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
 from features.scaling import StandardizeArray
-from features.taxi import LABEL, AssembleArray, feature_columns
+from features.taxi import LABEL, AssembleArray
 from pipelines.taxi_fare import keras_mlp
-from pipelines.taxi_fare.pipeline import FEATURES_COLUMN, ensure_generated, ingest, split_trips, taxi_feature_stages
+from pipelines.taxi_fare.pipeline import FEATURES_COLUMN, ensure_generated, ingest, taxi_feature_stages, training_data
+from spark_ml_pipeline.runs.xgboost_run import XGBoostData
 from spark_ml_pipeline.runtime.io import short_digest
-from spark_ml_pipeline.train.metrics import regression_metrics
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 from spark_ml_pipeline.train.trial_reporting import TrialContext
 from spark_ml_pipeline.tune.keras_tuner import best_epoch_attrs, trial_location
-from spark_ml_pipeline.tune.xgboost_tuner import XGBoostSearchData, XGBoostTuner
+from spark_ml_pipeline.tune.xgboost_tuner import XGBoostTuner
 
 
-def evaluate(scored) -> dict:
-    metrics = regression_metrics(scored, LABEL)
-    metrics.pop("n")
-    return metrics
-
-
-def prepare_search(spark, config) -> XGBoostSearchData:
+def prepare_search(spark, config) -> XGBoostData:
     """Generate (if needed) and ingest the trips; the search fits on their split."""
     ensure_generated(spark, config)
     ingest(spark, config)
-    splits, _ = split_trips(spark, config)
-    return XGBoostSearchData(splits=splits, feature_stages=taxi_feature_stages(config, assemble_into=None),
-                             label=LABEL, evaluate=evaluate, test_metric="rmse",
-                             features=feature_columns(config.features.categories))
+    return training_data(spark, config)
 
 
 class TaxiFareTuner(XGBoostTuner):
@@ -105,4 +96,4 @@ class TaxiFareTuner(XGBoostTuner):
                                           threads=1, work_dir=work_dir, seed=best_config.model.seed).fit(
             scaler.transform(rows).select(keras_mlp.SCALED_FEATURES, LABEL))
         fitted = keras_mlp.scoring_pipeline(stages, scaler, keras_model)
-        return fitted, {f"test_{k}": v for k, v in evaluate(fitted.transform(self.data.splits.test)).items()}
+        return fitted, {f"test_{k}": v for k, v in self.data.evaluate(fitted.transform(self.data.splits.test)).items()}

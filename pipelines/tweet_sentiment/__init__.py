@@ -2,7 +2,7 @@
 3-class tweet sentiment, LSTM / BiLSTM next to a TF-IDF baseline."""
 from pipelines.tweet_sentiment import pipeline
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition
-from spark_ml_pipeline.store.keras_run import summary
+from spark_ml_pipeline.runs.keras_run import summary
 from spark_ml_pipeline.tune.keras_tuner import keras_tuner
 
 PIPELINE = PipelineDefinition(

@@ -20,7 +20,7 @@ from spark_ml_pipeline.ingest.files import local_file_stats
 from spark_ml_pipeline.ingest.if_absent import ensure_dataset
 from spark_ml_pipeline.report.describe import DescribeClasses
 from spark_ml_pipeline.runtime.config_models import Section, StoreConfig
-from spark_ml_pipeline.store.keras_run import DeepResult, train_and_record
+from spark_ml_pipeline.runs.keras_run import DeepResult, train_and_record
 from spark_ml_pipeline.store.tracking import log_metrics_to_run
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.metrics import classification_metrics

@@ -2,7 +2,7 @@
 
 A named deep-learning pipeline supplies a :class:`Prepared` (Spark DataFrames with model-ready array columns,
 shapes, loss, and the feature stages that made them) and an evaluation function;
-:func:`spark_ml_pipeline.store.keras_run.train_and_record` fits and records it the same way for all of them.
+:func:`spark_ml_pipeline.runs.keras_run.train_and_record` fits and records it the same way for all of them.
 """
 from __future__ import annotations
 

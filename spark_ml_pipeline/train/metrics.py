@@ -100,3 +100,21 @@ def binary_auc(scored: DataFrame, label: str, score: Column) -> float:
     if not pos or not neg:
         return math.nan
     return float((row["rank_sum"] - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def baseline_metrics(train: DataFrame, test: DataFrame, label: str, classes: list[str] | None = None) -> dict:
+    """What a model without features scores on the test rows: the training mean (regression, ``classes`` None),
+    or the training class frequencies (log loss) and the majority class (accuracy) of a label index."""
+    if classes is None:
+        mean = train.agg(F.avg(label)).first()[0]
+        error = F.col(label) - F.lit(mean)
+        row = test.agg(F.sqrt(F.avg(error ** 2)), F.avg(F.abs(error))).first()
+        return {"baseline_test_rmse": float(row[0]), "baseline_test_mae": float(row[1])}
+    frequency = {int(r[0]): r[1] for r in train.groupBy(label).count().collect()}
+    total = sum(frequency.values())
+    majority = max(frequency, key=frequency.get)
+    prior = F.element_at(F.array(*[F.lit(frequency.get(k, 0) / total) for k in range(len(classes))]),
+                         F.col(label).cast("int") + 1)
+    row = test.agg(F.avg((F.col(label).cast("int") == majority).cast("double")),
+                   F.avg(-F.log(F.greatest(prior, F.lit(1e-15))))).first()
+    return {"baseline_test_accuracy": float(row[0]), "baseline_test_log_loss": float(row[1])}

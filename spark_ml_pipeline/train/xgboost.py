@@ -263,11 +263,6 @@ def xgb_estimator(config: XGBoostConfig, features: str | list[str], label: str, 
     return estimator
 
 
-def xgb_regressor(config: XGBoostConfig, features: str | list[str], label: str, device: str = "cpu",
-                  with_validation: bool = True, layout: WorkerLayout | None = None) -> SparkXGBRegressor:
-    return xgb_estimator(config, features, label, "regression", device, with_validation, layout)
-
-
 @contextlib.contextmanager
 def fit_input_layout(spark: SparkSession, estimator) -> Iterator[None]:
     """While a fit is planned and runs: Arrow batches large enough that a worker's input crosses from the JVM
@@ -355,12 +350,6 @@ def fit_pipeline(stages: list[Transformer], estimator, training: DataFrame, retr
             if on_retry is not None:
                 on_retry(attempt, reason)
             attempt += 1
-
-
-def best_iteration(model: PipelineModel) -> int | None:
-    booster = model.stages[-1].get_booster()
-    best = booster.attr("best_iteration")
-    return int(best) if best is not None else None
 
 
 def feature_importance(xgb_model, names: Sequence[str] | None = None,

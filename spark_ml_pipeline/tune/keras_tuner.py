@@ -19,7 +19,7 @@ from pyspark.ml import PipelineModel
 
 from spark_ml_pipeline.runtime.errors import ConfigError, PipelineError
 from spark_ml_pipeline.runtime.io import join, short_digest
-from spark_ml_pipeline.store.keras_run import scoring_model
+from spark_ml_pipeline.runs.keras_run import scoring_model
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 from spark_ml_pipeline.train.trial_reporting import Pruned, TrialContext

@@ -1,7 +1,7 @@
 """The search tuner of every XGBoost pipeline: trials pruned on rungs of boosting rounds.
 
-A pipeline hands over its data with :class:`XGBoostSearchData` (the split rows before features, the feature
-stages, the label and task, how to evaluate a test set) and declares ``tuner=xgboost_tuner(prepare_search)``.
+A pipeline hands over the same :class:`XGBoostData` it trains on (the split rows before features, the feature
+stages, the label and task) and declares ``tuner=xgboost_tuner(prepare_search)``.
 
 Features are computed once (they are deterministic) and cached; every trial fits on the cached
 train+validation frame. Rounds grow rung by rung (``tune.budgets``), each rung continuing the previous booster
@@ -12,37 +12,22 @@ best round, and the refit uses that many rounds.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 from pyspark.ml import PipelineModel
-from pyspark.sql import DataFrame
 
 from spark_ml_pipeline.runtime.errors import PipelineError
+from spark_ml_pipeline.runs.xgboost_run import XGBoostData, fit_model
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR, Splits
 from spark_ml_pipeline.train.trial_reporting import TrialContext
-from spark_ml_pipeline.train.xgboost import EVAL_METRIC, Task, WorkerLayout, fit_pipeline, is_local, xgb_estimator
-
-
-@dataclass
-class XGBoostSearchData:
-    """What an XGBoost pipeline's search fits on and how its test set is judged."""
-
-    splits: Splits  # rows as ingested (before features)
-    feature_stages: list
-    label: str
-    evaluate: Callable[[DataFrame], dict]  # a scored test frame -> metrics (e.g. rmse, log_loss)
-    test_metric: str = "rmse"
-    test_direction: str = "minimize"
-    task: Task = "regression"
-    features: str | list[str] = "features"  # an array column, or a list of numeric columns (xgboost.spark's)
+from spark_ml_pipeline.train.xgboost import EVAL_METRIC, WorkerLayout, is_local, xgb_estimator
 
 
 def feature_list(features: str | list[str]) -> list[str]:
     return [features] if isinstance(features, str) else list(features)
 
 
-def xgboost_tuner(prepare_search: Callable[..., XGBoostSearchData], tuner_class=None):
+def xgboost_tuner(prepare_search: Callable[..., XGBoostData], tuner_class=None):
     """The tuner factory an XGBoost pipeline declares: ``tuner=xgboost_tuner(prepare_search)``."""
     return lambda spark, config: (tuner_class or XGBoostTuner)(spark, config, prepare_search)
 
@@ -53,7 +38,7 @@ class XGBoostTuner:
     budget_attr, budget_name = "best_rounds", "rounds"
     param_sections = ("model",)
 
-    def __init__(self, spark, config, prepare_search: Callable[..., XGBoostSearchData]) -> None:
+    def __init__(self, spark, config, prepare_search: Callable[..., XGBoostData]) -> None:
         self.spark, self.config, self.prepare_search = spark, config, prepare_search
         self.eval_metric = EVAL_METRIC[getattr(config, "task", "regression")]
 
@@ -68,7 +53,7 @@ class XGBoostTuner:
     def prepare(self) -> dict:
         self.data = self.prepare_search(self.spark, self.config)
         self.eval_metric = EVAL_METRIC[self.data.task]  # the data's task is the authority once prepared
-        self.test_metric, self.test_direction = f"test_{self.data.test_metric}", self.data.test_direction
+        self.test_metric, self.test_direction = f"test_{self.data.test_metric}", "minimize"
         features = PipelineModel(self.data.feature_stages)
         partitions = max(2, self.spark.sparkContext.defaultParallelism)
         self.train_frame = (features.transform(self.data.splits.train_with_indicator())
@@ -127,8 +112,8 @@ class XGBoostTuner:
                                     WorkerLayout.of(best_config.model, self.spark.sparkContext),
                                     n_estimators=int(best_attrs["best_rounds"]), early_stopping_rounds=None)
         partitions = max(2, self.spark.sparkContext.defaultParallelism)
-        fitted = fit_pipeline(self.data.feature_stages, estimator,
-                              self.data.splits.train_and_validation().repartition(partitions))  # see prepare()
+        fitted = fit_model(self.data, estimator,  # a classifier's ends with its label mapping, as a trained one
+                           training=self.data.splits.train_and_validation().repartition(partitions))  # see prepare()
         return fitted, {f"test_{k}": v for k, v in self.data.evaluate(fitted.transform(self.data.splits.test)).items()
                         if isinstance(v, (int, float))}
 

@@ -25,7 +25,7 @@ from spark_ml_pipeline.runtime.cli import Job
 from spark_ml_pipeline.runtime.config import load_config
 from spark_ml_pipeline.runtime.errors import ExitCode
 from spark_ml_pipeline.runtime.io import local_path
-from spark_ml_pipeline.store.keras_run import train_and_record
+from spark_ml_pipeline.runs.keras_run import train_and_record
 from spark_ml_pipeline.store.tracking import Store
 from spark_ml_pipeline.train.deep_learning import Prepared, work_location
 from spark_ml_pipeline.train.horovod_rank import CHECKPOINT_STATE, PROGRESS_LOG

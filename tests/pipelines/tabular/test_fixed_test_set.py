@@ -13,6 +13,7 @@ import xgboost as xgb
 from pipelines.tabular import pipeline as tabular
 from pipelines.tabular.ingest import holdout_location
 from spark_ml_pipeline.ingest.quarantine import read_quarantine, read_stats
+from spark_ml_pipeline.runs.xgboost_run import summary
 from spark_ml_pipeline.runtime.config import load_config
 from spark_ml_pipeline.runtime.errors import ConfigError
 
@@ -43,7 +44,7 @@ def test_notebook_setup_scores_the_fixed_test_file_like_native_xgboost(spark, tm
                          "objective": "reg:squarederror"}, xgb.DMatrix(train[FEATURE_FIELDS], train[9]), 100)
     native = float(np.sqrt(np.mean((booster.predict(xgb.DMatrix(test[FEATURE_FIELDS])) - test[9]) ** 2)))
     assert result.metrics["test_rmse"] == pytest.approx(native, rel=1e-4)
-    assert "test rows from input.test_uri: read 99 · quarantined 0" in tabular.summary(result, config)
+    assert "test rows from input.test_uri: read 99 · quarantined 0" in summary(result, config)
 
 
 def test_the_holdout_is_validated_and_accounted_for_like_the_input(spark, tmp_path):

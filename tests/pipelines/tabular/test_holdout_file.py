@@ -19,6 +19,7 @@ from spark_ml_pipeline.ingest.quarantine import read_stats, read_valid
 from spark_ml_pipeline.runtime.config import load_pipeline
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.io import to_uri
+from spark_ml_pipeline.runs.xgboost_run import fit_model
 from spark_ml_pipeline.score import batch
 from spark_ml_pipeline.store.tracking import Store
 from spark_ml_pipeline.train.metrics import regression_metrics
@@ -132,8 +133,7 @@ def test_skipped_first_lines_validation_held_out_search_and_scoring(spark, tmp_p
     assert (r["rows_in"], r["rows_quarantined"], r["rows_test_in"], r["rows_test"]) == (240, 0, 40, 40)
     assert r["rows_train"] + r["rows_validation"] == 240 and 20 < r["rows_validation"] < 80
     data = tabular.training_data(spark, config)
-    fitted = tabular.fit_model(data, config, xgb_estimator(config.model, tabular.FEATURES_COLUMN, data.label,
-                                                            config.task)).stages[-1]
+    fitted = fit_model(data, xgb_estimator(config.model, data.features, data.label, data.task)).stages[-1]
     assert len(fitted.training_summary.validation_objective_history["rmse"]) == 20  # held out, every round
     assert "validation_rmse" in result.metrics and result.metrics["best_iteration"] is None
 

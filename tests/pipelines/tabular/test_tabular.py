@@ -241,7 +241,7 @@ def check_ingest(spark, dataset):
 
 def test_regression_data_set_runs_from_one_conf_file(spark, regression, capsys):
     out = run_pipeline(regression, capsys)
-    assert "deliveries (tabular, regression of 'y')" in out and "test RMSE" in out
+    assert "deliveries (XGBoost regression of 'y')" in out and "test RMSE" in out
     check_ingest(spark, regression)
     client, run = latest_run(regression)
     m = run.data.metrics

@@ -77,7 +77,7 @@ def test_a_time_split_run_on_real_trips_beats_the_mean_and_a_distance_line(spark
     assert rmse < 0.35 * mean_rmse and rmse < 0.9 * line_rmse, (rmse, line_rmse, mean_rmse)
     assert result.noise_floor_rmse is None  # real data: no known floor
     summary = taxi_fare.summary(result, config)
-    assert "noise floor unknown (real data)" in summary and "location_out_of_range" in summary
+    assert "(predicting the mean: " in summary and "noise floor" not in summary and "location_out_of_range" in summary
 
 
 def test_the_committed_model_scores_real_files(spark, real_run, tmp_path):

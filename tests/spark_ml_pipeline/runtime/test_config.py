@@ -10,7 +10,7 @@ from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
 from spark_ml_pipeline.runtime.discovery import find_pipeline, known_kinds
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.session import spark_conf
-from spark_ml_pipeline.train.xgboost import xgb_regressor
+from spark_ml_pipeline.train.xgboost import xgb_estimator
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -137,7 +137,7 @@ def test_gpu_config_requests_gpus_from_spark(conf_dir):
 
 def test_gpu_config_makes_xgboost_train_on_cuda(conf_dir):
     config = load_config("taxi_fare", ["gpu"], [], conf_dir)
-    regressor = xgb_regressor(config.model, feature_columns(), "fare_amount", device=config.compute.device)
+    regressor = xgb_estimator(config.model, feature_columns(), "fare_amount", device=config.compute.device)
     assert regressor.getOrDefault("device") == "cuda"
     assert regressor.getOrDefault("num_workers") == (config.model.num_workers or 1)
 

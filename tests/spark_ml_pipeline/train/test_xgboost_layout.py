@@ -6,7 +6,7 @@ import pytest
 from spark_ml_pipeline.runtime.config_models import XGBoostConfig
 from spark_ml_pipeline.runtime.session import session_settings
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
-from spark_ml_pipeline.train.xgboost import WorkerLayout, xgb_estimator, xgb_regressor
+from spark_ml_pipeline.train.xgboost import WorkerLayout, xgb_estimator
 
 FEATURES = ["a", "b", "c"]
 
@@ -34,9 +34,9 @@ def test_local_mode_fits_in_the_driver_on_every_core_and_a_cluster_layout_does_n
     local = WorkerLayout.of(model_config(), sc)
     assert local == WorkerLayout(1, sc.defaultParallelism, in_driver=True)
     assert WorkerLayout.of(model_config(num_workers=2), sc) == WorkerLayout(2, max(1, sc.defaultParallelism // 2))
-    assert xgb_regressor(model_config(), FEATURES, "label", layout=local)._in_driver
-    assert not xgb_regressor(model_config(), FEATURES, "label", device="cuda", layout=local)._in_driver
-    barrier = xgb_regressor(model_config(), FEATURES, "label", layout=WorkerLayout(1, 2))
+    assert xgb_estimator(model_config(), FEATURES, "label", layout=local)._in_driver
+    assert not xgb_estimator(model_config(), FEATURES, "label", device="cuda", layout=local)._in_driver
+    barrier = xgb_estimator(model_config(), FEATURES, "label", layout=WorkerLayout(1, 2))
     assert not barrier._in_driver
     # the tracker lives in a task: an executor lost in the rendezvous aborted a driver that hosted it (SIGABRT)
     assert barrier.getOrDefault("launch_tracker_on_driver") is False
@@ -48,7 +48,7 @@ def test_the_driver_fit_and_the_barrier_fit_learn_the_same_model(spark, rows):
     fitted = {}
     with session_settings(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": "100"}):
         for in_driver in (True, False):
-            estimator = xgb_regressor(model_config(), FEATURES, "label",
+            estimator = xgb_estimator(model_config(), FEATURES, "label",
                                       layout=WorkerLayout(1, 1, in_driver=in_driver))
             fitted[in_driver] = estimator.fit(rows)
             assert fitted[in_driver].uid == estimator.uid  # pyspark.ml's convention, kept by both
@@ -92,13 +92,13 @@ def test_a_monotone_constraint_holds_in_the_fitted_model_and_names_real_features
     data = spark.createDataFrame(frame)
     grid = spark.createDataFrame(pd.DataFrame({"a": np.linspace(0, 10, 200), "b": 0.0, "c": 0.0}))
     config = model_config(n_estimators=60, early_stopping_rounds=None)
-    free = predictions(xgb_regressor(config, FEATURES, "label", with_validation=False).fit(data), grid)
+    free = predictions(xgb_estimator(config, FEATURES, "label", with_validation=False).fit(data), grid)
     constrained_config = model_config(n_estimators=60, early_stopping_rounds=None, monotone_constraints={"a": 1})
-    constrained = predictions(xgb_regressor(constrained_config, FEATURES, "label", with_validation=False).fit(data),
+    constrained = predictions(xgb_estimator(constrained_config, FEATURES, "label", with_validation=False).fit(data),
                               grid)
     assert (np.diff(constrained) >= -1e-6).all()
     assert (np.diff(free) < -1e-3).any()  # the data alone would not have given it
     with pytest.raises(ConfigError, match="unknown feature.*distance"):
-        xgb_regressor(model_config(monotone_constraints={"distance": 1}), FEATURES, "label")
+        xgb_estimator(model_config(monotone_constraints={"distance": 1}), FEATURES, "label")
     with pytest.raises(ConfigError, match="vector column 'features'"):
-        xgb_regressor(constrained_config, "features", "label")
+        xgb_estimator(constrained_config, "features", "label")
