@@ -28,6 +28,7 @@ from spark_ml_pipeline.store.recorder import RunRecorder
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.gan_estimator import GANHorovodEstimator, latent_stage
 from spark_ml_pipeline.train.gan_rank import SAMPLES_DIR
+from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.gan import GANSpec
 from spark_ml_pipeline.tune.gan_tuner import GanTuning
 
@@ -63,13 +64,11 @@ def training_images(spark, config: FashionGanConfig):
 
 
 def estimator_for(config: FashionGanConfig) -> GANHorovodEstimator:
-    t = config.training
     return GANHorovodEstimator(
         featuresCol="features", inputShape=list(IMAGE_SHAPE), labelCol="label",
-        modelSpec=config.model.model_dump_json(), learningRate=t.learning_rate, batchSize=t.batch_size,
-        epochs=t.epochs, numProc=t.num_proc, threadsPerRank=dl.threads_per_rank(config),
-        shuffleBuffer=t.shuffle_buffer, seed=t.seed, recalibrateBatchNorm=t.recalibrate_batch_norm,
-        device=config.compute.device, workDir=dl.work_location(config))
+        modelSpec=config.model.model_dump_json(), trainingSettings=KerasTrainingSettings.from_section(config.training),
+        numProc=config.training.num_proc, threadsPerRank=dl.threads_per_rank(config), device=config.compute.device,
+        workDir=dl.work_location(config))
 
 
 def scoring_pipeline(config: FashionGanConfig, generator) -> PipelineModel:

@@ -15,6 +15,7 @@ from pyspark.ml.feature import SQLTransformer
 
 from spark_ml_pipeline.runtime.config_models import Section
 from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator
+from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.mlp import MLPSpec
 
 SCALED_FEATURES = "features_scaled"
@@ -23,7 +24,9 @@ RMSE_LOG = "root_mean_squared_error"  # Keras' log key of the RootMeanSquaredErr
 
 
 class KerasMLPSection(Section):
-    """The MLP (``family: keras_mlp``): ``layers`` hidden layers of ``units`` each, Adam, MSE loss."""
+    """The MLP (``family: keras_mlp``): ``layers`` hidden layers of ``units`` each, Adam, MSE loss. Its training
+    fields are training settings of the same names (:meth:`KerasTrainingSettings.from_section`); the others keep
+    their defaults."""
 
     units: PositiveInt = 128
     layers: int = Field(2, ge=1, le=6)
@@ -49,10 +52,8 @@ def estimator(section: KerasMLPSection, *, features_size: int, label: str, worke
     return KerasHorovodEstimator(
         featuresCol=SCALED_FEATURES, inputShape=[features_size], labelCol=label, labelShape=[1],
         labelDtype="float32", modelSpec=json.dumps(mlp_spec(section)), outputShape=[1], loss="mse",
-        metrics=["RootMeanSquaredError"], optimizer="adam", learningRate=section.learning_rate,
-        batchSize=section.batch_size, epochs=section.epochs, numProc=workers, threadsPerRank=threads,
-        earlyStoppingPatience=section.early_stopping_patience, shuffleBuffer=section.shuffle_buffer, seed=seed,
-        workDir=work_dir, predictionCol=PREDICTION_ARRAY, **optional)
+        metrics=["RootMeanSquaredError"], trainingSettings=KerasTrainingSettings.from_section(section, seed=seed),
+        numProc=workers, threadsPerRank=threads, workDir=work_dir, predictionCol=PREDICTION_ARRAY, **optional)
 
 
 def scoring_pipeline(feature_stages: list, scaler_model, keras_model) -> PipelineModel:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Optional
+from typing import Callable, Optional
 
 from pydantic import Field, PositiveInt, model_validator
 from pyspark.ml import Transformer
@@ -17,36 +17,19 @@ from pyspark.sql import DataFrame
 
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, Section, run_date
 from spark_ml_pipeline.runtime.io import short_digest
-from spark_ml_pipeline.train.keras_estimator import FIT_DEFAULTS, KerasHorovodEstimator
+from spark_ml_pipeline.train.keras_estimator import DEFAULT_RANKS, KerasHorovodEstimator
+from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.zoo import ModelSpec
 
 
-class TrainingSection(Section):
-    """How the Horovod fit trains; ``learning_rate`` is per rank (scaled by the number of ranks)."""
+class TrainingSection(KerasTrainingSettings):
+    """The ``training`` section: how every rank trains (:class:`KerasTrainingSettings`, whose fields it inherits),
+    and how the pipeline launches the fit and splits its data."""
 
-    num_proc: PositiveInt = FIT_DEFAULTS["numProc"]
-    epochs: PositiveInt = FIT_DEFAULTS["epochs"]
-    batch_size: PositiveInt = FIT_DEFAULTS["batchSize"]
-    learning_rate: float = Field(FIT_DEFAULTS["learningRate"], gt=0)
-    optimizer: Literal["adam", "adamw", "sgd"] = FIT_DEFAULTS["optimizer"]
-    weight_decay: float = Field(FIT_DEFAULTS["weightDecay"], ge=0)  # adamw only
-    lr_schedule: Literal["constant", "cosine"] = FIT_DEFAULTS["lrSchedule"]  # cosine: to 0 by the last epoch
-    warmup_epochs: int = Field(FIT_DEFAULTS["warmupEpochs"], ge=0)  # linear warm-up to the rank-scaled rate
-    early_stopping_patience: int = Field(FIT_DEFAULTS["earlyStoppingPatience"], ge=0)  # 0 = off
-    augment: Literal["none", "shift_flip"] = FIT_DEFAULTS["augment"]  # image pipelines: shifts and flips
-    # Batches that re-estimate batch-norm statistics with the final weights (short fits need it); 0 = off.
-    recalibrate_batch_norm: int = Field(FIT_DEFAULTS["recalibrateBatchNorm"], ge=0)
-    loss: Optional[str] = None  # default: the pipeline's (e.g. mse); relative_l2 / relative_h1 for fields
+    num_proc: PositiveInt = DEFAULT_RANKS
     threads_per_rank: Optional[PositiveInt] = None  # default: cores // num_proc
-    shuffle_buffer: PositiveInt = FIT_DEFAULTS["shuffleBuffer"]
+    loss: Optional[str] = None  # default: the pipeline's (e.g. mse); relative_l2 / relative_h1 for fields
     validation_fraction: float = Field(0.1, gt=0, lt=0.5)
-    seed: int = FIT_DEFAULTS["seed"]
-
-    @model_validator(mode="after")
-    def _warmup_within_epochs(self) -> "TrainingSection":
-        if self.warmup_epochs >= self.epochs:
-            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs})")
-        return self
 
 
 class DataLimits(Section):
@@ -135,11 +118,8 @@ def estimator_for(config: DeepPipelineConfig, prepared: Prepared) -> KerasHorovo
         labelCol=prepared.label_column, labelShape=list(prepared.label_shape), labelDtype=prepared.label_dtype,
         modelSpec=json.dumps(config.model.model_dump(mode="json")), outputShape=list(prepared.output_shape),
         outputActivation=prepared.output_activation or "", loss=t.loss or prepared.loss,
-        metrics=list(prepared.metrics), optimizer=t.optimizer, weightDecay=t.weight_decay,
-        learningRate=t.learning_rate, batchSize=t.batch_size, epochs=t.epochs, numProc=t.num_proc,
-        threadsPerRank=threads_per_rank(config), earlyStoppingPatience=t.early_stopping_patience,
-        shuffleBuffer=t.shuffle_buffer, seed=t.seed, lrSchedule=t.lr_schedule, warmupEpochs=t.warmup_epochs,
-        augment=t.augment, recalibrateBatchNorm=t.recalibrate_batch_norm, device=config.compute.device,
+        metrics=list(prepared.metrics), trainingSettings=KerasTrainingSettings.from_section(t),
+        numProc=t.num_proc, threadsPerRank=threads_per_rank(config), device=config.compute.device,
         workDir=work_location(config))
 
 

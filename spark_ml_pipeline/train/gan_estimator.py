@@ -13,19 +13,19 @@ import json
 import os
 
 from pyspark.ml.feature import SQLTransformer
-from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.sql import DataFrame
 
 from spark_ml_pipeline.runtime.io import join, local_path
 from spark_ml_pipeline.train.gan_rank import SAMPLES_DIR, GANRankSpec, train_gan_rank
 from spark_ml_pipeline.train.horovod_rank import read_checkpoint_state
-from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator, KerasModel, KerasTrainingSummary, _task_slots
+from spark_ml_pipeline.train.keras_estimator import (KerasHorovodEstimator, KerasModel, KerasTrainingSummary,
+                                                     _task_slots, scoring_batch_size)
+from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.gan import GANSpec
 
 GENERATOR_FILE = "generator.keras"
 DISCRIMINATOR_FILE = "discriminator.keras"
-GAN_DEFAULTS = dict(learningRate=2e-4, batchSize=64, epochs=10, earlyStoppingPatience=0, labelDtype="int32",
-                    predictionCol="image", recalibrateBatchNorm=50)
+GAN_TRAINING = KerasTrainingSettings(learning_rate=2e-4, batch_size=64, epochs=10, early_stopping_patience=0)
 
 
 def latent_stage(spec: GANSpec, noise: str = "noise", label: str = "label", output: str = "latent") -> SQLTransformer:
@@ -42,16 +42,13 @@ def latent_stage(spec: GANSpec, noise: str = "noise", label: str = "label", outp
 
 class GANHorovodEstimator(KerasHorovodEstimator):
     """``modelSpec`` is a :class:`GANSpec` as JSON, ``inputShape`` the image shape, ``labelCol`` the integer class
-    (read by a conditional GAN). ``learningRate`` is the generator's per-rank rate (the spec may give the
-    discriminator its own); the Keras estimator's ``loss``, ``optimizer``, ``augment``, schedule, validation and
-    early-stopping parameters do not apply."""
-
-    killRankAfterEpoch = Param(Params._dummy(), "killRankAfterEpoch", "tests: the last rank SIGKILLs itself two "
-                               "steps into the epoch after this one (0 = never)", TypeConverters.toInt)
+    (read by a conditional GAN). The training settings' ``learning_rate`` is the generator's per-rank rate (the
+    spec may give the discriminator its own); their ``optimizer``, ``augment``, schedule and early stopping, and
+    the Keras estimator's ``loss`` and validation, do not apply."""
 
     def __init__(self, **kwargs):
         super().__init__()
-        self._setDefault(killRankAfterEpoch=0, **GAN_DEFAULTS)
+        self._setDefault(trainingSettings=GAN_TRAINING, labelDtype="int32", predictionCol="image")
         self._set(**{k: v for k, v in kwargs.items() if v is not None})
 
     def gan_spec(self) -> GANSpec:
@@ -62,7 +59,7 @@ class GANHorovodEstimator(KerasHorovodEstimator):
         for required in (self.inputShape, self.modelSpec, self.workDir):
             if not self.isDefined(required):
                 raise ValueError(f"{name}: parameter {required.name} is required")
-        for positive in (self.batchSize, self.epochs, self.numProc, self.threadsPerRank):
+        for positive in (self.numProc, self.threadsPerRank):
             if self.getOrDefault(positive) < 1:
                 raise ValueError(f"{name}: {positive.name} must be >= 1")
         if self.getOrDefault(self.device) not in ("cpu", "cuda"):
@@ -88,10 +85,7 @@ class GANHorovodEstimator(KerasHorovodEstimator):
             image_shape=tuple(g(self.inputShape)), gan=self.gan_spec().model_dump(mode="json"),
             checkpoint_dir=str(work / "checkpoints"), output_model=str(work / GENERATOR_FILE),
             output_discriminator=str(work / DISCRIMINATOR_FILE), samples_dir=str(work / SAMPLES_DIR),
-            learning_rate=g(self.learningRate), batch_size=g(self.batchSize), epochs=g(self.epochs),
-            threads_per_rank=g(self.threadsPerRank), shuffle_buffer=g(self.shuffleBuffer), seed=g(self.seed),
-            device=g(self.device), recalibrate_batch_norm=g(self.recalibrateBatchNorm),
-            record_weights_digest=g(self.recordWeightsDigest), kill_after_epoch=g(self.killRankAfterEpoch) or None)
+            training=self.getTrainingSettings(), threads_per_rank=g(self.threadsPerRank), device=g(self.device))
 
     def _fit(self, dataset: DataFrame) -> KerasModel:
         self.validate(dataset)
@@ -108,7 +102,7 @@ class GANHorovodEstimator(KerasHorovodEstimator):
     def _generator(self, spec: GANRankSpec) -> KerasModel:
         g = self.getOrDefault
         return KerasModel(modelPath=spec.output_model, featuresCol="latent", inputShape=[self.gan_spec().latent_dim()],
-                          predictionCol=g(self.predictionCol), batchSize=max(256, g(self.batchSize)))
+                          predictionCol=g(self.predictionCol), batchSize=scoring_batch_size(spec.training))
 
     def finished_model(self) -> KerasModel | None:
         """The generator of a fit already finished in ``workDir`` (its history from the checkpoint state),

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import glob
 import os
-import signal
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,12 +27,13 @@ from typing import Any
 import numpy as np
 
 from spark_ml_pipeline.train.horovod_rank import (PROGRESS_LOG, RankResult, _checkpoint_files, _dataset,
-                                                  _optimizer_variables, _restore_optimizer,
-                                                  _weights_digest, _write_state, column_to_array, progress_line,
-                                                  read_checkpoint_state, read_shard, recalibrate_batch_norm,
-                                                  start_rank)
+                                                  _optimizer_variables, _restore_optimizer, _write_state,
+                                                  column_to_array, progress_line, read_checkpoint_state, read_shard,
+                                                  recalibrate_batch_norm, start_rank)
+from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.gan import GANSpec, build_discriminator, build_generator, latent_vectors
 from spark_ml_pipeline.train.models.loading import load_keras_model
+from spark_ml_pipeline.train.rank_test_hooks import RankTestHooks
 
 SAMPLES_DIR = "samples"
 GRID_COLUMNS = 10
@@ -52,16 +52,12 @@ class GANRankSpec:
     output_model: str  # the generator
     output_discriminator: str
     samples_dir: str
-    learning_rate: float  # per rank, scaled by the number of ranks (as the generic rank does)
-    batch_size: int
-    epochs: int
+    # How to train, whole as the estimator was given it. A GAN reads its learning_rate (the generator's, per rank,
+    # scaled by the number of ranks), batch_size, epochs, shuffle_buffer, seed and recalibrate_batch_norm (batches
+    # of random latents that re-estimate the generator's batch-norm statistics).
+    training: KerasTrainingSettings
     threads_per_rank: int
-    shuffle_buffer: int
-    seed: int
     device: str
-    recalibrate_batch_norm: int  # batches of random latents that re-estimate the generator's BN statistics
-    record_weights_digest: bool = False
-    kill_after_epoch: int | None = None  # tests: the last rank SIGKILLs itself 2 steps into the epoch after this
 
 
 def sample_grid(images: np.ndarray, columns: int) -> np.ndarray:
@@ -202,14 +198,16 @@ def train_gan_rank(spec: GANRankSpec) -> dict:
     import tensorflow as tf
     from tensorflow import keras
 
-    rank, size = start_rank(hvd, spec.threads_per_rank, spec.device, spec.seed)
+    settings = spec.training
+    hooks = RankTestHooks.from_environment()
+    rank, size = start_rank(hvd, spec.threads_per_rank, spec.device, settings.seed)
     gan = GANSpec(**spec.gan)
 
     table, row_ids = read_shard(spec.train_dir, [spec.features_column, spec.label_column], rank, size)
     x = column_to_array(table, spec.features_column, spec.image_shape, "float32")
     y = column_to_array(table, spec.label_column, (), "int32")
-    steps = max(1, len(x) // spec.batch_size)
-    batches = iter(_dataset(x, y, spec.batch_size, spec.shuffle_buffer, spec.seed + rank, training=True))
+    steps = max(1, len(x) // settings.batch_size)
+    batches = iter(_dataset(x, y, settings.batch_size, settings.shuffle_buffer, settings.seed + rank, training=True))
 
     state = read_checkpoint_state(spec.checkpoint_dir)
     finished = bool(state and state.get("finished")) and os.path.exists(spec.output_model)
@@ -229,8 +227,8 @@ def train_gan_rank(spec: GANRankSpec) -> dict:
     history = {k: list(v) for k, v in history.items()}
 
     # Data parallelism: gradients averaged over `size` ranks = a `size` times larger batch; rates scaled.
-    g_rate = spec.learning_rate * size
-    d_rate = (gan.discriminator_learning_rate or spec.learning_rate) * size
+    g_rate = settings.learning_rate * size
+    d_rate = (gan.discriminator_learning_rate or settings.learning_rate) * size
     g_optimizer = keras.optimizers.Adam(learning_rate=g_rate, beta_1=gan.beta_1)
     d_optimizer = keras.optimizers.Adam(learning_rate=d_rate, beta_1=gan.beta_1)
     restored = [False, False]
@@ -248,17 +246,16 @@ def train_gan_rank(spec: GANRankSpec) -> dict:
                                 wrap_tape=hvd.DistributedGradientTape)  # averaged across ranks before each update
 
     names = STEP_METRICS
-    grid = grid_latents(gan, spec.seed)
+    grid = grid_latents(gan, settings.seed)
     progress_path = os.path.join(spec.checkpoint_dir, PROGRESS_LOG)
     epoch_seconds: list[float] = []
     epochs_run = 0
     if not finished:
-        for epoch in range(initial_epoch, spec.epochs):
+        for epoch in range(initial_epoch, settings.epochs):
             started = time.perf_counter()
             totals = np.zeros(len(names))
             for step_index in range(steps):
-                if epoch == spec.kill_after_epoch and rank == size - 1 and step_index == 2:
-                    os.kill(os.getpid(), signal.SIGKILL)  # tests: a rank dies mid-epoch, as on a lost executor
+                hooks.before_step(epoch, step_index, rank, size)
                 images, labels = next(batches)
                 totals += train_step(images, labels).numpy()
             epoch_seconds.append(time.perf_counter() - started)
@@ -273,7 +270,7 @@ def train_gan_rank(spec: GANRankSpec) -> dict:
                 write_png(sample_grid(generator.predict(grid, verbose=0), GRID_COLUMNS),
                           os.path.join(spec.samples_dir, f"epoch-{epoch + 1:04d}.png"))
                 with open(progress_path, "a") as handle:
-                    handle.write(progress_line(epoch + 1, spec.epochs, logs, steps * spec.batch_size * size,
+                    handle.write(progress_line(epoch + 1, settings.epochs, logs, steps * settings.batch_size * size,
                                                epoch_seconds[-1], sum(epoch_seconds)) + "\n")
             hvd.allreduce(tf.constant([0.0]), op=hvd.Sum)  # every rank waits for rank 0's checkpoint
 
@@ -281,12 +278,12 @@ def train_gan_rank(spec: GANRankSpec) -> dict:
     if epochs_run:
         # The generator's inference-mode statistics from its final weights; the same latents on every rank,
         # so the weights stay identical.
-        rng = np.random.default_rng(spec.seed + 1)
-        count = spec.batch_size * spec.recalibrate_batch_norm
+        rng = np.random.default_rng(settings.seed + 1)
+        count = settings.batch_size * settings.recalibrate_batch_norm
         calibration = latent_vectors(rng.standard_normal((count, gan.noise_dim)),
                                      rng.integers(0, gan.classes, count), gan)
-        batch_norm_batches = recalibrate_batch_norm(generator, calibration, spec.batch_size,
-                                                    spec.recalibrate_batch_norm)
+        batch_norm_batches = recalibrate_batch_norm(generator, calibration, settings.batch_size,
+                                                    settings.recalibrate_batch_norm)
     if rank == 0:
         if epochs_run:
             for model, path in ((generator, spec.output_model), (discriminator, spec.output_discriminator)):
@@ -298,14 +295,13 @@ def train_gan_rank(spec: GANRankSpec) -> dict:
     check = hvd.allreduce(tf.constant([float(rank + 1)]), op=hvd.Sum)
     result = RankResult(rank=rank, size=size, rows=len(x), row_ids=row_ids, history=history,
                         initial_epoch=initial_epoch, epochs_run=epochs_run, epoch_seconds=epoch_seconds,
-                        weights_digest=(_weights_digest(generator) if spec.record_weights_digest else None),
+                        weights_digest=hooks.weights_digest(generator),
                         allreduce_check=float(check.numpy()[0]), optimizer_restored=all(restored),
                         optimizer_iterations=int(g_optimizer.iterations.numpy()),
                         batch_norm_batches=batch_norm_batches)
     extra: dict[str, Any] = {
         "discriminator_iterations": int(d_optimizer.iterations.numpy()),
-        "discriminator_digest": (_weights_digest(discriminator) if spec.record_weights_digest and not finished
-                                 else None),
+        "discriminator_digest": None if finished else hooks.weights_digest(discriminator),
         "samples": sorted(glob.glob(os.path.join(spec.samples_dir, "epoch-*.png"))) if rank == 0 else [],
     }
     return asdict(result) | extra

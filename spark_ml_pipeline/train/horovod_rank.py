@@ -6,7 +6,6 @@ numpy, pyarrow, TensorFlow, Horovod and the model zoo, never on Spark.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import time
@@ -17,9 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spark_ml_pipeline.train.keras_settings import AUGMENTATIONS, KerasTrainingSettings
 from spark_ml_pipeline.train.losses import resolve_loss
 from spark_ml_pipeline.train.models.loading import load_keras_model
 from spark_ml_pipeline.train.models.zoo import build_model
+from spark_ml_pipeline.train.rank_test_hooks import RankTestHooks
 
 CHECKPOINT_MODEL = "checkpoint.keras"
 CHECKPOINT_STATE = "checkpoint.json"
@@ -43,22 +44,9 @@ class RankSpec:
     metrics: tuple[str, ...]
     checkpoint_dir: str
     output_model: str
-    # How to train: always set by KerasHorovodEstimator.rank_spec (its Params hold the defaults).
-    optimizer: str  # adam | adamw | sgd
-    learning_rate: float
-    batch_size: int
-    epochs: int
-    early_stopping_patience: int | None
+    training: KerasTrainingSettings  # how to train, whole as the estimator was given it
     threads_per_rank: int
-    shuffle_buffer: int
-    seed: int
     device: str  # cpu | cuda: cuda pins each rank to one GPU of its host (local rank)
-    lr_schedule: str  # constant | cosine (decay to 0 over the epochs after warm-up)
-    warmup_epochs: int  # linear warm-up from the per-rank rate to the rank-scaled one (Goyal et al.)
-    augment: str  # none | shift_flip: random shifts of up to AUGMENT_SHIFT pixels and horizontal flips
-    weight_decay: float  # adamw's decoupled weight decay (ignored by adam and sgd)
-    recalibrate_batch_norm: int  # batches of rank 0's training data that re-estimate batch-norm statistics
-    record_weights_digest: bool = False
     # A search trial (spark_ml_pipeline.train.trial_reporting.RemoteTrial): rank 0 reports each epoch, the pruner
     # may stop the fit on every rank.
     trial: Any = None
@@ -129,7 +117,6 @@ def column_to_array(table, column: str, shape: tuple[int, ...], dtype: str) -> n
 
 # --- training ------------------------------------------------------------------------------------------
 
-AUGMENTATIONS = ("none", "shift_flip")
 AUGMENT_SHIFT = 2  # pixels: a random crop of the image padded by 2, as in the CIFAR ResNet recipe
 
 
@@ -172,20 +159,20 @@ def _dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, shuffle_
     return data.prefetch(tf.data.AUTOTUNE)
 
 
-def learning_rate_for(spec: RankSpec, size: int, steps_per_epoch: int):
+def learning_rate_for(settings: KerasTrainingSettings, size: int, steps_per_epoch: int):
     """The rank-scaled learning rate, as a float or a schedule over optimizer steps. With warm-up it rises
     linearly from the single-rank rate to ``size`` times it; ``cosine`` then decays it to zero by the last
     epoch. The schedule reads the optimizer's step count, so a resumed fit continues it where it was."""
     from tensorflow import keras
 
-    peak = spec.learning_rate * size
-    if spec.lr_schedule == "constant" and not spec.warmup_epochs:
+    peak = settings.learning_rate * size
+    if settings.lr_schedule == "constant" and not settings.warmup_epochs:
         return peak
-    warmup_steps = spec.warmup_epochs * steps_per_epoch
+    warmup_steps = settings.warmup_epochs * steps_per_epoch
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=spec.learning_rate if warmup_steps else peak,
-        decay_steps=max(1, (spec.epochs - spec.warmup_epochs) * steps_per_epoch),
-        alpha=0.0 if spec.lr_schedule == "cosine" else 1.0,  # alpha 1: no decay
+        initial_learning_rate=settings.learning_rate if warmup_steps else peak,
+        decay_steps=max(1, (settings.epochs - settings.warmup_epochs) * steps_per_epoch),
+        alpha=0.0 if settings.lr_schedule == "cosine" else 1.0,  # alpha 1: no decay
         warmup_target=peak if warmup_steps else None, warmup_steps=warmup_steps)
 
 
@@ -221,14 +208,6 @@ def recalibrate_batch_norm(model, features: np.ndarray, batch_size: int, batches
         for layer, momentum in zip(norms, momenta):
             layer.momentum = momentum
     return len(starts)
-
-
-def _weights_digest(model) -> str:
-
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(np.ascontiguousarray(weight).tobytes())
-    return digest.hexdigest()
 
 
 def read_checkpoint_state(checkpoint_dir: str) -> dict | None:
@@ -449,22 +428,24 @@ def train_rank(spec: RankSpec) -> dict:
     import tensorflow as tf
     from tensorflow import keras
 
-    rank, size = start_rank(hvd, spec.threads_per_rank, spec.device, spec.seed)
+    settings = spec.training
+    hooks = RankTestHooks.from_environment()
+    rank, size = start_rank(hvd, spec.threads_per_rank, spec.device, settings.seed)
 
     columns = [spec.features_column, spec.label_column]
     table, row_ids = read_shard(spec.train_dir, columns, rank, size)
     x = column_to_array(table, spec.features_column, spec.input_shape, "float32")
     y = column_to_array(table, spec.label_column, spec.label_shape, spec.label_dtype)
-    steps = max(1, len(x) // spec.batch_size)
-    train_data = _dataset(x, y, spec.batch_size, spec.shuffle_buffer, spec.seed + rank, training=True,
-                          augment=augmenter(spec.augment, spec.input_shape, spec.seed + 7919 * rank))
+    steps = max(1, len(x) // settings.batch_size)
+    train_data = _dataset(x, y, settings.batch_size, settings.shuffle_buffer, settings.seed + rank, training=True,
+                          augment=augmenter(settings.augment, spec.input_shape, settings.seed + 7919 * rank))
     validation = None
     if spec.validation_dir:
         vtable, _ = read_shard(spec.validation_dir, columns, rank, size)
         vx = column_to_array(vtable, spec.features_column, spec.input_shape, "float32")
         vy = column_to_array(vtable, spec.label_column, spec.label_shape, spec.label_dtype)
         if len(vx):
-            validation = _dataset(vx, vy, spec.batch_size, 0, 0, training=False)
+            validation = _dataset(vx, vy, settings.batch_size, 0, 0, training=False)
 
     model, initial_epoch, history_so_far, finished, optimizer_state = _load_checkpoint(spec.checkpoint_dir)
     if finished:
@@ -476,8 +457,8 @@ def train_rank(spec: RankSpec) -> dict:
         model = build_model(spec.model_spec, spec.input_shape, spec.output_shape, spec.output_activation)
     # Data parallelism: gradients are averaged across ranks, so the effective batch is size x larger;
     # scale the learning rate with it (Goyal et al.).
-    optimizer = hvd.DistributedOptimizer(_optimizer(spec.optimizer, learning_rate_for(spec, size, steps),
-                                                    spec.weight_decay))
+    optimizer = hvd.DistributedOptimizer(_optimizer(settings.optimizer, learning_rate_for(settings, size, steps),
+                                                    settings.weight_decay))
     model.compile(optimizer=optimizer, loss=resolve_loss(spec.loss), metrics=list(spec.metrics))
     optimizer_restored = bool(optimizer_state and not finished and _restore_optimizer(optimizer, model, optimizer_state))
 
@@ -485,8 +466,8 @@ def train_rank(spec: RankSpec) -> dict:
                  # Average metrics across ranks before anything reads them, so early stopping decides
                  # identically on every rank.
                  hvd.callbacks.MetricAverageCallback()]
-    if spec.early_stopping_patience and validation is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.early_stopping_patience,
+    if settings.early_stopping_patience and validation is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.early_stopping_patience,
                                                        restore_best_weights=True))
     if rank == 0:
         callbacks.append(_checkpoint_callback(spec.checkpoint_dir, history_so_far))
@@ -496,13 +477,13 @@ def train_rank(spec: RankSpec) -> dict:
     timer = _EpochTimer()
     callbacks.append(timer)
     if rank == 0:  # after the timer: it reads this epoch's time
-        callbacks.append(_ProgressLog(os.path.join(spec.checkpoint_dir, PROGRESS_LOG), spec.epochs,
-                                      steps * spec.batch_size * size, timer))
+        callbacks.append(_ProgressLog(os.path.join(spec.checkpoint_dir, PROGRESS_LOG), settings.epochs,
+                                      steps * settings.batch_size * size, timer))
 
     history = {}
     epochs_run = 0
-    if initial_epoch < spec.epochs and not finished:
-        fit = model.fit(train_data, epochs=spec.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+    if initial_epoch < settings.epochs and not finished:
+        fit = model.fit(train_data, epochs=settings.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
                         validation_data=validation, callbacks=callbacks, verbose=0)
         history = {k: [float(v) for v in values] for k, values in fit.history.items()}
         epochs_run = len(next(iter(history.values()), []))
@@ -511,7 +492,7 @@ def train_rank(spec: RankSpec) -> dict:
 
     batch_norm_batches = 0
     if rank == 0 and epochs_run:  # only rank 0's model is saved; a finished fit's model already was
-        batch_norm_batches = recalibrate_batch_norm(model, x, spec.batch_size, spec.recalibrate_batch_norm)
+        batch_norm_batches = recalibrate_batch_norm(model, x, settings.batch_size, settings.recalibrate_batch_norm)
     if rank == 0:
         directory, name = os.path.split(spec.output_model)
         temporary = os.path.join(directory, f".partial-{name}")  # hidden until complete
@@ -521,7 +502,7 @@ def train_rank(spec: RankSpec) -> dict:
     check = hvd.allreduce(tf.constant([float(rank + 1)]), op=hvd.Sum)
     result = RankResult(rank=rank, size=size, rows=len(x), row_ids=row_ids, history=full_history,
                         initial_epoch=initial_epoch, epochs_run=epochs_run, epoch_seconds=timer.seconds,
-                        weights_digest=_weights_digest(model) if spec.record_weights_digest else None,
+                        weights_digest=hooks.weights_digest(model),
                         allreduce_check=float(check.numpy()[0]),
                         pruned_at_epoch=pruning.pruned_at_epoch if pruning is not None else None,
                         optimizer_restored=optimizer_restored,

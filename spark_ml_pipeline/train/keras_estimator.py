@@ -25,7 +25,7 @@ import pandas as pd
 from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.param.shared import HasFeaturesCol, HasLabelCol, HasPredictionCol, HasSeed
+from pyspark.ml.param.shared import HasFeaturesCol, HasLabelCol, HasPredictionCol
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsReader, DefaultParamsWritable, DefaultParamsWriter
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -36,29 +36,37 @@ from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, local_pa
 from spark_ml_pipeline.runtime.verbosity import configure as configure_verbosity
 from spark_ml_pipeline.runtime.verbosity import environment as verbosity_environment
 from spark_ml_pipeline.train.horovod_network import LoopbackNics, horovod_services, loopback_interfaces
-from spark_ml_pipeline.train.horovod_rank import (AUGMENTATIONS, PROGRESS_LOG, RankSpec, read_checkpoint_state,
-                                                  train_rank)
+from spark_ml_pipeline.train.horovod_rank import PROGRESS_LOG, RankSpec, read_checkpoint_state, train_rank
+from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.losses import resolve_loss
 from spark_ml_pipeline.train.models.loading import check_keras_file, load_keras_model
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 from spark_ml_pipeline.train.trial_reporting import RemoteTrial
 
 
-# How a fit trains unless told otherwise: the estimator's defaults, and the configuration's (TrainingSection).
-FIT_DEFAULTS = dict(optimizer="adam", learningRate=1e-3, batchSize=128, epochs=3, numProc=2,
-                    earlyStoppingPatience=3, shuffleBuffer=10_000, seed=0, lrSchedule="constant", warmupEpochs=0,
-                    device="cpu", augment="none", recalibrateBatchNorm=50, weightDecay=0.0)
+DEFAULT_RANKS = 2  # Horovod ranks of a fit unless told otherwise (the estimator's and the configuration's)
 
 
 def _shape(value) -> list[int]:
     return [int(v) for v in TypeConverters.toList(value)]
 
 
+def _training_settings(value) -> KerasTrainingSettings:
+    """Kept whole, subclass and all: the ranks get exactly this object."""
+    if not isinstance(value, KerasTrainingSettings):
+        raise TypeError(f"expected a KerasTrainingSettings, got {type(value).__name__}")
+    return value
+
+
 class _KerasParams(HasFeaturesCol, HasPredictionCol):
-    """What fitting and scoring share: the input array column and its shape, the output column, the batch."""
+    """What fitting and scoring share: the input array column and its shape, the output column."""
 
     inputShape = Param(Params._dummy(), "inputShape", "shape of one input", _shape)
-    batchSize = Param(Params._dummy(), "batchSize", "batch size per rank", TypeConverters.toInt)
+
+
+def scoring_batch_size(settings: KerasTrainingSettings) -> int:
+    """Rows per predict call of a fitted model: at least 256 (scoring needs no gradients), else the training batch."""
+    return max(256, settings.batch_size)
 
 
 @dataclass(frozen=True)
@@ -81,9 +89,13 @@ class KerasTrainingSummary:
         return self.rank_results[0].get("pruned_at_epoch") if self.rank_results else None
 
 
-class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
+class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol):
     """Parameters are declared on the class and checked in :meth:`validate` before any Spark job; the fitted
-    state (history, the ranks' reports) lives on the returned :class:`KerasModel` (``model.summary``)."""
+    state (history, the ranks' reports) lives on the returned :class:`KerasModel` (``model.summary``).
+
+    Three kinds: what to learn (columns, shapes, ``modelSpec``, ``loss``, ``metrics``); how to train, all in
+    ``trainingSettings`` (a frozen :class:`KerasTrainingSettings`, handed whole to every rank); and where it runs
+    (``numProc``, ``threadsPerRank``, ``device``, ``workDir``, ``dataDir``, ``trialReporting``, ``showProgress``)."""
 
     labelShape = Param(Params._dummy(), "labelShape", "shape of one label ([] for a scalar)", _shape)
     labelDtype = Param(Params._dummy(), "labelDtype", "numpy dtype of labels", TypeConverters.toString)
@@ -95,28 +107,14 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
     loss = Param(Params._dummy(), "loss", "a Keras loss name, or relative_l2 / relative_h1 for fields",
                  TypeConverters.toString)
     metrics = Param(Params._dummy(), "metrics", "Keras metrics", TypeConverters.toListString)
-    optimizer = Param(Params._dummy(), "optimizer", "adam, adamw or sgd", TypeConverters.toString)
-    weightDecay = Param(Params._dummy(), "weightDecay", "adamw's decoupled weight decay", TypeConverters.toFloat)
-    learningRate = Param(Params._dummy(), "learningRate", "per-rank learning rate (scaled by ranks)",
-                         TypeConverters.toFloat)
-    epochs = Param(Params._dummy(), "epochs", "maximum epochs", TypeConverters.toInt)
+    trainingSettings = Param(Params._dummy(), "trainingSettings", "how every rank trains: a frozen, validated "
+                             "KerasTrainingSettings (optimizer, learning rate, batch size, epochs, ...)",
+                             _training_settings)
     device = Param(Params._dummy(), "device", "cpu, or cuda: one GPU per rank (by local rank)",
                    TypeConverters.toString)
-    lrSchedule = Param(Params._dummy(), "lrSchedule", "constant or cosine (to zero at the last epoch)",
-                       TypeConverters.toString)
-    warmupEpochs = Param(Params._dummy(), "warmupEpochs", "epochs of linear learning-rate warm-up",
-                         TypeConverters.toInt)
-    augment = Param(Params._dummy(), "augment", "none, or shift_flip: random shifts and left-right flips of "
-                    "image batches while training", TypeConverters.toString)
-    recalibrateBatchNorm = Param(Params._dummy(), "recalibrateBatchNorm", "batches of training data that "
-                                 "re-estimate batch-norm statistics after the fit (0 = keep the moving averages)",
-                                 TypeConverters.toInt)
     numProc = Param(Params._dummy(), "numProc", "Horovod ranks (Spark tasks)", TypeConverters.toInt)
     threadsPerRank = Param(Params._dummy(), "threadsPerRank", "TF intra/inter-op threads per rank",
                            TypeConverters.toInt)
-    earlyStoppingPatience = Param(Params._dummy(), "earlyStoppingPatience", "epochs without improvement; 0 = off",
-                                  TypeConverters.toInt)
-    shuffleBuffer = Param(Params._dummy(), "shuffleBuffer", "tf.data shuffle buffer", TypeConverters.toInt)
     workDir = Param(Params._dummy(), "workDir", "store location for data, checkpoints and the model",
                     TypeConverters.toString)
     dataDir = Param(Params._dummy(), "dataDir", "where the ranks' Parquet data goes (default <workDir>/data); "
@@ -124,48 +122,39 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
     trialReporting = Param(Params._dummy(), "trialReporting", "JSON of a spark_ml_pipeline.train.trial_reporting.RemoteTrial: "
                            "rank 0 reports every epoch to that search trial, whose pruner can stop the fit",
                            TypeConverters.toString)
-    recordWeightsDigest = Param(Params._dummy(), "recordWeightsDigest", "hash final weights per rank (tests)",
-                                TypeConverters.toBoolean)
     showProgress = Param(Params._dummy(), "showProgress", "print rank 0's line per epoch (metrics, samples/s, ETA) "
                          "on the driver's console as the fit runs", TypeConverters.toBoolean)
 
     @keyword_only
     def __init__(self, *, featuresCol="features", inputShape=None, labelCol="label", labelShape=None,
                  labelDtype="float32", validationCol=VALIDATION_INDICATOR, modelSpec=None, outputShape=None,
-                 outputActivation="", loss="mse", metrics=None, optimizer=None, weightDecay=None, learningRate=None,
-                 batchSize=None, epochs=None, numProc=None, threadsPerRank=1, earlyStoppingPatience=None,
-                 shuffleBuffer=None, seed=None, lrSchedule=None, warmupEpochs=None, device=None, augment=None,
-                 recalibrateBatchNorm=None, workDir=None, dataDir=None, trialReporting=None,
-                 predictionCol="prediction", recordWeightsDigest=False, showProgress=True):
+                 outputActivation="", loss="mse", metrics=None, trainingSettings=None, numProc=None,
+                 threadsPerRank=1, device=None, workDir=None, dataDir=None, trialReporting=None,
+                 predictionCol="prediction", showProgress=True):
         super().__init__()
         self._setDefault(featuresCol="features", labelCol="label", labelShape=[], labelDtype="float32",
                          validationCol=VALIDATION_INDICATOR, outputActivation="", loss="mse", metrics=[],
-                         threadsPerRank=1, predictionCol="prediction", recordWeightsDigest=False, showProgress=True,
-                         **FIT_DEFAULTS)
+                         trainingSettings=KerasTrainingSettings(), numProc=DEFAULT_RANKS, threadsPerRank=1,
+                         device="cpu", predictionCol="prediction", showProgress=True)
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
+    def setTrainingSettings(self, value: KerasTrainingSettings) -> "KerasHorovodEstimator":
+        return self._set(trainingSettings=value)
+
+    def getTrainingSettings(self) -> KerasTrainingSettings:
+        return self.getOrDefault(self.trainingSettings)
+
     def validate(self, dataset: DataFrame | None = None) -> None:
-        """Every parameter checked before any job runs (like xgboost.spark's estimators)."""
+        """Every parameter checked before any job runs (like xgboost.spark's estimators). The training settings
+        validated themselves when they were made (frozen since)."""
         for required in (self.inputShape, self.modelSpec, self.outputShape, self.workDir):
             if not self.isDefined(required):
                 raise ValueError(f"{type(self).__name__}: parameter {required.name} is required")
-        for positive in (self.batchSize, self.epochs, self.numProc, self.threadsPerRank):
+        for positive in (self.numProc, self.threadsPerRank):
             if self.getOrDefault(positive) < 1:
                 raise ValueError(f"{type(self).__name__}: {positive.name} must be >= 1")
-        if self.getOrDefault(self.optimizer) not in ("adam", "adamw", "sgd"):
-            raise ValueError(f"{type(self).__name__}: optimizer must be adam, adamw or sgd")
-        if self.getOrDefault(self.weightDecay) < 0:
-            raise ValueError(f"{type(self).__name__}: weightDecay must be >= 0")
         if self.getOrDefault(self.device) not in ("cpu", "cuda"):
             raise ValueError(f"{type(self).__name__}: device must be cpu or cuda")
-        if self.getOrDefault(self.lrSchedule) not in ("constant", "cosine"):
-            raise ValueError(f"{type(self).__name__}: lrSchedule must be constant or cosine")
-        if not 0 <= self.getOrDefault(self.warmupEpochs) < self.getOrDefault(self.epochs):
-            raise ValueError(f"{type(self).__name__}: warmupEpochs must be >= 0 and below epochs")
-        if self.getOrDefault(self.recalibrateBatchNorm) < 0:
-            raise ValueError(f"{type(self).__name__}: recalibrateBatchNorm must be >= 0")
-        if self.getOrDefault(self.augment) not in AUGMENTATIONS:
-            raise ValueError(f"{type(self).__name__}: augment must be one of {', '.join(AUGMENTATIONS)}")
         try:
             resolve_loss(self.getOrDefault(self.loss))
         except ValueError as exc:
@@ -194,13 +183,8 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
             model_spec=json.loads(g(self.modelSpec)), output_shape=tuple(g(self.outputShape)),
             output_activation=activation, loss=g(self.loss), metrics=tuple(g(self.metrics)),
             checkpoint_dir=str(work / "checkpoints"), output_model=str(work / "model.keras"),
-            optimizer=g(self.optimizer), learning_rate=g(self.learningRate), batch_size=g(self.batchSize),
-            epochs=g(self.epochs), early_stopping_patience=g(self.earlyStoppingPatience) or None,
-            threads_per_rank=g(self.threadsPerRank), shuffle_buffer=g(self.shuffleBuffer), seed=g(self.seed),
-            record_weights_digest=g(self.recordWeightsDigest), trial=self._remote_trial(),
-            lr_schedule=g(self.lrSchedule), warmup_epochs=g(self.warmupEpochs), device=g(self.device),
-            augment=g(self.augment), recalibrate_batch_norm=g(self.recalibrateBatchNorm),
-            weight_decay=g(self.weightDecay))
+            training=self.getTrainingSettings(), threads_per_rank=g(self.threadsPerRank), device=g(self.device),
+            trial=self._remote_trial())
 
     def _remote_trial(self):
         if not self.isDefined(self.trialReporting):
@@ -236,14 +220,14 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol, HasSeed):
         rank_results = self.run_ranks(dataset, train_rank, spec)
         model = KerasModel(modelPath=spec.output_model, featuresCol=g(self.featuresCol),
                            inputShape=g(self.inputShape), predictionCol=g(self.predictionCol),
-                           batchSize=max(256, g(self.batchSize)))
+                           batchSize=scoring_batch_size(spec.training))
         model.summary = KerasTrainingSummary(history=rank_results[0]["history"], rank_results=rank_results)
         return model
 
     def run_ranks(self, dataset: DataFrame, train_fn, spec) -> list[dict]:
         """``train_fn(spec)`` on ``numProc`` Horovod ranks (Spark tasks); their reports sorted by rank. Rank 0's
         progress lines are printed as they come, the ranks' output goes to the work directory's ranks.log, and a
-        failure is one :class:`HorovodFitError` line. ``spec`` needs ``checkpoint_dir`` and ``epochs``."""
+        failure is one :class:`HorovodFitError` line. ``spec`` needs ``checkpoint_dir`` and ``training``."""
         import horovod.spark
 
         g = self.getOrDefault
@@ -298,7 +282,7 @@ def fit_failure(exc: Exception, spec, num_proc: int, ranks_log: str, started: fl
     state = read_checkpoint_state(spec.checkpoint_dir)
     if state is not None and not state.get("finished"):
         done = int(state["epoch"]) + 1
-        resume = f"epochs 1-{done} of {spec.epochs} are checkpointed; rerun to resume from epoch {done + 1}"
+        resume = f"epochs 1-{done} of {spec.training.epochs} are checkpointed; rerun to resume from epoch {done + 1}"
     else:
         resume = "no epoch was checkpointed; a rerun starts from epoch 1"
     return HorovodFitError(f"{what}; {resume} (checkpoints {spec.checkpoint_dir}, ranks' output {ranks_log})")
@@ -548,6 +532,7 @@ class KerasModel(Model, _KerasParams, DefaultParamsReadable, DefaultParamsWritab
     self-contained."""
 
     modelPath = Param(Params._dummy(), "modelPath", "Keras model file (shared store)", TypeConverters.toString)
+    batchSize = Param(Params._dummy(), "batchSize", "rows per predict call", TypeConverters.toInt)
 
     @keyword_only
     def __init__(self, *, modelPath=None, featuresCol="features", inputShape=None, predictionCol="prediction",

@@ -14,6 +14,7 @@ import psutil
 
 from spark_ml_pipeline.train.horovod_network import loopback_interfaces
 from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator
+from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
@@ -67,8 +68,9 @@ def test_a_local_mode_fit_listens_on_loopback_only(spark, tmp_path):
                                   "features array<float>, label float, is_validation boolean")
     estimator = KerasHorovodEstimator(featuresCol="features", inputShape=[8], labelCol="label",
                                       modelSpec=json.dumps({"kind": "mlp", "hidden": [8]}), outputShape=[1],
-                                      epochs=2, batchSize=32, numProc=2, earlyStoppingPatience=0,
-                                      workDir=str(tmp_path / "work"), showProgress=False)
+                                      trainingSettings=KerasTrainingSettings(epochs=2, batch_size=32,
+                                                                             early_stopping_patience=0),
+                                      numProc=2, workDir=str(tmp_path / "work"), showProgress=False)
     before = listeners()
     fitted: list = []
     fit = threading.Thread(target=lambda: fitted.append(estimator.fit(frame)))

@@ -13,11 +13,13 @@ from PIL import Image
 from pyspark.ml import PipelineModel
 
 from pipelines.fashion_mnist.dataset import load_fashion_mnist
-from spark_ml_pipeline.train.gan_estimator import GANHorovodEstimator, latent_stage
+from spark_ml_pipeline.train.gan_estimator import GAN_TRAINING, GANHorovodEstimator, latent_stage
 from spark_ml_pipeline.train.gan_rank import sample_grid
 from spark_ml_pipeline.train.horovod_rank import CHECKPOINT_STATE, PROGRESS_LOG, read_checkpoint_state
 from spark_ml_pipeline.train.keras_estimator import HorovodFitError
+from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.gan import GANSpec, latent_vectors
+from spark_ml_pipeline.train.rank_test_hooks import KILL_RANK_IN_EPOCH, RECORD_WEIGHTS_DIGEST
 
 TINY = GANSpec(noise_dim=8, label_embedding=4, generator_filters=[8, 4], discriminator_filters=[4, 8], kernel_size=3)
 ROWS, BATCH = 320, 32  # 160 rows per rank: 5 steps per epoch
@@ -31,22 +33,33 @@ def images_frame(spark, rows=ROWS):
 
 
 def estimator(work_dir, epochs=2, **overrides):
+    training = KerasTrainingSettings(**{**GAN_TRAINING.model_dump(), "epochs": epochs, "batch_size": BATCH,
+                                        "recalibrate_batch_norm": 2})
     params = dict(featuresCol="features", inputShape=[28, 28], labelCol="label",
-                  modelSpec=json.dumps(TINY.model_dump(mode="json")), epochs=epochs, batchSize=BATCH, numProc=2,
-                  threadsPerRank=1, workDir=str(work_dir), recordWeightsDigest=True, recalibrateBatchNorm=2,
-                  showProgress=False)
+                  modelSpec=json.dumps(TINY.model_dump(mode="json")), trainingSettings=training, numProc=2,
+                  threadsPerRank=1, workDir=str(work_dir), showProgress=False)
     params.update(overrides)
     return GANHorovodEstimator(**params)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def weights_digests():
+    """Every rank reports hashes of its final weights (a test-only hook of the rank function, rank_test_hooks)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(RECORD_WEIGHTS_DIGEST, "1")
+        yield
+
+
 @pytest.fixture(scope="module")
 def two_rank_gan(spark, tmp_path_factory):
-    """Two ranks, 2 epochs: rank 1 SIGKILLs itself two steps into epoch 2, the fit fails in one line; the same
-    fit again resumes after epoch 1's checkpoint. The resumed fit is what the other tests look at."""
+    """Two ranks, 2 epochs: rank 1 SIGKILLs itself two steps into epoch 2 (a test-only hook of the rank function,
+    rank_test_hooks), the fit fails in one line; the same fit again resumes after epoch 1's checkpoint. The
+    resumed fit is what the other tests look at."""
     work = tmp_path_factory.mktemp("gan")
     frame = images_frame(spark)
-    with pytest.raises(HorovodFitError) as failure:
-        estimator(work, killRankAfterEpoch=1).fit(frame)
+    with pytest.raises(HorovodFitError) as failure, pytest.MonkeyPatch.context() as patch:
+        patch.setenv(KILL_RANK_IN_EPOCH, "1")  # 0-based: the second epoch
+        estimator(work).fit(frame)
     state = read_checkpoint_state(str(work / "checkpoints"))
     return estimator(work).fit(frame), work, failure.value, state
 

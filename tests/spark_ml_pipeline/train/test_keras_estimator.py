@@ -1,19 +1,27 @@
 """Horovod really distributes: two ranks on Spark, disjoint shards, identical weights, a finished fit not
 retrained, and the fitted model scores a DataFrame exactly like in-process predict. (Resuming after a rank is
-killed mid-fit: tests/faults/test_horovod_rank_kill.py.)"""
+killed mid-fit: tests/faults/test_horovod_rank_kill.py.) The training settings are one object handed whole to
+every rank: a new setting is one field (test_a_new_training_setting_is_one_field_and_reaches_every_rank)."""
 import json
+import os
+import sys
 
+import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import Field, ValidationError
 
 from spark_ml_pipeline.runtime.config import load_config
-from spark_ml_pipeline.train.deep_learning import Prepared, estimator_for
-from spark_ml_pipeline.train.horovod_rank import (CHECKPOINT_STATE, PROGRESS_LOG, RankSpec, gpu_for_rank,
-                                                  learning_rate_for, progress_line, shard_ranges)
+from spark_ml_pipeline.train.deep_learning import Prepared, TrainingSection, estimator_for
+from spark_ml_pipeline.train.horovod_rank import (CHECKPOINT_STATE, PROGRESS_LOG, gpu_for_rank, learning_rate_for,
+                                                  progress_line, shard_ranges)
 from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator, _ProgressPrinter
+from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
+from spark_ml_pipeline.train.rank_test_hooks import RECORD_WEIGHTS_DIGEST
 
 MLP = {"kind": "mlp", "hidden": [16]}
+FAST = KerasTrainingSettings(epochs=2, batch_size=32, early_stopping_patience=0)
 
 
 def regression_frame(spark, rows=640):
@@ -25,12 +33,25 @@ def regression_frame(spark, rows=640):
     return spark.createDataFrame(frame, "row_id long, features array<float>, label float, is_validation boolean")
 
 
-def estimator(work_dir, epochs=2, **overrides):
+def settings(**changes) -> KerasTrainingSettings:
+    """The fast settings with ``changes``, validated."""
+    return KerasTrainingSettings(**{**FAST.model_dump(), **changes})
+
+
+def estimator(work_dir, training=FAST, **overrides):
     params = dict(featuresCol="features", inputShape=[8], labelCol="label", modelSpec=json.dumps(MLP),
-                  outputShape=[1], loss="mse", metrics=["mae"], epochs=epochs, batchSize=32, numProc=2,
-                  threadsPerRank=1, earlyStoppingPatience=0, workDir=str(work_dir), recordWeightsDigest=True)
+                  outputShape=[1], loss="mse", metrics=["mae"], trainingSettings=training, numProc=2,
+                  threadsPerRank=1, workDir=str(work_dir))
     params.update(overrides)
     return KerasHorovodEstimator(**params)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def weights_digests():
+    """Every rank reports a hash of its final weights (a test-only hook of the rank function, rank_test_hooks)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(RECORD_WEIGHTS_DIGEST, "1")
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +70,7 @@ def test_two_ranks_train_on_disjoint_shards_and_end_identical(two_rank_fit):
     assert first["allreduce_check"] == second["allreduce_check"] == 3.0  # 1 + 2: allreduce sums across ranks
     assert first["rows"] == second["rows"] > 0
     assert first["row_ids"][1] <= second["row_ids"][0]  # disjoint shards
+    assert first["weights_digest"] is not None  # the test-only hook is on: the ranks hash their weights
     assert first["weights_digest"] == second["weights_digest"]  # synchronous data parallelism
 
 
@@ -83,16 +105,21 @@ def test_parameters_are_validated_before_any_job(spark, tmp_path):
         estimator(tmp_path, numProc=8).fit(frame)
     with pytest.raises(ValueError, match="no column 'pixels'"):
         estimator(tmp_path, featuresCol="pixels").fit(frame)
-    with pytest.raises(ValueError, match="optimizer must be adam, adamw or sgd"):
-        estimator(tmp_path, optimizer="rmsprop").fit(frame)
     with pytest.raises(ValueError, match="unknown loss 'relative_l3'"):
         estimator(tmp_path, loss="relative_l3").fit(frame)
-    with pytest.raises(ValueError, match="augment must be one of none, shift_flip"):
-        estimator(tmp_path, augment="rotate").fit(frame)
-    with pytest.raises(ValueError, match="weightDecay must be >= 0"):
-        estimator(tmp_path, optimizer="adamw", weightDecay=-0.1).fit(frame)
-    with pytest.raises(ValueError, match="recalibrateBatchNorm must be >= 0"):
-        estimator(tmp_path, recalibrateBatchNorm=-1).fit(frame)
+    # The training settings are checked when they are made, so an estimator never holds invalid ones.
+    with pytest.raises(ValidationError, match=r"optimizer\n  Input should be 'adam', 'adamw' or 'sgd'"):
+        estimator(tmp_path, settings(optimizer="rmsprop")).fit(frame)
+    with pytest.raises(ValidationError, match=r"augment\n  Input should be 'none' or 'shift_flip'"):
+        estimator(tmp_path, settings(augment="rotate")).fit(frame)
+    with pytest.raises(ValidationError, match=r"weight_decay\n  Input should be greater than or equal to 0"):
+        estimator(tmp_path, settings(optimizer="adamw", weight_decay=-0.1)).fit(frame)
+    with pytest.raises(ValidationError, match=r"recalibrate_batch_norm\n  Input should be greater than or equal"):
+        estimator(tmp_path, settings(recalibrate_batch_norm=-1)).fit(frame)
+    with pytest.raises(ValidationError, match=r"warmup_epochs \(2\) must be below epochs \(2\)"):
+        estimator(tmp_path, settings(warmup_epochs=2)).fit(frame)
+    with pytest.raises(TypeError, match="expected a KerasTrainingSettings, got dict"):
+        estimator(tmp_path, {"epochs": 2})
 
 
 def test_shards_are_equal_so_ranks_take_the_same_steps():
@@ -101,9 +128,9 @@ def test_shards_are_equal_so_ranks_take_the_same_steps():
 
 
 def test_learning_rate_warms_up_to_the_rank_scaled_rate_then_decays(tmp_path):
-    spec = estimator(tmp_path, learningRate=0.01, epochs=5).rank_spec("", None)
-    assert learning_rate_for(spec, size=2, steps_per_epoch=10) == pytest.approx(0.02)  # constant, scaled
-    warm = learning_rate_for(RankSpec(**{**spec.__dict__, "lr_schedule": "cosine", "warmup_epochs": 1}), 2, 10)
+    spec = estimator(tmp_path, settings(learning_rate=0.01, epochs=5)).rank_spec("", None)
+    assert learning_rate_for(spec.training, size=2, steps_per_epoch=10) == pytest.approx(0.02)  # constant, scaled
+    warm = learning_rate_for(settings(learning_rate=0.01, epochs=5, lr_schedule="cosine", warmup_epochs=1), 2, 10)
     rates = [float(warm(step)) for step in (0, 5, 10, 30, 50)]
     assert rates[0] == pytest.approx(0.01) and rates[1] == pytest.approx(0.015)  # linear warm-up
     assert rates[2] == pytest.approx(0.02)  # peak = per-rank rate x ranks
@@ -149,7 +176,7 @@ def test_a_killed_rank_is_named_even_when_a_peer_is_seen_failing_first(tmp_path)
 
     from spark_ml_pipeline.train import keras_estimator
 
-    spec = SimpleNamespace(checkpoint_dir=str(tmp_path / "checkpoints"), epochs=4)
+    spec = SimpleNamespace(checkpoint_dir=str(tmp_path / "checkpoints"), training=KerasTrainingSettings(epochs=4))
     horovod = RuntimeError("Horovod detected that one or more processes exited with non-zero status, thus causing "
                            "the job to be terminated. The first process to do so was:\nProcess name: 0\nExit code: 1\n")
 
@@ -165,3 +192,53 @@ def test_a_killed_rank_is_named_even_when_a_peer_is_seen_failing_first(tmp_path)
     assert message({"0": 1, "1": -9}).startswith("Horovod rank 1 of 2 was killed by SIGKILL (exit code -9)")
     assert message({"0": 1, "1": 1}).startswith("Horovod rank 0 of 2 exited with code 1")
     assert message(None).startswith("Horovod rank 0 of 2 exited with code 1")
+
+
+def test_the_training_section_hands_every_setting_to_the_ranks():
+    """The configuration's ``training`` section is the settings plus how the pipeline launches and splits: each
+    setting it names, at a value other than its default, is in the rank's spec, and nothing else is."""
+    changed = {"optimizer": "adamw", "learning_rate": 0.02, "weight_decay": 0.01, "batch_size": 16, "epochs": 4,
+               "lr_schedule": "cosine", "warmup_epochs": 1, "early_stopping_patience": 0, "augment": "shift_flip",
+               "recalibrate_batch_norm": 7, "shuffle_buffer": 99, "seed": 5}
+    assert set(changed) == set(KerasTrainingSettings.model_fields)  # one value per setting
+    assert all(changed[name] != field.default for name, field in KerasTrainingSettings.model_fields.items())
+    assert issubclass(TrainingSection, KerasTrainingSettings)  # a new setting is a new config key, by inheritance
+    config = load_config("fashion_mnist", ["local"], ["store.root=/tmp/unused", "training.num_proc=1",
+                                                      *(f"training.{name}={value}" for name, value in changed.items())])
+    shapes = Prepared(train=None, tests={}, input_shape=(28, 28), label_column="label", label_shape=(),
+                      label_dtype="int32", output_shape=(10,), output_activation="softmax",
+                      loss="sparse_categorical_crossentropy", metrics=(), input_files=[])
+    training = estimator_for(config, shapes).rank_spec("train", None).training
+    assert type(training) is KerasTrainingSettings and training.model_dump() == changed
+
+
+class ToySettings(KerasTrainingSettings):
+    """A setting added the way a real one is: one field, with its default and its validation (in a subclass here,
+    so the product is untouched)."""
+
+    toy_momentum: float = Field(0.5, ge=0, le=1)
+
+
+def read_in_rank(spec) -> dict:
+    """A rank function: what each Horovod rank, in its own process, finds in its spec."""
+    return {"rank": int(os.environ["HOROVOD_RANK"]), "settings": type(spec.training).__name__,
+            "toy_momentum": spec.training.toy_momentum, "epochs": spec.training.epochs}
+
+
+def test_a_new_training_setting_is_one_field_and_reaches_every_rank(spark, tmp_path):
+    """The toy setting is validated, carried by the estimator and read by every Horovod rank with no other code:
+    the settings object travels whole, never field by field (a setting threaded by hand would not arrive)."""
+    with pytest.raises(ValidationError, match=r"toy_momentum\n  Input should be less than or equal to 1"):
+        ToySettings(toy_momentum=2)
+    toy = estimator(tmp_path, ToySettings(toy_momentum=0.25, epochs=3), showProgress=False)
+    frame = regression_frame(spark, rows=64)
+    toy.validate(frame)
+    assert toy.getTrainingSettings() == ToySettings(toy_momentum=0.25, epochs=3)
+    this_module = sys.modules[read_in_rank.__module__]
+    cloudpickle.register_pickle_by_value(this_module)  # the ranks cannot import a test module: send it by value
+    try:
+        results = toy.run_ranks(frame, read_in_rank, toy.rank_spec("unused", None))
+    finally:
+        cloudpickle.unregister_pickle_by_value(this_module)
+    assert results == [{"rank": rank, "settings": "ToySettings", "toy_momentum": 0.25, "epochs": 3}
+                       for rank in (0, 1)]
