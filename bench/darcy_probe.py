@@ -44,6 +44,7 @@ def fit(args) -> None:
 
     from pipelines.darcy_surrogate.dataset import load_darcy
     from spark_ml_pipeline.train.losses import resolve_loss
+    from spark_ml_pipeline.train.models.architecture import architecture_of
     from spark_ml_pipeline.train.models.zoo import build_model
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -66,7 +67,7 @@ def fit(args) -> None:
           f"train relative L2 {relative_l2(model.predict(train_x, verbose=0), train_y):.4f}, "
           f"test {relative_l2(model.predict(with_coordinates(test_x), verbose=0), test_y):.4f}"
           f" ({args.loss}, lr {args.lr}, batch {args.batch})")
-    if args.model == "fno":
+    if architecture_of(specs[args.model]["kind"]).resolution_free:
         fine_x, fine_y = load_darcy("test", 2 * SIDE)
         fine = relative_l2(model.predict(with_coordinates(fine_x), verbose=0), fine_y)
         print(f"  32x32 test set at its own resolution: {fine:.4f}")

@@ -22,6 +22,7 @@ from spark_ml_pipeline.report.describe import DescribeFields
 from spark_ml_pipeline.runtime.config_models import Section, StoreConfig
 from spark_ml_pipeline.runs.keras_run import DeepResult, train_and_record
 from spark_ml_pipeline.train import deep_learning as dl
+from spark_ml_pipeline.train.models.architecture import architecture_of
 from spark_ml_pipeline.train.splits import with_validation_flag
 
 NAME = "darcy_surrogate"
@@ -29,7 +30,6 @@ RESOLUTION = 16
 # name: (file split, file resolution, grid the rows are stored on)
 SPLITS = {"train": ("train", 16, RESOLUTION), "test": ("test", 16, RESOLUTION), "test32": ("test", 32, RESOLUTION),
           "test32_full": ("test", 32, 32)}
-RESOLUTION_FREE = ("fno",)  # model kinds whose input grid is not fixed
 
 
 class FieldFeatures(Section):
@@ -85,7 +85,7 @@ def input_shape_on(config: DarcySurrogateConfig, grid: int) -> tuple[int, ...]:
 def prepare(spark, config: DarcySurrogateConfig) -> dl.Prepared:
     train = with_validation_flag(_read(spark, config, "train", config.data.train_limit),
                                  config.training.validation_fraction, config.training.seed, ["row_id"])
-    resolution_free = config.model.kind in RESOLUTION_FREE and config.features.grid_coordinates
+    resolution_free = architecture_of(config.model).resolution_free and config.features.grid_coordinates
     names = ("test", "test32", "test32_full") if resolution_free else ("test", "test32")
     tests = {name: _read(spark, config, name, config.data.test_limit) for name in names}
     shape = (RESOLUTION, RESOLUTION)

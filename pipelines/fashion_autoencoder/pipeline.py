@@ -32,6 +32,7 @@ from spark_ml_pipeline.runs.keras_run import summary as keras_summary
 from spark_ml_pipeline.store.tracking import log_metrics_to_run, tag_run
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.keras_estimator import KerasModel
+from spark_ml_pipeline.train.models.architecture import architecture_of
 from spark_ml_pipeline.train.models.autoencoder import encoder_of
 from spark_ml_pipeline.train.models.variational import negative_elbo, prior_samples
 from spark_ml_pipeline.train.splits import with_validation_flag
@@ -56,7 +57,7 @@ def prepare(spark, config: FashionAutoencoderConfig) -> dl.Prepared:
     train = with_validation_flag(train, config.training.validation_fraction, config.training.seed, ["row_id"])
     test = _images(spark, config, "test", config.data.test_limit)
     # A VAE's likelihood is Bernoulli: with its KL term (in the model's losses) the loss is the negative ELBO.
-    vae = config.model.kind == "vae"
+    vae = architecture_of(config.model).variational
     return dl.Prepared(train=train, tests={"test": test}, input_shape=(28, 28), label_column="target",
                        label_shape=(28, 28), label_dtype="float32", output_shape=(28, 28), output_activation=None,
                        loss="binary_crossentropy" if vae else "mse", metrics=("mae", "mse") if vae else ("mae",),
@@ -137,7 +138,7 @@ def run(spark, config: FashionAutoencoderConfig) -> DeepResult:
     ingest(spark, config)
     result = train_and_record(spark, config, prepare(spark, config), evaluate,
                               describe=DescribeReconstructions("features", (28, 28)))
-    if config.model.kind == "vae":
+    if architecture_of(config.model).variational:
         result.metrics.update(record_vae(spark, config, result))
     location = write_codes(spark, config, result)
     tag_run(result.tracking_uri, result.run_id, {"codes_uri": location})

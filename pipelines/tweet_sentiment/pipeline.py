@@ -24,6 +24,7 @@ from spark_ml_pipeline.runs.keras_run import DeepResult, train_and_record
 from spark_ml_pipeline.store.tracking import log_metrics_to_run
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.metrics import classification_metrics
+from spark_ml_pipeline.train.models.architecture import architectures
 from spark_ml_pipeline.train.splits import split_by_hash, with_validation_flag
 
 NAME = "tweet_sentiment"
@@ -54,7 +55,9 @@ class TweetSentimentConfig(dl.DeepPipelineConfig):
         derived += RESERVED_IDS
 
         def fill(spec, where: str):
-            if not isinstance(spec, dict) or spec.get("kind") not in ("lstm", "bilstm", "transformer"):
+            kind = spec.get("kind") if isinstance(spec, dict) else None
+            declared = architectures().get(kind) if isinstance(kind, str) else None
+            if declared is None or not declared.token_input:
                 return spec
             if spec.get("vocab_size") not in (None, derived):
                 raise ValueError(f"{where}.vocab_size is derived from text.vocab_size + {RESERVED_IDS} = {derived}; "

@@ -18,8 +18,9 @@ and a final LayerNormalization before the pooling. Each head has ``embedding_dim
 
 ``PositionEmbedding`` and ``MaskedPooling1D`` are this module's own layers (the built-in ones cannot do it: a
 position table needs a ``tf.range``, i.e. a code-calling ``TFOpLambda`` the safe loader refuses, and
-``GlobalAveragePooling1D`` divides by zero on an all-padding sequence). Like the FNO's layers they are registered
-with Keras under the ``spark_ml_pipeline`` package and allowed by name in :mod:`.loading`'s safe loader.
+``GlobalAveragePooling1D`` divides by zero on an all-padding sequence). Like the FNO's layers (:mod:`.own_layers`)
+they are registered with Keras under the ``spark_ml_pipeline`` package and allowed by name in :mod:`.loading`'s
+safe loader.
 """
 from __future__ import annotations
 
@@ -27,12 +28,12 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 from pydantic import Field, PositiveInt, model_validator
 
+from spark_ml_pipeline.train.models.architecture import Architecture, declare
 from spark_ml_pipeline.train.models.mlp import Activation, ShapeLike, SpecBase, as_shape, check_activation, dense_head
+from spark_ml_pipeline.train.models.own_layers import OwnLayers
 
 if TYPE_CHECKING:  # pragma: no cover
     from tensorflow import keras
-
-KERAS_PACKAGE = "spark_ml_pipeline"
 
 
 class TransformerSpec(SpecBase):
@@ -53,15 +54,10 @@ class TransformerSpec(SpecBase):
         return self
 
 
-def _layers():
-    """This module's layers, defined (and registered with Keras) on first use: TensorFlow stays a lazy import."""
-    global _DEFINED
-    if _DEFINED is not None:
-        return _DEFINED
+def _define_layers() -> list[type]:
     import tensorflow as tf
     from tensorflow import keras
 
-    @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
     class PositionEmbedding(keras.layers.Layer):
         """(B, T, D) -> (B, T, D): adds a learned vector per position (a table of ``input_shape[1]`` rows, fixed at
         build). The input's mask passes through unchanged."""
@@ -86,7 +82,6 @@ def _layers():
         def compute_output_shape(self, input_shape):
             return input_shape
 
-    @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
     class MaskedPooling1D(keras.layers.Layer):
         """(B, T, D) -> (B, D): mean or maximum over the steps the mask keeps (all steps without a mask); 0 for a
         sequence the mask drops entirely. Consumes the mask."""
@@ -119,30 +114,21 @@ def _layers():
         def get_config(self):
             return {**super().get_config(), "mode": self.mode}
 
-    _DEFINED = {"PositionEmbedding": PositionEmbedding, "MaskedPooling1D": MaskedPooling1D}
-    return _DEFINED
+    return [PositionEmbedding, MaskedPooling1D]
 
 
-_DEFINED: Optional[dict] = None
-OWN_LAYERS_MODULE = __name__  # what Keras records as their module
-OWN_LAYERS = frozenset(f"{KERAS_PACKAGE}>{name}" for name in ("PositionEmbedding", "MaskedPooling1D"))
-
-
-def register_layers() -> None:
-    """Make this module's layers known to Keras (before loading a model that uses them)."""
-    _layers()
+OWN_LAYERS = OwnLayers(_define_layers, names=("PositionEmbedding", "MaskedPooling1D"))
 
 
 def build_transformer(spec: TransformerSpec, input_shape: ShapeLike, output_shape: ShapeLike,
                       output_activation: Optional[str] = None) -> "keras.Model":
     from tensorflow import keras
 
-    own = _layers()
-    layers = keras.layers
     input_shape, output_shape = as_shape(input_shape, "input_shape"), as_shape(output_shape, "output_shape")
     if len(input_shape) != 1:
         raise ValueError(f"sequence models need input_shape (sequence_length,), got {input_shape}")
     output_activation = check_activation(output_activation)
+    own, layers = OWN_LAYERS.classes(), keras.layers
     width = spec.embedding_dim
     inputs = keras.Input(shape=input_shape, dtype="int32", name="input")
     x = layers.Embedding(spec.vocab_size, width, mask_zero=True, name="embedding")(inputs)  # the padding mask
@@ -167,3 +153,7 @@ def build_transformer(spec: TransformerSpec, input_shape: ShapeLike, output_shap
     x = own["MaskedPooling1D"](spec.pooling, name=f"masked_{spec.pooling}_pooling")(x)
     outputs = dense_head(x, output_shape, output_activation)
     return keras.Model(inputs, outputs, name="transformer")
+
+
+ARCHITECTURE = declare(Architecture(spec=TransformerSpec, build=build_transformer, own_layers=OWN_LAYERS,
+                                    token_input=True))

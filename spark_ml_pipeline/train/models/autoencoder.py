@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 from pydantic import Field, PositiveInt
 
+from spark_ml_pipeline.train.models.architecture import Architecture, declare
 from spark_ml_pipeline.train.models.cnn import image_input
 from spark_ml_pipeline.train.models.mlp import (Activation, ShapeLike, SpecBase, as_shape, check_activation,
                                                 dense_stack)
@@ -158,3 +159,6 @@ def decoder_of(model: "keras.Model") -> "keras.Model":
     for layer in model.layers[start:]:
         x = layer(x)
     return keras.Model(inputs, x, name="decoder")
+
+
+ARCHITECTURE = declare(Architecture(spec=AutoencoderSpec, build=build_autoencoder, reconstructs_input=True))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 from pydantic import Field, PositiveInt
 
+from spark_ml_pipeline.train.models.architecture import Architecture, declare
 from spark_ml_pipeline.train.models.mlp import (BN_MOMENTUM, Activation, ShapeLike, SpecBase, as_shape, check_activation,
                                   dense_head, dense_stack)
 
@@ -107,3 +108,6 @@ def build_cnn(spec: CNNSpec, input_shape: ShapeLike, output_shape: ShapeLike,
         x = dense_stack(x, spec.dense, spec.activation, spec.dropout, batch_norm=False, prefix="dense")
         outputs = dense_head(x, output_shape, output_activation)
     return keras.Model(inputs, outputs, name="cnn")
+
+
+ARCHITECTURE = declare(Architecture(spec=CNNSpec, build=build_cnn))

@@ -6,9 +6,9 @@ it. And in Keras 2.15 safe mode still resolves any ``module`` a config names (``
 crafted config can import modules and make a layer call functions outside Keras. Before Keras reads anything,
 :func:`check_keras_file` therefore requires a ``.keras`` zip whose architecture names Keras modules only and has
 no layer that calls code by reference (``Lambda``, ``TFOpLambda``, ``SlicingOpLambda``). The zoo builds from
-built-in Keras layers plus its own registered layers (:data:`.spectral.OWN_LAYERS`,
-:data:`.attention.OWN_LAYERS`, :data:`.variational.OWN_LAYERS`, allowed here by their registered names, each only
-with the module that defines it), so its models always pass; any other custom layer is refused.
+built-in Keras layers plus the own layers its architectures declare (:mod:`.architecture`, allowed here by their
+registered names, each only with the module that defines it), so its models always pass; any other custom layer is
+refused.
 
 Models are loaded with ``compile=False`` (inference and resumed fits recompile): the saved compile config,
 which names the trainer's Horovod optimizer, is never deserialized, so it is not checked.
@@ -20,12 +20,10 @@ import os
 import zipfile
 
 from spark_ml_pipeline.runtime.errors import DataError
-from spark_ml_pipeline.train.models import attention, spectral, variational
+from spark_ml_pipeline.train.models.architecture import architectures
+from spark_ml_pipeline.train.models.own_layers import OwnLayers
 
 KERAS_SUFFIX = ".keras"
-# The zoo's own layers: registered name -> the module Keras records for it (the one that defines it).
-OWN_LAYERS = {name: owner.OWN_LAYERS_MODULE for owner in (spectral, attention, variational)
-              for name in owner.OWN_LAYERS}
 CODE_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda"})
 
 
@@ -37,25 +35,31 @@ def _keras_module(module: str) -> bool:
     return module == "keras" or module.startswith("keras.")
 
 
-def _refusals(node, where: str = ""):
-    """What makes a ``config.json`` architecture unsafe: (place, reason) pairs."""
+def _declared_own_layers() -> list[OwnLayers]:
+    """The own layers of every declared architecture, once each."""
+    return list(dict.fromkeys(declared.own_layers for declared in architectures().values() if declared.own_layers))
+
+
+def _refusals(node, own_layers: dict[str, str], where: str = ""):
+    """What makes a ``config.json`` architecture unsafe: (place, reason) pairs. ``own_layers``: the zoo's own
+    layers, registered name -> the module Keras records for it (the one that defines it)."""
     if isinstance(node, dict):
         module, class_name = node.get("module"), node.get("class_name")
         inner = node.get("config")
         name = inner.get("name", class_name) if isinstance(inner, dict) else class_name
         here = (f"{where}/{name}" if where else str(name)) if class_name else where
         # The zoo's own layers: Keras resolves them by registered name, recorded with their defining module.
-        own_layer = module is not None and OWN_LAYERS.get(node.get("registered_name")) == module
+        own_layer = module is not None and own_layers.get(node.get("registered_name")) == module
         if isinstance(module, str) and not _keras_module(module) and not own_layer:
             yield here, f"names module {module!r} (only Keras' own are loaded)"
         if class_name in CODE_LAYERS:
             yield here, f"is a {class_name} layer (it runs arbitrary Python code)"
         for key, value in node.items():
             if key != "compile_config":
-                yield from _refusals(value, here)
+                yield from _refusals(value, own_layers, here)
     elif isinstance(node, list):
         for value in node:
-            yield from _refusals(value, where)
+            yield from _refusals(value, own_layers, where)
 
 
 def check_keras_file(path: str) -> None:
@@ -70,7 +74,8 @@ def check_keras_file(path: str) -> None:
             config = json.loads(archive.read("config.json"))
     except (KeyError, ValueError, zipfile.BadZipFile, OSError) as exc:
         raise UnsafeModelError(f"refusing to load Keras model {path}: no readable config.json ({exc})") from None
-    for place, reason in _refusals(config):
+    own_layers = {name: layers.module for layers in _declared_own_layers() for name in layers.registered_names}
+    for place, reason in _refusals(config, own_layers):
         raise UnsafeModelError(f"refusing to load Keras model {path}: {place} {reason}")
 
 
@@ -79,8 +84,6 @@ def load_keras_model(path: str):
     check_keras_file(path)
     from tensorflow import keras
 
-    spectral.register_layers()  # the zoo's own layers, by the names the file records
-    attention.register_layers()
-    variational.register_layers()
-
+    for layers in _declared_own_layers():  # the zoo's own layers, by the names the file records
+        layers.classes()
     return keras.models.load_model(path, compile=False, safe_mode=True)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Literal, Optional, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from spark_ml_pipeline.train.models.architecture import Architecture, declare
+
 if TYPE_CHECKING:  # pragma: no cover
     from tensorflow import keras
 
@@ -96,3 +98,6 @@ def build_mlp(spec: MLPSpec, input_shape: ShapeLike, output_shape: ShapeLike,
     x = dense_stack(x, spec.hidden, spec.activation, spec.dropout, spec.batch_norm, prefix="dense")
     outputs = dense_head(x, output_shape, check_activation(output_activation))
     return keras.Model(inputs, outputs, name="mlp")
+
+
+ARCHITECTURE = declare(Architecture(spec=MLPSpec, build=build_mlp))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 from pydantic import Field, PositiveInt
 
+from spark_ml_pipeline.train.models.architecture import Architecture, declare
 from spark_ml_pipeline.train.models.mlp import ShapeLike, SpecBase, as_shape, check_activation, dense_head
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,3 +59,6 @@ def build_lstm(spec: LSTMSpec, input_shape: ShapeLike, output_shape: ShapeLike,
         x = layer(x)
     outputs = dense_head(x, output_shape, check_activation(output_activation))
     return keras.Model(inputs, outputs, name=f"bi{spec.cell}" if bidirectional else spec.cell)
+
+
+ARCHITECTURE = declare(Architecture(spec=LSTMSpec, build=build_lstm, token_input=True))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 from pydantic import Field, PositiveInt
 
+from spark_ml_pipeline.train.models.architecture import Architecture, declare
 from spark_ml_pipeline.train.models.cnn import conv_head, image_input, resolve_fully_convolutional
 from spark_ml_pipeline.train.models.mlp import BN_MOMENTUM, ShapeLike, SpecBase, as_shape, check_activation, dense_head
 
@@ -74,3 +75,6 @@ def build_resnet(spec: ResNetSpec, input_shape: ShapeLike, output_shape: ShapeLi
             x = keras.layers.Dropout(spec.dropout, name="head_dropout")(x)
         outputs = dense_head(x, output_shape, output_activation)
     return keras.Model(inputs, outputs, name="resnet")
+
+
+ARCHITECTURE = declare(Architecture(spec=ResNetSpec, build=build_resnet))

@@ -10,8 +10,8 @@ Block: ``act(SpectralConv2D(x) + Conv1x1(x))``; lifting 1x1 conv to ``width`` ch
 right before the blocks and crops it after (the FFT assumes a periodic field; Darcy's is not). Padding is in
 grid points, so it is not resolution-free: a model meant to predict on other grids keeps it at 0.
 
-``SpectralConv2D`` and ``SqueezeChannel`` are the zoo's only own layers: registered with Keras under the
-``spark_ml_pipeline`` package, and allowed by name in :mod:`.loading`'s safe loader.
+``SpectralConv2D`` and ``SqueezeChannel`` are this module's own layers (:mod:`.own_layers`): registered with Keras
+under the ``spark_ml_pipeline`` package, and allowed by name in :mod:`.loading`'s safe loader.
 """
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 from pydantic import Field, PositiveInt
 
+from spark_ml_pipeline.train.models.architecture import Architecture, declare
 from spark_ml_pipeline.train.models.cnn import conv_head
 from spark_ml_pipeline.train.models.mlp import Activation, ShapeLike, SpecBase, as_shape, check_activation
+from spark_ml_pipeline.train.models.own_layers import OwnLayers
 
 if TYPE_CHECKING:  # pragma: no cover
     from tensorflow import keras
-
-KERAS_PACKAGE = "spark_ml_pipeline"
 
 
 class FNOSpec(SpecBase):
@@ -38,15 +38,10 @@ class FNOSpec(SpecBase):
     activation: Activation = "gelu"
 
 
-def _layers():
-    """The zoo's own layers, defined (and registered with Keras) on first use: TensorFlow stays a lazy import."""
-    global _DEFINED
-    if _DEFINED is not None:
-        return _DEFINED
+def _define_layers() -> list[type]:
     import tensorflow as tf
     from tensorflow import keras
 
-    @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
     class SpectralConv2D(keras.layers.Layer):
         """Channels-last (B, H, W, C) -> (B, H, W, filters): the input's lowest ``modes`` x ``modes`` Fourier
         modes (positive and negative along H, the non-negative half along W) times complex weights, inverse
@@ -90,7 +85,6 @@ def _layers():
         def get_config(self):
             return {**super().get_config(), "filters": self.filters, "modes": self.modes}
 
-    @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
     class SqueezeChannel(keras.layers.Layer):
         """(B, H, W, 1) -> (B, H, W) for any H and W (a Reshape needs them fixed)."""
 
@@ -100,26 +94,16 @@ def _layers():
         def compute_output_shape(self, input_shape):
             return tuple(input_shape[:-1])
 
-    _DEFINED = {"SpectralConv2D": SpectralConv2D, "SqueezeChannel": SqueezeChannel}
-    return _DEFINED
+    return [SpectralConv2D, SqueezeChannel]
 
 
-_DEFINED: Optional[dict] = None
-OWN_LAYERS_MODULE = __name__  # what Keras records as their module
-OWN_LAYERS = frozenset(f"{KERAS_PACKAGE}>{name}" for name in ("SpectralConv2D", "SqueezeChannel"))
-
-
-def register_layers() -> None:
-    """Make the zoo's own layers known to Keras (before loading a model that uses them)."""
-    _layers()
+OWN_LAYERS = OwnLayers(_define_layers, names=("SpectralConv2D", "SqueezeChannel"))
 
 
 def build_fno(spec: FNOSpec, input_shape: ShapeLike, output_shape: ShapeLike,
               output_activation: Optional[str] = None) -> "keras.Model":
     from tensorflow import keras
 
-    own = _layers()
-    layers = keras.layers
     input_shape, output_shape = as_shape(input_shape, "input_shape"), as_shape(output_shape, "output_shape")
     output_activation = check_activation(output_activation)
     if len(input_shape) not in (2, 3) or len(output_shape) not in (2, 3) or output_shape[:2] != input_shape[:2]:
@@ -129,6 +113,7 @@ def build_fno(spec: FNOSpec, input_shape: ShapeLike, output_shape: ShapeLike,
     if 2 * spec.modes > height or spec.modes > width // 2 + 1:
         raise ValueError(f"fno modes={spec.modes} needs a (padded) grid of at least {2 * spec.modes} x "
                          f"{2 * spec.modes - 2}, got {height} x {width}")
+    own, layers = OWN_LAYERS.classes(), keras.layers
     if len(input_shape) == 3:  # any grid: the same model scores a finer one
         inputs = x = keras.Input(shape=(None, None, input_shape[2]), name="input")
     else:  # (H, W) data gets its channel axis from a Reshape, which needs the grid fixed
@@ -153,3 +138,7 @@ def build_fno(spec: FNOSpec, input_shape: ShapeLike, output_shape: ShapeLike,
         x = own["SqueezeChannel"](dtype="float32", name="head_squeeze")(x)
         outputs = layers.Activation(output_activation or "linear", dtype="float32", name="output")(x)
     return keras.Model(inputs, outputs, name="fno")
+
+
+# Resolution-free: the spectral weights do not depend on the grid (see the module docstring).
+ARCHITECTURE = declare(Architecture(spec=FNOSpec, build=build_fno, own_layers=OWN_LAYERS, resolution_free=True))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 from pydantic import Field, PositiveInt
 
+from spark_ml_pipeline.train.models.architecture import Architecture, declare
 from spark_ml_pipeline.train.models.cnn import conv_bn_act, conv_head, image_input
 from spark_ml_pipeline.train.models.mlp import Activation, ShapeLike, SpecBase, as_shape, check_activation
 
@@ -65,3 +66,6 @@ def build_unet(spec: UNetSpec, input_shape: ShapeLike, output_shape: ShapeLike,
         x = layers.Concatenate(name=f"up{level}_skip")([x, skips[level]])
         x = block(x, filters, f"up{level}")
     return keras.Model(inputs, conv_head(x, output_shape, output_activation), name="unet")
+
+
+ARCHITECTURE = declare(Architecture(spec=UNetSpec, build=build_unet))

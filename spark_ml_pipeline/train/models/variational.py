@@ -24,8 +24,8 @@ Layers (the encoder and decoder halves are the plain autoencoder's, :mod:`.autoe
   part of the loss the ranks minimise, the standard ``model.fit`` trains it unchanged, and Horovod's
   DistributedOptimizer averages its gradients across ranks with the reconstruction term's.
 
-The layer is registered with Keras under the ``spark_ml_pipeline`` package and allowed by name in
-:mod:`.loading`'s safe loader, like the FNO's and the transformer's.
+The layer is registered with Keras under the ``spark_ml_pipeline`` package (:mod:`.own_layers`) and allowed by name
+in :mod:`.loading`'s safe loader, like the FNO's and the transformer's.
 """
 from __future__ import annotations
 
@@ -35,14 +35,14 @@ from typing import TYPE_CHECKING, Literal, Optional
 import numpy as np
 from pydantic import Field, PositiveInt
 
+from spark_ml_pipeline.train.models.architecture import Architecture, declare
 from spark_ml_pipeline.train.models.autoencoder import (CODE_LAYER, SAMPLE_LAYER, conv_decoder, conv_encoder,
                                                         decoder_of, dense_decoder, dense_encoder)
 from spark_ml_pipeline.train.models.mlp import Activation, ShapeLike, SpecBase, as_shape, check_activation
+from spark_ml_pipeline.train.models.own_layers import OwnLayers
 
 if TYPE_CHECKING:  # pragma: no cover
     from tensorflow import keras
-
-KERAS_PACKAGE = "spark_ml_pipeline"
 LOG_VAR_LAYER = "z_log_var"
 BCE_EPSILON = 1e-7  # Keras' clipping of probabilities in binary_crossentropy
 
@@ -59,15 +59,10 @@ class VAESpec(SpecBase):
     kl_weight: float = Field(1.0, ge=0.0)  # beta: 1 = the ELBO (with binary_crossentropy), < 1 sharper images
 
 
-def _layers():
-    """This module's layer, defined (and registered with Keras) on first use: TensorFlow stays a lazy import."""
-    global _DEFINED
-    if _DEFINED is not None:
-        return _DEFINED
+def _define_layers() -> list[type]:
     import tensorflow as tf
     from tensorflow import keras
 
-    @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
     class GaussianSampling(keras.layers.Layer):
         """[z_mean, z_log_var] -> z: a reparameterised draw of N(z_mean, exp(z_log_var)) in training, z_mean at
         inference. Adds ``kl_weight`` x the batch mean of KL(N(z_mean, exp(z_log_var)) || N(0, I)) (summed over
@@ -95,18 +90,10 @@ def _layers():
         def get_config(self):
             return {**super().get_config(), "kl_weight": self.kl_weight}
 
-    _DEFINED = {"GaussianSampling": GaussianSampling}
-    return _DEFINED
+    return [GaussianSampling]
 
 
-_DEFINED: Optional[dict] = None
-OWN_LAYERS_MODULE = __name__  # what Keras records as its module
-OWN_LAYERS = frozenset({f"{KERAS_PACKAGE}>GaussianSampling"})
-
-
-def register_layers() -> None:
-    """Make this module's layer known to Keras (before loading a model that uses it)."""
-    _layers()
+OWN_LAYERS = OwnLayers(_define_layers, names=("GaussianSampling",))
 
 
 def build_vae(spec: VAESpec, input_shape: ShapeLike, output_shape: Optional[ShapeLike] = None,
@@ -115,7 +102,7 @@ def build_vae(spec: VAESpec, input_shape: ShapeLike, output_shape: Optional[Shap
     overrides ``spec.reconstruction_activation``."""
     from tensorflow import keras
 
-    own = _layers()
+    own = OWN_LAYERS.classes()
     input_shape = as_shape(input_shape, "input_shape")
     if output_shape is not None and as_shape(output_shape, "output_shape") != input_shape:
         raise ValueError(f"an autoencoder reconstructs its input: output_shape {output_shape} != {input_shape}")
@@ -192,3 +179,7 @@ def prior_samples(model: "keras.Model", count: int = 64, seed: int = 0) -> np.nd
     decoder = decoder_of(model)
     z = np.random.default_rng(seed).standard_normal((count, decoder.input_shape[-1])).astype(np.float32)
     return decoder(z, training=False).numpy()
+
+
+ARCHITECTURE = declare(Architecture(spec=VAESpec, build=build_vae, own_layers=OWN_LAYERS, reconstructs_input=True,
+                                    variational=True))

@@ -17,52 +17,50 @@ Head API -- ``output_shape`` says what the model predicts:
 
 ``output_activation`` (None = linear) is applied to the output; the output layer is named ``output``
 (``reconstruction`` for autoencoders) and computes in float32. Models are *not* compiled: the distributed
-trainer compiles them with Horovod's optimizer. Built-in Keras layers are used, plus the FNO's
-two registered layers (:mod:`.spectral`), the transformer's two (:mod:`.attention`) and the VAE's sampling
-layer (:mod:`.variational`), so ``model.save("m.keras")`` / ``load_keras_model("m.keras")`` (:mod:`.loading`:
-safe mode) need no ``custom_objects``.
+trainer compiles them with Horovod's optimizer. Built-in Keras layers are used, plus the architectures' own
+declared layers (the FNO's, the transformer's, the VAE's sampling layer), so ``model.save("m.keras")`` /
+``load_keras_model("m.keras")`` (:mod:`.loading`: safe mode) need no ``custom_objects``.
+
+The zoo names no architecture: each module of this package declares its own (:mod:`.architecture`), and the
+spec union and the builders are read from those declarations.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Mapping, Optional, Union
+import functools
+from typing import TYPE_CHECKING, Annotated, Any, Mapping, Optional, Union
 
 from pydantic import Field, TypeAdapter
 
-from spark_ml_pipeline.train.models.attention import TransformerSpec, build_transformer
-from spark_ml_pipeline.train.models.autoencoder import AutoencoderSpec, build_autoencoder
-from spark_ml_pipeline.train.models.cnn import CNNSpec, build_cnn
-from spark_ml_pipeline.train.models.mlp import MLPSpec, ShapeLike, build_mlp
-from spark_ml_pipeline.train.models.recurrent import LSTMSpec, build_lstm
-from spark_ml_pipeline.train.models.resnet import ResNetSpec, build_resnet
-from spark_ml_pipeline.train.models.spectral import FNOSpec, build_fno
-from spark_ml_pipeline.train.models.unet import UNetSpec, build_unet
-from spark_ml_pipeline.train.models.variational import VAESpec, build_vae
+from spark_ml_pipeline.train.models.architecture import architecture_of, architectures
+from spark_ml_pipeline.train.models.mlp import ShapeLike
 
 if TYPE_CHECKING:  # pragma: no cover
     from tensorflow import keras
 
-ModelSpec = Annotated[Union[MLPSpec, CNNSpec, ResNetSpec, UNetSpec, FNOSpec, LSTMSpec, TransformerSpec,
-                            AutoencoderSpec, VAESpec], Field(discriminator="kind")]
-MODEL_SPEC: TypeAdapter = TypeAdapter(ModelSpec)
 
-BUILDERS: dict[str, Callable[..., "keras.Model"]] = {
-    "mlp": build_mlp,
-    "cnn": build_cnn,
-    "resnet": build_resnet,
-    "unet": build_unet,
-    "fno": build_fno,
-    "lstm": build_lstm,
-    "bilstm": build_lstm,
-    "transformer": build_transformer,
-    "autoencoder": build_autoencoder,
-    "vae": build_vae,
-}
-RECONSTRUCTING = frozenset({"autoencoder", "vae"})  # kinds whose output is their input's reconstruction
+def spec_union(specs: tuple[type, ...]) -> Any:
+    """The discriminated union (on ``kind``) of ``specs``: what a pipeline config's ``model`` field parses."""
+    return Annotated[Union[specs], Field(discriminator="kind")]
+
+
+def declared_specs() -> tuple[type, ...]:
+    """The spec class of every declared architecture, once each, in the order of their kinds."""
+    return tuple(dict.fromkeys(architecture.spec for architecture in architectures().values()))
+
+
+# Every architecture this package declares (a pydantic field type: fixed when a config class is defined).
+ModelSpec = spec_union(declared_specs())
+
+
+@functools.lru_cache(maxsize=None)
+def _adapter(specs: tuple[type, ...]) -> TypeAdapter:
+    return TypeAdapter(spec_union(specs))
 
 
 def parse_spec(data: Union[Mapping[str, Any], ModelSpec]) -> ModelSpec:
-    """Validate a dict (e.g. from YAML) into the spec class named by its ``kind``; specs pass through."""
-    return MODEL_SPEC.validate_python(data)
+    """Validate a dict (e.g. from YAML) into the spec class named by its ``kind``; specs pass through.
+    Knows every architecture declared so far (this package's and any declared since, e.g. a test's)."""
+    return _adapter(declared_specs()).validate_python(data)
 
 
 def build_model(spec: Union[ModelSpec, Mapping[str, Any]], input_shape: ShapeLike,
@@ -70,9 +68,11 @@ def build_model(spec: Union[ModelSpec, Mapping[str, Any]], input_shape: ShapeLik
                 output_activation: Optional[str] = None) -> "keras.Model":
     """Build the (uncompiled) model described by ``spec`` for per-sample ``input_shape``.
 
-    ``output_shape`` is required except for autoencoders (and VAEs); see the module docstring for the head rules.
+    ``output_shape`` is required except for architectures that reconstruct their input (autoencoders); see the
+    module docstring for the head rules.
     """
     spec = parse_spec(spec)
-    if output_shape is None and spec.kind not in RECONSTRUCTING:
+    architecture = architecture_of(spec)
+    if output_shape is None and not architecture.reconstructs_input:
         raise ValueError(f"output_shape is required for a {spec.kind!r} model")
-    return BUILDERS[spec.kind](spec, input_shape, output_shape, output_activation)
+    return architecture.build(spec, input_shape, output_shape, output_activation)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from spark_ml_pipeline.train.models import ModelSpec, build_model, encoder_of
-from spark_ml_pipeline.train.models.autoencoder import decoder_of
+from spark_ml_pipeline.train.models import ModelSpec, build_model
+from spark_ml_pipeline.train.models.autoencoder import decoder_of, encoder_of
 from spark_ml_pipeline.train.models.loading import UnsafeModelError, load_keras_model
 from spark_ml_pipeline.train.models.variational import kl_divergence, negative_elbo, posterior_of, prior_samples
 
