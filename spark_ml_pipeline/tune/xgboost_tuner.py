@@ -20,8 +20,8 @@ from pyspark.sql import DataFrame
 
 from spark_ml_pipeline.runtime.errors import PipelineError
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR, Splits
-from spark_ml_pipeline.train.trial_reporting import TrialContext
 from spark_ml_pipeline.train.xgboost import EVAL_METRIC, Task, WorkerLayout, fit_pipeline, is_local, xgb_estimator
+from spark_ml_pipeline.tune.tuner import TrialContext
 
 
 @dataclass
@@ -56,6 +56,9 @@ class XGBoostTuner:
     def __init__(self, spark, config, prepare_search: Callable[..., XGBoostSearchData]) -> None:
         self.spark, self.config, self.prepare_search = spark, config, prepare_search
         self.eval_metric = EVAL_METRIC[getattr(config, "task", "regression")]
+        # the data's defaults until prepare() reads what the pipeline's data says
+        self.test_metric = f"test_{XGBoostSearchData.test_metric}"
+        self.test_direction = XGBoostSearchData.test_direction
 
     @property
     def metric(self) -> str:
