@@ -13,13 +13,17 @@ from typing import Any
 
 
 def protocol_methods(protocol: type) -> dict[str, inspect.Signature]:
-    """The protocol's methods and their signatures without ``self``."""
+    """The protocol's methods (``__call__`` included: a stage is a callable) and their signatures without ``self``."""
     methods = {}
     for name, member in vars(protocol).items():
-        if inspect.isfunction(member) and not name.startswith("_"):
+        if inspect.isfunction(member) and (not name.startswith("_") or name == "__call__"):
             signature = inspect.signature(member)
             methods[name] = signature.replace(parameters=list(signature.parameters.values())[1:])
     return methods
+
+
+def _call(name: str, signature: inspect.Signature) -> str:
+    return f"{name}({', '.join(signature.parameters)})"
 
 
 def unmet(plugin: Any, protocol: type) -> list[str]:
@@ -34,13 +38,15 @@ def unmet(plugin: Any, protocol: type) -> list[str]:
         if isinstance(expected, type) and expected is not Any and not isinstance(value, expected):
             gaps.append(f"{name!r} is {type(value).__name__}, not {expected.__name__}")
     for name, signature in protocol_methods(protocol).items():
-        member = getattr(plugin, name, None)
+        member = plugin if name == "__call__" else getattr(plugin, name, None)
         if not callable(member):
-            gaps.append(f"no method {name}{signature}")
+            gaps.append(f"no method {_call(name, signature)}")
             continue
         arguments = [p for p in signature.parameters.values() if p.default is inspect.Parameter.empty]
         try:
             inspect.signature(member).bind(*arguments)
         except TypeError:
-            gaps.append(f"{name}{inspect.signature(member)} does not take {name}{signature}")
+            gaps.append(f"{_call(name, inspect.signature(member))} does not take {_call(name, signature)}")
+        except ValueError:  # a builtin without a signature: nothing more to check
+            continue
     return gaps

@@ -1,9 +1,10 @@
 """Batch scoring: a registered model applied to new files, with the pipeline's own validation and a quarantine.
 
-A pipeline that can be scored declares a ``scorer(spark, config) -> Scorer`` (:mod:`spark_ml_pipeline.score.scorer`):
-how to read and validate new input (the ingest rules, labels optional) and which model outputs to keep. :func:`score` resolves the model
-through the registry (``champion`` or any alias, a version number, or ``runs:/<run id>``), loads the committed
-Spark ML ``PipelineModel``, applies it to the valid rows, and commits, for the run date ``D``::
+A pipeline that can be scored declares a ``scorer(spark, config) -> Scorer``
+(:mod:`spark_ml_pipeline.score.scorer`): how to read and validate new input (the ingest rules, labels optional)
+and which model outputs to keep. :func:`score` resolves the model through the registry (``champion`` or any
+alias, a version number, or ``runs:/<run id>``), loads the committed Spark ML ``PipelineModel``, applies it to
+the valid rows, and commits, for the run date ``D``::
 
     <output>/run_date=D/                  predictions: keys, outputs, model_version, run_id (Parquet)
     <output>/run_date=D/_scoring.json     the stats: rows in / scored / quarantined by reason, the model
