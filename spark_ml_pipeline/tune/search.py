@@ -3,8 +3,9 @@
 * The space is the pipeline's ``tune.space`` (see :mod:`spark_ml_pipeline.tune.search_space`); the objective is the
   pipeline's validation metric with its direction (taxi_fare: ``validation_rmse``, minimize; the Keras
   pipelines: the ``objective`` of their ``TUNING``, e.g. fashion_mnist ``val_accuracy``, maximize).
-  Tuners: :mod:`pipelines.taxi_fare.tuner` (XGBoost, pruned on rungs of rounds) and :mod:`spark_ml_pipeline.tune.keras_tuner`
-  (Horovod fits, pruned per epoch by rank 0).
+  Tuners (their contract: :class:`spark_ml_pipeline.tune.tuner.Tuner`): :mod:`spark_ml_pipeline.tune.xgboost_tuner`
+  (pruned on rungs of rounds) and :mod:`spark_ml_pipeline.tune.keras_tuner` (Horovod fits, pruned per epoch by
+  rank 0).
 * The study lives in the shared store: ``<store root>/optuna/<study>.journal`` (or ``tune.storage``, an
   RDB URL), named ``<pipeline>-<hash of the search definition>``; re-running the same command resumes it.
   COMPLETE + PRUNED trials count against ``tune.n_trials`` across restarts (and across drivers).
@@ -40,13 +41,13 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from spark_ml_pipeline.runtime.contracts import unmet
+from spark_ml_pipeline.runtime.database_urls import is_rdb_url, redacted
 from spark_ml_pipeline.runtime.discovery import Factory
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.io import local_path, short_digest
 from spark_ml_pipeline.store.recorder import RunRecorder
 from spark_ml_pipeline.store.registry import better, promote_if_better
 from spark_ml_pipeline.store.tracking import PREFLIGHT_TIMEOUT, Store, check_database, check_store, flatten
-from spark_ml_pipeline.runtime.database_urls import is_rdb_url, redacted
 from spark_ml_pipeline.studies.heartbeat import Heartbeat, fail_stale
 from spark_ml_pipeline.studies.optuna_internals import storage_of, trial_id_of
 from spark_ml_pipeline.studies.pruners import make_pruner as pruner_named
@@ -234,7 +235,7 @@ class TuneResult:
 class Search:
     """``parallelism`` driver threads run ask -> fit -> tell until the budget, the timeout or Ctrl-C."""
 
-    def __init__(self, spark, config, tuner, study, tracking, experiment_id: str, parent_run_id: str,
+    def __init__(self, spark, config, tuner: Tuner, study, tracking, experiment_id: str, parent_run_id: str,
                  progress: Callable[[str], None]) -> None:
         self.spark, self.config, self.tuner, self.study = spark, config, tuner, study
         self.tracking, self.experiment_id, self.parent_run_id = tracking, experiment_id, parent_run_id
