@@ -16,7 +16,7 @@ from spark_ml_pipeline.ingest.files import count_input_rows, list_input_files, r
 from spark_ml_pipeline.ingest.quarantine import REASON, tag_rows
 from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.runtime.io import to_uri
-from spark_ml_pipeline.score.batch import PipelineScorer, ScoringInput
+from spark_ml_pipeline.score.scorer import PipelineScorer, ScoringInput
 
 ROW_ID, PIXELS, LABEL = "row_id", "pixels", "label"
 PIXEL_COUNT = IMAGE_SIZE * IMAGE_SIZE

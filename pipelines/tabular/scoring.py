@@ -16,7 +16,7 @@ from pipelines.tabular.pipeline import is_classification, predicted_label_column
 from spark_ml_pipeline.ingest.files import count_input_rows, list_input_files
 from spark_ml_pipeline.ingest.quarantine import RAW_LINE, REASON, with_raw_line
 from spark_ml_pipeline.runs.xgboost_run import PREDICTION, PROBABILITY
-from spark_ml_pipeline.score.batch import PipelineScorer, ScoringInput
+from spark_ml_pipeline.score.scorer import PipelineScorer, ScoringInput
 
 
 def outputs(config: TabularConfig) -> list[str]:

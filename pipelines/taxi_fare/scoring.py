@@ -17,7 +17,7 @@ from pipelines.taxi_fare.pipeline import TaxiFareConfig, input_format, validatio
 from spark_ml_pipeline.ingest.files import count_input_rows, list_input_files
 from spark_ml_pipeline.ingest.quarantine import RAW_LINE, REASON, SOURCE_FILE, with_raw_line
 from spark_ml_pipeline.runtime.io import to_uri
-from spark_ml_pipeline.score.batch import PipelineScorer, ScoringInput
+from spark_ml_pipeline.score.scorer import PipelineScorer, ScoringInput
 
 OUTPUTS = ["prediction"]
 # Copied to the predictions as read (before the model's stages fill coordinates from zones): the trip itself,

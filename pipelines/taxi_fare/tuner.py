@@ -20,8 +20,8 @@ from pipelines.taxi_fare.pipeline import FEATURES_COLUMN, ensure_generated, inge
 from spark_ml_pipeline.runs.xgboost_run import XGBoostData
 from spark_ml_pipeline.runtime.io import short_digest
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
-from spark_ml_pipeline.train.trial_reporting import TrialContext
 from spark_ml_pipeline.tune.keras_tuner import best_epoch_attrs, trial_location
+from spark_ml_pipeline.tune.tuner import TrialContext
 from spark_ml_pipeline.tune.xgboost_tuner import XGBoostTuner
 
 

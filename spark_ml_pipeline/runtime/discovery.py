@@ -10,12 +10,40 @@ import importlib
 import os
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, TypeVar
 
+from spark_ml_pipeline.runtime.config_models import PipelineConfigBase
 from spark_ml_pipeline.runtime.errors import ConfigError
+
+if TYPE_CHECKING:  # annotations only: finding a pipeline starts no JVM
+    from pyspark.sql import SparkSession
 
 PIPELINES_PACKAGE_ENV = "SML_PIPELINES_PACKAGE"
 DEFAULT_PIPELINES_PACKAGE = "pipelines"
+
+
+Plugin = TypeVar("Plugin", covariant=True)
+
+
+class Stage(Protocol):
+    """One stage of a pipeline (``ingest``, ``train``, ``run`` ...): its result is what ``summary`` reads."""
+
+    def __call__(self, spark: SparkSession, config: PipelineConfigBase) -> Any: ...
+
+
+class Summary(Protocol):
+    """The lines a job prints about a stage's result."""
+
+    def __call__(self, result: Any, config: PipelineConfigBase) -> str: ...
+
+
+class Factory(Protocol[Plugin]):
+    """Builds a pipeline's plugin for one configuration: its tuner (``Factory[Tuner]``, the protocol
+    :class:`spark_ml_pipeline.tune.tuner.Tuner`) or its scorer (``Factory[Scorer]``,
+    :class:`spark_ml_pipeline.score.scorer.Scorer`). Those protocols live where they are consumed, above this
+    layer; the search and batch scoring check what a factory built against them."""
+
+    def __call__(self, spark: SparkSession, config: PipelineConfigBase) -> Plugin: ...
 
 
 @dataclass(frozen=True)
@@ -28,11 +56,11 @@ class PipelineDefinition:
     """
 
     kind: str
-    config: type
-    stages: Mapping[str, Callable[..., Any]]
-    summary: Callable[[Any, Any], str]
-    tuner: Callable[..., Any] | None = None
-    scorer: Callable[..., Any] | None = None
+    config: type[PipelineConfigBase]
+    stages: Mapping[str, Stage]
+    summary: Summary
+    tuner: Factory[Any] | None = None
+    scorer: Factory[Any] | None = None
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 

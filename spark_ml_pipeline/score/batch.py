@@ -1,9 +1,10 @@
 """Batch scoring: a registered model applied to new files, with the pipeline's own validation and a quarantine.
 
-A pipeline that can be scored declares a ``scorer(spark, config) -> PipelineScorer``: how to read and validate
-new input (the ingest rules, labels optional) and which model outputs to keep. :func:`score` resolves the model
-through the registry (``champion`` or any alias, a version number, or ``runs:/<run id>``), loads the committed
-Spark ML ``PipelineModel``, applies it to the valid rows, and commits, for the run date ``D``::
+A pipeline that can be scored declares a ``scorer(spark, config) -> Scorer``
+(:mod:`spark_ml_pipeline.score.scorer`): how to read and validate new input (the ingest rules, labels optional)
+and which model outputs to keep. :func:`score` resolves the model through the registry (``champion`` or any
+alias, a version number, or ``runs:/<run id>``), loads the committed Spark ML ``PipelineModel``, applies it to
+the valid rows, and commits, for the run date ``D``::
 
     <output>/run_date=D/                  predictions: keys, outputs, model_version, run_id (Parquet)
     <output>/run_date=D/_scoring.json     the stats: rows in / scored / quarantined by reason, the model
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -33,10 +34,12 @@ from pyspark.sql import functions as F
 
 from spark_ml_pipeline.ingest.quarantine import REASON
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, run_date
-from spark_ml_pipeline.runtime.discovery import PipelineDefinition
+from spark_ml_pipeline.runtime.contracts import unmet
+from spark_ml_pipeline.runtime.discovery import Factory, PipelineDefinition
 from spark_ml_pipeline.runtime.errors import ConfigError, DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, is_local_uri, join, local_path, to_uri
 from spark_ml_pipeline.score.report import REPORT_FILE, scoring_report, training_profile
+from spark_ml_pipeline.score.scorer import Scorer, ScoringInput
 from spark_ml_pipeline.store.registry import ResolvedModel, resolve
 from spark_ml_pipeline.store.tracking import Store
 
@@ -45,20 +48,6 @@ STATS_FILE = "_scoring.json"
 MODEL_VERSION, RUN_ID, RUN_DATE = "model_version", "run_id", "run_date"
 LOCATION_ARGUMENTS = ("input", "output")
 _KEYS = "__scoring_keys"  # the keys ride through the model in one struct, so no stage can alter them
-
-
-@dataclass
-class ScoringInput:
-    valid: DataFrame  # rows that passed the pipeline's validation rules, in the shape the model's first stage expects
-    quarantine: DataFrame  # rejected rows, with a `reason` column
-    rows_in: int  # counted independently of parsing
-    keys: list[str]  # columns copied to the predictions next to the model outputs (e.g. row ids); may be []
-
-
-@dataclass
-class PipelineScorer:
-    read: Callable[[SparkSession, str], ScoringInput]  # (spark, input URI) -> validated input (labels optional)
-    outputs: list[str]  # model output columns to keep, e.g. ["prediction"] or ["prediction", "probability", ...]
 
 
 @dataclass
@@ -152,7 +141,7 @@ def load_model(model: ResolvedModel, reference: str) -> PipelineModel:
         raise DataError(f"--model {reference}: cannot load the Spark ML model at {model.uri} ({first})") from None
 
 
-def scorer_of(definition: PipelineDefinition, config: PipelineConfigBase):
+def scorer_of(definition: PipelineDefinition, config: PipelineConfigBase) -> Factory[Scorer]:
     """The pipeline's scorer factory; a pipeline that declares none is a ConfigError."""
     if definition.scorer is None:
         raise ConfigError(f"pipeline {config.pipeline!r} (kind {config.kind}) declares no scorer: "
@@ -186,12 +175,16 @@ def predictions(model: PipelineModel, scoring: ScoringInput, outputs: Sequence[s
                          F.lit(resolved.run_id).cast("string").alias(RUN_ID))
 
 
-def score(spark: SparkSession, config: PipelineConfigBase, scorer: PipelineScorer,
+def score(spark: SparkSession, config: PipelineConfigBase, scorer: Scorer,
           model_reference: str | ResolvedModel, input_uri: str, output_uri: str,
           reference_name: str | None = None) -> ScoreResult:
     """Score ``input_uri`` with the model ``model_reference`` names (or an already resolved model) and commit
     predictions, quarantine and stats under ``output_uri`` for the run date (see the module docstring)."""
     started = time.time()
+    gaps = unmet(scorer, Scorer)
+    if gaps:
+        raise ConfigError(f"pipeline {config.pipeline!r}: its scorer does not meet the Scorer protocol "
+                          f"(spark_ml_pipeline.score.scorer): {'; '.join(gaps)}")
     if isinstance(model_reference, ResolvedModel):
         resolved, reference = model_reference, reference_name or model_reference.uri
     else:

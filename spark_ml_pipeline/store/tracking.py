@@ -31,9 +31,9 @@ import mlflow  # noqa: E402
 import sqlalchemy  # noqa: E402
 
 from spark_ml_pipeline.runtime.config_models import StoreConfig  # noqa: E402
+from spark_ml_pipeline.runtime.database_urls import rdb_url, redacted  # noqa: E402
 from spark_ml_pipeline.runtime.errors import StoreError  # noqa: E402
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, is_local_uri, join, local_path, to_uri  # noqa: E402
-from spark_ml_pipeline.train.trial_reporting import rdb_url, redacted  # noqa: E402
 
 HADOOP_SCHEMES = {"file", "hdfs", "s3a", "abfs", "abfss", "gs", "viewfs"}
 MODEL_ARTIFACT = "model"

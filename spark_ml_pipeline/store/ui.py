@@ -25,7 +25,7 @@ from spark_ml_pipeline.runtime.cli import fail
 from spark_ml_pipeline.runtime.errors import PipelineError
 from spark_ml_pipeline.runtime.io import is_local_uri, local_path
 from spark_ml_pipeline.store.tracking import Store
-from spark_ml_pipeline.train.trial_reporting import redacted
+from spark_ml_pipeline.runtime.database_urls import redacted
 
 DEFAULT_PORT = 5000
 

@@ -14,31 +14,34 @@ The storage comes from the pipeline's configuration, as the search resolves it (
 """
 from __future__ import annotations
 
-import copy
 import re
 import sys
 import threading
 import uuid
 from pathlib import Path
 from socketserver import ThreadingMixIn
-from typing import Any, Container, Sequence
+from typing import TYPE_CHECKING, Any, Container, Sequence
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage, JournalStorage
-from optuna.storages._base import DEFAULT_STUDY_NAME_PREFIX
 from optuna.storages.journal import JournalFileBackend
 from optuna.study import StudyDirection
-from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 from optuna_dashboard import wsgi
 
 from spark_ml_pipeline.runtime import live_view
 from spark_ml_pipeline.runtime.cli import fail
 from spark_ml_pipeline.runtime.errors import PipelineError
-from spark_ml_pipeline.train.trial_reporting import is_rdb_url, open_storage_at, redacted
+from spark_ml_pipeline.runtime.database_urls import is_rdb_url, redacted
+from spark_ml_pipeline.studies.optuna_internals import (default_study_name_prefix, study_id_of, trial_id_of,
+                                                         with_study_id, with_trial_id)
+from spark_ml_pipeline.studies.storage import open_storage_at
 from spark_ml_pipeline.tune.search import optuna_dir, storage_location
+
+if TYPE_CHECKING:  # annotations only (Optuna exports no FrozenStudy; the adapter reaches it)
+    from spark_ml_pipeline.studies.optuna_internals import FrozenStudy
 
 DEFAULT_PORT = 8080
 JOURNAL_SUFFIX = ".journal"
@@ -108,14 +111,10 @@ class JournalDirectoryStorage(BaseStorage):
             return self._journals[name], local, name
 
     def _frozen_study(self, name: str, study: FrozenStudy) -> FrozenStudy:
-        study = copy.copy(study)
-        study._study_id = self._study_id(name, study._study_id)
-        return study
+        return with_study_id(study, self._study_id(name, study_id_of(study)))
 
     def _frozen_trial(self, name: str, trial: FrozenTrial) -> FrozenTrial:
-        trial = copy.copy(trial)
-        trial._trial_id = self._trial_id(name, trial._trial_id)
-        return trial
+        return with_trial_id(trial, self._trial_id(name, trial_id_of(trial)))
 
     # --- studies ------------------------------------------------------------------------------------------
 
@@ -126,7 +125,7 @@ class JournalDirectoryStorage(BaseStorage):
         return studies
 
     def create_new_study(self, directions: Sequence[StudyDirection], study_name: str | None = None) -> int:
-        study_name = study_name or f"{DEFAULT_STUDY_NAME_PREFIX}{uuid.uuid4()}"  # as Optuna's own storages
+        study_name = study_name or f"{default_study_name_prefix()}{uuid.uuid4()}"  # as Optuna's own storages
         with self._lock:
             try:
                 self.get_study_id_from_name(study_name)

@@ -16,8 +16,8 @@ from typing import Callable
 from pyspark.ml import PipelineModel
 
 from spark_ml_pipeline.runtime.io import short_digest
-from spark_ml_pipeline.train.trial_reporting import TrialContext
 from spark_ml_pipeline.tune.keras_tuner import KerasTuner, trial_location
+from spark_ml_pipeline.tune.tuner import TrialContext
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from spark_ml_pipeline.runtime.io import join, short_digest
 from spark_ml_pipeline.runs.keras_run import scoring_model
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
-from spark_ml_pipeline.train.trial_reporting import Pruned, TrialContext
 from spark_ml_pipeline.tune.search_space import target_key
+from spark_ml_pipeline.tune.tuner import Pruned, TrialContext
 
 # Keys a trial may not change: they define the data every trial shares.
 FIXED_TRAINING_KEYS = {"training.validation_fraction", "training.seed", "training.num_proc",

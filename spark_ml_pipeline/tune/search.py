@@ -3,8 +3,9 @@
 * The space is the pipeline's ``tune.space`` (see :mod:`spark_ml_pipeline.tune.search_space`); the objective is the
   pipeline's validation metric with its direction (taxi_fare: ``validation_rmse``, minimize; the Keras
   pipelines: the ``objective`` of their ``TUNING``, e.g. fashion_mnist ``val_accuracy``, maximize).
-  Tuners: :mod:`pipelines.taxi_fare.tuner` (XGBoost, pruned on rungs of rounds) and :mod:`spark_ml_pipeline.tune.keras_tuner`
-  (Horovod fits, pruned per epoch by rank 0).
+  Tuners (their contract: :class:`spark_ml_pipeline.tune.tuner.Tuner`): :mod:`spark_ml_pipeline.tune.xgboost_tuner`
+  (pruned on rungs of rounds) and :mod:`spark_ml_pipeline.tune.keras_tuner` (Horovod fits, pruned per epoch by
+  rank 0).
 * The study lives in the shared store: ``<store root>/optuna/<study>.journal`` (or ``tune.storage``, an
   RDB URL), named ``<pipeline>-<hash of the search definition>``; re-running the same command resumes it.
   COMPLETE + PRUNED trials count against ``tune.n_trials`` across restarts (and across drivers).
@@ -39,17 +40,23 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from spark_ml_pipeline.runtime.contracts import unmet
+from spark_ml_pipeline.runtime.database_urls import is_rdb_url, redacted
+from spark_ml_pipeline.runtime.discovery import Factory
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.io import local_path, short_digest
 from spark_ml_pipeline.store.recorder import RunRecorder
 from spark_ml_pipeline.store.registry import better, promote_if_better
 from spark_ml_pipeline.store.tracking import PREFLIGHT_TIMEOUT, Store, check_database, check_store, flatten
-from spark_ml_pipeline.train.trial_reporting import (Pruned, RemoteTrial, TrialContext, is_rdb_url, open_storage_at,
-                                                      redacted)
-from spark_ml_pipeline.train.trial_reporting import make_pruner as pruner_named
+from spark_ml_pipeline.studies.heartbeat import Heartbeat, fail_stale
+from spark_ml_pipeline.studies.optuna_internals import storage_of, trial_id_of
+from spark_ml_pipeline.studies.pruners import make_pruner as pruner_named
+from spark_ml_pipeline.studies.storage import open_storage_at
+from spark_ml_pipeline.train.trial_reporting import RemoteTrial
 from spark_ml_pipeline.tune import search_space
 from spark_ml_pipeline.tune.report import HISTORY_PNG, write_report
 from spark_ml_pipeline.tune.trials import format_table, top_trials
+from spark_ml_pipeline.tune.tuner import Pruned, TrialContext, Tuner
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 # What defines a search (its study name hashes these); budget, parallelism, timeout and storage do not.
@@ -123,40 +130,6 @@ def driver_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def fail_stale(study) -> None:
-    """Fail RUNNING trials whose heartbeat stopped (RDB storages; no-op for a journal); the storage's
-    stale-trial callback re-queues them."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-
-
-class Heartbeat:
-    """Records a running trial's heartbeat every ``interval`` seconds from a thread of its own, while the trial
-    fits (``Study.optimize`` does the same around the objective; an ask/tell loop must do it itself)."""
-
-    def __init__(self, storage, trial_id: int, interval: float) -> None:
-        self.storage, self.trial_id, self.interval = storage, trial_id, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial_id}", daemon=True)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.storage.record_heartbeat(self.trial_id)
-            except Exception:  # a database hiccup: try again next period (3 periods of grace)
-                pass
-
-    def start(self) -> "Heartbeat":
-        self.storage.record_heartbeat(self.trial_id)  # at once: a trial without one is never found stale
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def _requeue(study, trial, tracking=None) -> None:
     """Queue a failed trial's parameters again; the retry keeps its working directory (``work_of``), so a
     Keras retry resumes the failed trial's checkpoint. Its MLflow run is marked KILLED."""
@@ -220,8 +193,8 @@ def open_study(config, direction: str, tracking=None, progress: Callable[[str], 
         return study, recovered
     opening = False
     for orphan in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(orphan._trial_id, "orphaned", True)  # before: FAIL is final
-        study._storage.set_trial_state_values(orphan._trial_id, TrialState.FAIL)
+        storage_of(study).set_trial_user_attr(trial_id_of(orphan), "orphaned", True)  # before: FAIL is final
+        storage_of(study).set_trial_state_values(trial_id_of(orphan), TrialState.FAIL)
         _requeue(study, orphan, tracking)
         recovered.append(orphan.number)
     return study, recovered
@@ -235,16 +208,6 @@ def work_key(trial) -> int:
 def finished_count(study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
-
-# --- tuners: what a pipeline's search fits -------------------------------------------------------------
-#
-# A pipeline declares its tuner factory (PipelineDefinition.tuner: (spark, config) -> tuner). A tuner has:
-# metric / direction (the validation objective), test_metric / test_direction, curve_metrics, worker_noun,
-# budget_attr / budget_name (e.g. best_rounds / rounds), param_sections (config sections logged for the refit),
-# prepare() -> row counts, fit_trial(trial_config, TrialContext) -> {"value", ..., "curves"} (raising
-# trial_reporting.Pruned when pruned), refit(best_config, best_attrs) -> (Spark ML model, test metrics),
-# evaluate(model_uri) -> the test metric of a committed model. The library's tuners: tune.xgboost_tuner and
-# tune.keras_tuner.
 
 # --- the search ---------------------------------------------------------------------------------------
 
@@ -272,7 +235,7 @@ class TuneResult:
 class Search:
     """``parallelism`` driver threads run ask -> fit -> tell until the budget, the timeout or Ctrl-C."""
 
-    def __init__(self, spark, config, tuner, study, tracking, experiment_id: str, parent_run_id: str,
+    def __init__(self, spark, config, tuner: Tuner, study, tracking, experiment_id: str, parent_run_id: str,
                  progress: Callable[[str], None]) -> None:
         self.spark, self.config, self.tuner, self.study = spark, config, tuner, study
         self.tracking, self.experiment_id, self.parent_run_id = tracking, experiment_id, parent_run_id
@@ -379,7 +342,7 @@ class Search:
         with self.lock:  # the sampler sees every trial told so far (and, with constant_liar, those running)
             trial = self.study.ask()
             # at once: a trial RUNNING without a heartbeat is failed only after the grace period (HeartbeatRDBStorage)
-            heartbeat = (Heartbeat(self.study._storage, trial._trial_id, config.tune.heartbeat_seconds).start()
+            heartbeat = (Heartbeat(self.study, trial, config.tune.heartbeat_seconds).start()
                          if self.shared else None)
             try:
                 group = f"tune-{self.study.study_name}-trial-{trial.number}"
@@ -418,7 +381,7 @@ class Search:
                     raise Pruned(f"pruned at step {step} ({intermediate:.4f})")
 
             remote = RemoteTrial(storage=storage_location(config), study_name=self.study.study_name,
-                                 trial_id=trial._trial_id, metric=self.tuner.metric, pruner=config.tune.pruner,
+                                 trial_id=trial_id_of(trial), metric=self.tuner.metric, pruner=config.tune.pruner,
                                  pruner_startup_trials=config.tune.pruner_startup_trials)
             context = TrialContext(number=trial.number, work_key=work_key(trial), workers=self.num_workers,
                                    threads_per_worker=self.threads, report=report, remote=remote)
@@ -475,7 +438,7 @@ class Search:
                 self.done = finished_count(self.study)
             elif state in (TrialState.COMPLETE, TrialState.PRUNED):
                 self.done += 1
-            frozen = self.study._storage.get_trial(trial._trial_id)
+            frozen = storage_of(self.study).get_trial(trial_id_of(trial))
             if state == TrialState.COMPLETE and (self.best is None or better(value, self.best.value,
                                                                               self.tuner.direction)):
                 self.best = frozen
@@ -519,7 +482,8 @@ def _parent_run(tracking, experiment_id: str, study, config) -> str:
     return run.info.run_id
 
 
-def tune(spark, config, tuner_factory, progress: Callable[[str], None] | None = None) -> TuneResult:
+def tune(spark, config, tuner_factory: Factory[Tuner] | None,
+         progress: Callable[[str], None] | None = None) -> TuneResult:
     """Run (or resume) the search defined by ``config.tune``; refit, compare and promote the best.
 
     ``tuner_factory`` is the pipeline's declared tuner (``PipelineDefinition.tuner``)."""
@@ -529,6 +493,10 @@ def tune(spark, config, tuner_factory, progress: Callable[[str], None] | None = 
     started = time.time()
     search_space.check_space(config)
     tuner = tuner_factory(spark, config)
+    gaps = unmet(tuner, Tuner)
+    if gaps:
+        raise ConfigError(f"pipeline {config.pipeline!r}: its tuner does not meet the Tuner protocol "
+                          f"(spark_ml_pipeline.tune.tuner): {'; '.join(gaps)}")
     store = Store(config.store)
     experiment_id = store.experiment_id(config.store.experiment or config.pipeline)
     tracking = MlflowClient(store.tracking_uri)

@@ -18,9 +18,9 @@ from pyspark.ml import PipelineModel
 
 from spark_ml_pipeline.runtime.errors import PipelineError
 from spark_ml_pipeline.runs.xgboost_run import XGBoostData, fit_model
-from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR, Splits
-from spark_ml_pipeline.train.trial_reporting import TrialContext
+from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 from spark_ml_pipeline.train.xgboost import EVAL_METRIC, WorkerLayout, is_local, xgb_estimator
+from spark_ml_pipeline.tune.tuner import TrialContext
 
 
 def feature_list(features: str | list[str]) -> list[str]:
@@ -41,6 +41,8 @@ class XGBoostTuner:
     def __init__(self, spark, config, prepare_search: Callable[..., XGBoostData]) -> None:
         self.spark, self.config, self.prepare_search = spark, config, prepare_search
         self.eval_metric = EVAL_METRIC[getattr(config, "task", "regression")]
+        # a regression's until prepare() reads what the pipeline's data says
+        self.test_metric, self.test_direction = "test_rmse", "minimize"
 
     @property
     def metric(self) -> str:

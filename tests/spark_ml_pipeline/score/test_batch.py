@@ -9,8 +9,8 @@ from pyspark.sql import functions as F
 from spark_ml_pipeline.ingest.quarantine import REASON, tag_rows
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase
 from spark_ml_pipeline.runtime.errors import ConfigError, DataError
-from spark_ml_pipeline.score.batch import (PipelineScorer, ScoringInput, read_stats, score, split_locations,
-                                           summary)
+from spark_ml_pipeline.score.batch import read_stats, score, split_locations, summary
+from spark_ml_pipeline.score.scorer import PipelineScorer, ScoringInput
 from spark_ml_pipeline.store.registry import ResolvedModel
 
 

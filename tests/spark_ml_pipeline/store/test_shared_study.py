@@ -18,8 +18,9 @@ from optuna.trial import TrialState
 
 from jobs.tune import expand_aliases
 from spark_ml_pipeline.runtime.config import load_config
-from spark_ml_pipeline.train.trial_reporting import redacted
-from spark_ml_pipeline.tune.search import Heartbeat, fail_stale, is_shared, open_study, study_name
+from spark_ml_pipeline.runtime.database_urls import redacted
+from spark_ml_pipeline.studies.heartbeat import Heartbeat, fail_stale
+from spark_ml_pipeline.tune.search import is_shared, open_study, study_name
 
 ROOT = Path(__file__).resolve().parents[3]
 # Enough trials that driver A is still running them once B has started (a JVM, its data, the study: about 15 s);
@@ -150,9 +151,9 @@ def test_heartbeat_fails_only_silent_trials_and_requeues_them(store_server, tmp_
     for trial in (dead, live, unbeaten):
         trial.suggest_int("x", 1, 9)
         trial.set_user_attr("driver", f"host:{trial.number}")
-    silent = Heartbeat(study._storage, dead._trial_id, 1).start()
+    silent = Heartbeat(study, dead, 1).start()
     silent.stop()  # its driver "dies": no more heartbeats
-    beating = Heartbeat(study._storage, live._trial_id, 1).start()
+    beating = Heartbeat(study, live, 1).start()
     try:
         _, at_start = open_study(config, "minimize")  # another driver starting now: nothing is stale yet
         assert at_start == [] and {t.state for t in study.get_trials()} == {TrialState.RUNNING}
