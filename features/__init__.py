@@ -1,6 +1,7 @@
 """Feature engineering as Spark ML stages and native column expressions (no Python UDFs), shared by the
-library's pipelines: the stateless stage base, array and grid-field expressions, image and text features,
+library's pipelines: the stateless stage base, array and grid-field expressions, great-circle distances, hashed
+categories, image and text features,
 standardisation, tabular features declared by configuration, and the taxi trips' features. Its surface is its
 modules."""
 
-__all__ = ["arrays", "fields", "images", "scaling", "stages", "tabular", "taxi", "text"]
+__all__ = ["arrays", "categories", "fields", "geo", "images", "scaling", "stages", "tabular", "taxi", "text"]

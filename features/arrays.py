@@ -1,11 +1,16 @@
-"""Column expressions on array columns (native higher-order functions, no Python UDFs)."""
+"""Array columns: expressions on them (native higher-order functions, no Python UDFs), and the stage that packs
+numeric columns into one."""
 from __future__ import annotations
 
 import math
 from typing import Sequence
 
-from pyspark.sql import Column
+from pyspark import keyword_only
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from features.stages import StatelessStage
 
 
 def literal_array(values: Sequence[float | int | str | None], element_type: str = "double") -> Column:
@@ -52,3 +57,24 @@ def relative_l2(prediction: Column, target: Column) -> Column:
 
 def mean_squared_error(prediction: Column, target: Column) -> Column:
     return squared_error_sum(prediction, target) / F.size(target)
+
+
+class AssembleArray(StatelessStage):
+    """Pack numeric columns into one ``array<float>`` column (nulls kept as NaN = missing for XGBoost).
+
+    Used instead of ``VectorAssembler``: a native expression, and XGBoost's Spark estimator reads it
+    without a vector-to-array UDF."""
+
+    inputCols = Param(Params._dummy(), "inputCols", "numeric columns", TypeConverters.toListString)
+    outputCol = Param(Params._dummy(), "outputCol", "array column", TypeConverters.toString)
+
+    @keyword_only
+    def __init__(self, *, inputCols: list[str] | None = None, outputCol: str = "features"):
+        super().__init__()
+        self._setDefault(outputCol="features")
+        self._set(**self._input_kwargs)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        values = [F.coalesce(F.col(c).cast("float"), F.lit(float("nan")).cast("float"))
+                  for c in self.getOrDefault(self.inputCols)]
+        return dataset.withColumn(self.getOrDefault(self.outputCol), F.array(*values))

@@ -13,12 +13,14 @@ from typing import Mapping, Sequence
 from pyspark import keyword_only
 from pyspark.ml.feature import StringIndexer
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.param.shared import HasInputCol, HasOutputCol
-from pyspark.sql import Column, DataFrame
+from pyspark.ml.param.shared import HasInputCol
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from features.stages import StatelessStage
-from features.taxi import AssembleArray, HashCategories, haversine_km
+from features.arrays import AssembleArray
+from features.categories import HashCategories, hash_column
+from features.geo import GeoDistance
 
 DATETIME_PARTS = {
     "year": F.year,
@@ -49,23 +51,8 @@ def add_datetime_parts(df: DataFrame, column: str, parts: Sequence[str]) -> Data
                            in zip(datetime_part_columns(column, parts), parts)})
 
 
-def distance_km(from_latitude: Column, from_longitude: Column, to_latitude: Column, to_longitude: Column) -> Column:
-    """Great-circle distance in km between two points in degrees; null (missing) when a coordinate is missing."""
-    return haversine_km(from_latitude, from_longitude, to_latitude, to_longitude)
-
-
-def add_distance_km(df: DataFrame, output: str, from_latitude: str, from_longitude: str, to_latitude: str,
-                    to_longitude: str) -> DataFrame:
-    return df.withColumn(output, distance_km(F.col(from_latitude), F.col(from_longitude), F.col(to_latitude),
-                                             F.col(to_longitude)))
-
-
 def index_column(column: str) -> str:
     return f"{column}_index"
-
-
-def hash_column(column: str) -> str:
-    return f"{column}_hash"
 
 
 def feature_output_columns(indexed: Sequence[str] = (), hashed: Sequence[str] = (),
@@ -99,28 +86,6 @@ class DatetimeParts(StatelessStage, HasInputCol):
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         return add_datetime_parts(dataset, self.getInputCol(), self.getOrDefault(self.parts))
-
-
-class GeoDistance(StatelessStage, HasOutputCol):
-    """Great-circle distance (km) between two latitude / longitude column pairs."""
-
-    fromLatitudeCol = Param(Params._dummy(), "fromLatitudeCol", "first point's latitude", TypeConverters.toString)
-    fromLongitudeCol = Param(Params._dummy(), "fromLongitudeCol", "first point's longitude",
-                             TypeConverters.toString)
-    toLatitudeCol = Param(Params._dummy(), "toLatitudeCol", "second point's latitude", TypeConverters.toString)
-    toLongitudeCol = Param(Params._dummy(), "toLongitudeCol", "second point's longitude", TypeConverters.toString)
-
-    @keyword_only
-    def __init__(self, *, outputCol: str | None = None, fromLatitudeCol: str | None = None,
-                 fromLongitudeCol: str | None = None, toLatitudeCol: str | None = None,
-                 toLongitudeCol: str | None = None):
-        super().__init__()
-        self._set(**self._input_kwargs)
-
-    def _transform(self, dataset: DataFrame) -> DataFrame:
-        g = self.getOrDefault
-        return add_distance_km(dataset, self.getOutputCol(), g(self.fromLatitudeCol), g(self.fromLongitudeCol),
-                               g(self.toLatitudeCol), g(self.toLongitudeCol))
 
 
 def tabular_feature_stages(numeric: Sequence[str] = (), indexed: Sequence[str] = (),

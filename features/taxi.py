@@ -15,10 +15,11 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from features.arrays import literal_array
+from features.arrays import AssembleArray, literal_array
+from features.categories import HashCategories, hash_column
+from features.geo import haversine_km
 from features.stages import StatelessStage
 
-EARTH_DIAMETER_KM = 12734.0  # 2 x 6367 km, the constant of the NVIDIA taxi example
 TIME_PART_COLUMNS = ["year", "month", "day", "day_of_week", "is_weekend", "hour"]
 COORDINATE_COLUMNS = ["pickup_longitude", "pickup_latitude", "dropoff_longitude", "dropoff_latitude"]
 AIRPORT_FLAG_COLUMNS = ["jfk_trip", "lga_trip", "ewr_trip"]
@@ -27,18 +28,6 @@ LABEL = "fare_amount"
 
 
 # --- pure functions -------------------------------------------------------------------------------
-
-def haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:
-    """Great-circle distance in km between two points given in degrees; null (missing) when any coordinate is."""
-    known = lat1.isNotNull() & lon1.isNotNull() & lat2.isNotNull() & lon2.isNotNull()
-    lat1, lon1, lat2, lon2 = (F.radians(c) for c in (lat1, lon1, lat2, lon2))
-    inner = (F.lit(0.5) - F.cos(lat2 - lat1) / 2
-             + F.cos(lat1) * F.cos(lat2) * (F.lit(1.0) - F.cos(lon2 - lon1)) / 2)
-    # Clamp: rounding can push the argument a hair past 1 for antipodal points. least/greatest skip nulls,
-    # hence the explicit ``known``: a missing coordinate must not become a distance of 0 km.
-    clamped = F.least(F.greatest(inner, F.lit(0.0)), F.lit(1.0))
-    return F.when(known, F.lit(EARTH_DIAMETER_KM) * F.asin(F.sqrt(clamped)))
-
 
 def add_time_parts(df: DataFrame, timestamp: str = "pickup_datetime") -> DataFrame:
     """Calendar parts of the pickup time, as wall-clock values (timestamps are TIMESTAMP_NTZ)."""
@@ -90,21 +79,10 @@ def add_airport_flags(df: DataFrame, airports: Mapping[str, tuple[float, float]]
     return df.withColumns(flags)
 
 
-def hash_categories(df: DataFrame, columns: list[str], num_buckets: int = 0) -> DataFrame:
-    """``<col>_hash``: a 32-bit hash of each category (bucketed when ``num_buckets`` > 0); nulls -> -1."""
-    hashed = {}
-    for column in columns:
-        value = F.hash(F.col(column).cast("string"))
-        if num_buckets:
-            value = F.pmod(value, F.lit(num_buckets))
-        hashed[f"{column}_hash"] = F.when(F.col(column).isNull(), F.lit(-1)).otherwise(value)
-    return df.withColumns(hashed)
-
-
 def feature_columns(categories: list[str] = DEFAULT_CATEGORIES) -> list[str]:
     """The numeric columns the model is trained on, in a fixed order."""
     return (["passenger_count", "trip_distance", *COORDINATE_COLUMNS, "haversine_km", *TIME_PART_COLUMNS,
-             *AIRPORT_FLAG_COLUMNS, *(f"{c}_hash" for c in categories)])
+             *AIRPORT_FLAG_COLUMNS, *(hash_column(c) for c in categories)])
 
 
 # --- Spark ML stages ---------------------------------------------------------------------------------
@@ -169,41 +147,6 @@ class AirportFlags(StatelessStage):
         g = self.getOrDefault
         airports = {code: (lon, lat) for code, lon, lat in zip(g(self.codes), g(self.longitudes), g(self.latitudes))}
         return add_airport_flags(dataset, airports, g(self.radiusKm))
-
-
-class HashCategories(StatelessStage):
-    inputCols = Param(Params._dummy(), "inputCols", "categorical columns", TypeConverters.toListString)
-    numBuckets = Param(Params._dummy(), "numBuckets", "0 = raw 32-bit hash", TypeConverters.toInt)
-
-    @keyword_only
-    def __init__(self, *, inputCols: list[str] | None = None, numBuckets: int = 0):
-        super().__init__()
-        self._setDefault(inputCols=list(DEFAULT_CATEGORIES), numBuckets=0)
-        self._set(**self._input_kwargs)
-
-    def _transform(self, dataset: DataFrame) -> DataFrame:
-        return hash_categories(dataset, self.getOrDefault(self.inputCols), self.getOrDefault(self.numBuckets))
-
-
-class AssembleArray(StatelessStage):
-    """Pack numeric columns into one ``array<float>`` column (nulls kept as NaN = missing for XGBoost).
-
-    Used instead of ``VectorAssembler``: a native expression, and XGBoost's Spark estimator reads it
-    without a vector-to-array UDF."""
-
-    inputCols = Param(Params._dummy(), "inputCols", "numeric columns", TypeConverters.toListString)
-    outputCol = Param(Params._dummy(), "outputCol", "array column", TypeConverters.toString)
-
-    @keyword_only
-    def __init__(self, *, inputCols: list[str] | None = None, outputCol: str = "features"):
-        super().__init__()
-        self._setDefault(outputCol="features")
-        self._set(**self._input_kwargs)
-
-    def _transform(self, dataset: DataFrame) -> DataFrame:
-        values = [F.coalesce(F.col(c).cast("float"), F.lit(float("nan")).cast("float"))
-                  for c in self.getOrDefault(self.inputCols)]
-        return dataset.withColumn(self.getOrDefault(self.outputCol), F.array(*values))
 
 
 def feature_stages(zone_centroids: tuple[Sequence[float | None], Sequence[float | None]],

@@ -33,7 +33,8 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from features.arrays import literal_array
-from features.taxi import haversine_km, index_lookup
+from features.geo import haversine_km
+from features.taxi import index_lookup
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.zones import AIRPORT_ZONES, UNKNOWN_ZONES, point_arrays, zones_in
 from spark_ml_pipeline.runtime.errors import DataError

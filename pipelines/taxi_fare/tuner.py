@@ -13,8 +13,9 @@ from dataclasses import asdict, replace
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
+from features.arrays import AssembleArray
 from features.scaling import StandardizeArray
-from features.taxi import LABEL, AssembleArray
+from features.taxi import LABEL
 from pipelines.taxi_fare import keras_mlp
 from pipelines.taxi_fare.pipeline import FEATURES_COLUMN, ensure_generated, ingest, taxi_feature_stages, training_data
 from spark_ml_pipeline.runs.xgboost_run import XGBoostData

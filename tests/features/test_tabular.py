@@ -7,8 +7,9 @@ from chispa import assert_df_equality
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import functions as F
 
-from features.tabular import (DatetimeParts, GeoDistance, add_datetime_parts, add_distance_km, feature_columns,
-                              feature_output_columns, tabular_feature_stages)
+from features.geo import GeoDistance
+from features.tabular import (DatetimeParts, add_datetime_parts, feature_columns, feature_output_columns,
+                              tabular_feature_stages)
 
 
 def test_datetime_parts_are_calendar_values_and_null_stays_null(spark):
@@ -26,14 +27,6 @@ def test_unknown_datetime_part_is_an_error(spark):
     df = spark.createDataFrame([(datetime(2024, 3, 2),)], "t timestamp")
     with pytest.raises(ValueError, match="unknown datetime part"):
         add_datetime_parts(df, "t", ["fortnight"])
-
-
-def test_distance_between_jfk_and_laguardia(spark):
-    df = spark.createDataFrame([(40.6413, -73.7781, 40.7769, -73.8740), (40.0, -73.0, None, -73.0)],
-                               "a_lat double, a_lon double, b_lat double, b_lon double")
-    rows = add_distance_km(df, "km", "a_lat", "a_lon", "b_lat", "b_lon").select("km").collect()
-    assert rows[0]["km"] == pytest.approx(17.0, abs=0.3)
-    assert rows[1]["km"] is None
 
 
 def test_output_columns_follow_the_declarations():

@@ -1,10 +1,8 @@
 """Feature functions on hand-computed rows."""
-import math
 from datetime import datetime
 
 import pytest
-from chispa import assert_approx_df_equality, assert_df_equality
-from pyspark.sql import functions as F
+from chispa import assert_df_equality
 from pyspark.sql import types as T
 
 from pyspark.ml import PipelineModel
@@ -12,32 +10,6 @@ from pyspark.ml import PipelineModel
 from features import taxi
 from features.fields import with_grid_coordinates
 from pipelines.taxi_fare.zones import AIRPORT_ZONES, airport_coordinates, centroid_arrays, load_zones
-
-
-def reference_haversine(lat1, lon1, lat2, lon2):
-    """The NVIDIA example's formula, in plain Python."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (lat1, lon1, lat2, lon2))
-    inner = 0.5 - math.cos(lat2 - lat1) / 2 + math.cos(lat1) * math.cos(lat2) * (1 - math.cos(lon2 - lon1)) / 2
-    return 12734 * math.asin(math.sqrt(inner))
-
-
-POINTS = [  # (name, lat1, lon1, lat2, lon2, approximate real distance in km)
-    ("same point", 40.7580, -73.9855, 40.7580, -73.9855, 0.0),
-    ("Times Sq -> JFK", 40.7580, -73.9855, 40.6413, -73.7781, 21.8),
-    ("JFK -> LaGuardia", 40.6413, -73.7781, 40.7769, -73.8740, 17.1),
-    ("one degree of latitude", 40.0, -74.0, 41.0, -74.0, 111.1),
-]
-
-
-def test_haversine_matches_reference_formula_and_known_distances(spark):
-    schema = "name string, lat1 double, lon1 double, lat2 double, lon2 double"
-    df = spark.createDataFrame([p[:5] for p in POINTS], schema)
-    actual = df.select("name", taxi.haversine_km(F.col("lat1"), F.col("lon1"), F.col("lat2"),
-                                                 F.col("lon2")).alias("km"))
-    expected = spark.createDataFrame([(p[0], reference_haversine(*p[1:5])) for p in POINTS], "name string, km double")
-    assert_approx_df_equality(actual, expected, precision=1e-9)
-    for (name, *_coords, real_km), row in zip(POINTS, actual.collect()):
-        assert row["km"] == pytest.approx(real_km, abs=0.3), name
 
 
 def _at(*moments):
@@ -83,16 +55,6 @@ def test_airport_flags(spark):
     expected = spark.createDataFrame([(0, 1, 0), (0, 0, 1), (0, 0, 0)],
                                      "ewr_trip int, jfk_trip int, lga_trip int")
     assert_df_equality(actual, expected, ignore_nullable=True, ignore_column_order=True)
-
-
-def test_hash_categories_are_stable_and_nulls_become_minus_one(spark):
-    df = spark.createDataFrame([("CMT", 1), ("VTS", 2), (None, None), ("CMT", 1)], "vendor_id string, rate_code int")
-    hashed = taxi.hash_categories(df, ["vendor_id", "rate_code"]).collect()
-    assert hashed[0]["vendor_id_hash"] == hashed[3]["vendor_id_hash"]
-    assert hashed[0]["vendor_id_hash"] != hashed[1]["vendor_id_hash"]
-    assert (hashed[2]["vendor_id_hash"], hashed[2]["rate_code_hash"]) == (-1, -1)
-    bucketed = taxi.hash_categories(df, ["vendor_id"], num_buckets=8).collect()
-    assert all(-1 <= r["vendor_id_hash"] < 8 for r in bucketed)
 
 
 def test_zone_ids_get_centroid_coordinates(spark):
