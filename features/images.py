@@ -1,4 +1,4 @@
-"""Image features: pixel arrays normalised in Spark."""
+"""Image features: pixel arrays normalised in Spark, and the stages that turn image rows into features."""
 from __future__ import annotations
 
 from pyspark import keyword_only
@@ -29,3 +29,8 @@ class NormalisePixels(StatelessStage, HasInputCol, HasOutputCol):
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         return normalise_pixels(dataset, self.getInputCol(), self.getOutputCol(), self.getOrDefault(self.maxValue))
+
+
+def pixel_feature_stages() -> list:
+    """Image rows' ``pixels`` (0..255) -> ``features`` in [0, 1]: what the image models read and scoring applies."""
+    return [NormalisePixels(inputCol="pixels", outputCol="features")]

@@ -23,7 +23,8 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
 from features.arrays import mean_squared_error
-from pipelines.fashion_mnist.images import feature_stages, ingest_fashion_mnist, input_files, read_images
+from features.images import pixel_feature_stages
+from spark_ml_pipeline.ingest.fashion_mnist import ingest_fashion_mnist, input_files, read_images
 from spark_ml_pipeline.report.describe import DescribeReconstructions
 from spark_ml_pipeline.runtime.config_models import run_date
 from spark_ml_pipeline.runtime.io import atomic_output, join, local_path
@@ -48,7 +49,7 @@ class FashionAutoencoderConfig(dl.DeepPipelineConfig):
 
 
 def _images(spark, config: FashionAutoencoderConfig, split: str, limit):
-    return PipelineModel(feature_stages()).transform(read_images(spark, config.store, split, limit))
+    return PipelineModel(pixel_feature_stages()).transform(read_images(spark, config.store, split, limit))
 
 
 def prepare(spark, config: FashionAutoencoderConfig) -> dl.Prepared:
@@ -61,7 +62,7 @@ def prepare(spark, config: FashionAutoencoderConfig) -> dl.Prepared:
     return dl.Prepared(train=train, tests={"test": test}, input_shape=(28, 28), label_column="target",
                        label_shape=(28, 28), label_dtype="float32", output_shape=(28, 28), output_activation=None,
                        loss="binary_crossentropy" if vae else "mse", metrics=("mae", "mse") if vae else ("mae",),
-                       input_files=input_files(), feature_stages=feature_stages())
+                       input_files=input_files(), feature_stages=pixel_feature_stages())
 
 
 def evaluate(scored) -> dict:

@@ -24,7 +24,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.fashion_mnist.dataset import CLASS_NAMES
+from spark_ml_pipeline.ingest.fashion_mnist import CLASS_NAMES
 from spark_ml_pipeline.train.models.gan import GANSpec
 
 CLASSES = 10

@@ -1,11 +1,11 @@
 """The ``fashion_gan`` pipeline: a (conditional) DCGAN on Fashion-MNIST trained with Horovod on Spark.
 
-It reads the images the ``fashion_mnist`` pipeline ingests (ingesting them if absent), trains the generator and
-discriminator with :class:`~spark_ml_pipeline.train.gan_estimator.GANHorovodEstimator` (both optimizers'
-gradients averaged across ranks, rank-0 checkpoints, resume), and records one MLflow run: the per-epoch losses,
-the per-epoch sample grids (``samples/epoch-NNNN.png``), the judge's figures when ``judge.model_uri`` names a
-Fashion-MNIST classifier (:mod:`.judge`), and the generator committed as a Spark ``PipelineModel``
-(noise + label -> latent -> image) that scores rows of ``row_id``, ``label``, ``noise``.
+It reads the Fashion-MNIST images (:mod:`spark_ml_pipeline.ingest.fashion_mnist`, ingesting them if absent),
+trains the generator and discriminator with :class:`~spark_ml_pipeline.train.gan_estimator.GANHorovodEstimator`
+(both optimizers' gradients averaged across ranks, rank-0 checkpoints, resume), and records one MLflow run: the
+per-epoch losses, the per-epoch sample grids (``samples/epoch-NNNN.png``), the judge's figures when
+``judge.model_uri`` names a Fashion-MNIST classifier (:mod:`.judge`), and the generator committed as a Spark
+``PipelineModel`` (noise + label -> latent -> image) that scores rows of ``row_id``, ``label``, ``noise``.
 """
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from typing import Literal, Optional
 from pydantic import Field, PositiveInt
 from pyspark.ml import PipelineModel
 
+from features.images import pixel_feature_stages
 from pipelines.fashion_gan.judge import Judgement, judge
-from pipelines.fashion_mnist.images import feature_stages, ingest_fashion_mnist, input_files, read_images
+from spark_ml_pipeline.ingest.fashion_mnist import ingest_fashion_mnist, input_files, read_images
 from spark_ml_pipeline.runtime.config_models import Section
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.report import figures, sections
@@ -60,7 +61,8 @@ def ingest(spark, config: FashionGanConfig) -> dict[str, int]:
 
 def training_images(spark, config: FashionGanConfig):
     """``features`` (784 pixels in [0, 1]) and ``label`` of the training split's first ``data.train_limit`` rows."""
-    return PipelineModel(feature_stages()).transform(read_images(spark, config.store, "train", config.data.train_limit))
+    images = read_images(spark, config.store, "train", config.data.train_limit)
+    return PipelineModel(pixel_feature_stages()).transform(images)
 
 
 def estimator_for(config: FashionGanConfig) -> GANHorovodEstimator:

@@ -5,8 +5,8 @@ from typing import Literal
 
 from pyspark.ml import PipelineModel
 
-from pipelines.fashion_mnist.dataset import CLASS_NAMES
-from pipelines.fashion_mnist.images import feature_stages, ingest_fashion_mnist, input_files, read_images
+from features.images import pixel_feature_stages
+from spark_ml_pipeline.ingest.fashion_mnist import CLASS_NAMES, ingest_fashion_mnist, input_files, read_images
 from spark_ml_pipeline.report.describe import DescribeClasses
 from spark_ml_pipeline.runs.keras_run import DeepResult, train_and_record
 from spark_ml_pipeline.train import deep_learning as dl
@@ -27,7 +27,7 @@ def ingest(spark, config: FashionMnistConfig) -> dict[str, int]:
 
 
 def prepare(spark, config: FashionMnistConfig) -> dl.Prepared:
-    stages = feature_stages()
+    stages = pixel_feature_stages()
     featurize = PipelineModel(stages)
     train = featurize.transform(read_images(spark, config.store, "train", config.data.train_limit))
     train = with_validation_flag(train, config.training.validation_fraction, config.training.seed, ["row_id"])

@@ -11,7 +11,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipelines.fashion_mnist.dataset import IMAGE_SIZE
+from spark_ml_pipeline.ingest.fashion_mnist import IMAGE_SIZE
 from spark_ml_pipeline.ingest.files import count_input_rows, list_input_files, read_parquet
 from spark_ml_pipeline.ingest.quarantine import REASON, tag_rows
 from spark_ml_pipeline.runtime.errors import DataError

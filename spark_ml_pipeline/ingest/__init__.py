@@ -1,4 +1,5 @@
 """Ingest: input files on any Hadoop filesystem, validation with a quarantine (every row valid or quarantined
-with a reason), datasets built once, and files shipped inside packages. Its surface is its modules."""
+with a reason), datasets built once, files shipped inside packages, and the Fashion-MNIST data set (read by
+several pipelines). Its surface is its modules."""
 
-__all__ = ["files", "if_absent", "ledger", "packaged", "quarantine", "tables"]
+__all__ = ["fashion_mnist", "files", "if_absent", "ledger", "packaged", "quarantine", "tables"]

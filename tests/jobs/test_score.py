@@ -135,7 +135,7 @@ def test_taxi_champion_scores_new_trips_like_the_model_in_process(spark, store, 
 @pytest.fixture(scope="module")
 def fashion(spark, store, tmp_path_factory):
     """A 1-epoch CNN on 600 images (registered as version 1), and new images: 300 test images + 5 bad rows."""
-    from pipelines.fashion_mnist.images import read_images
+    from spark_ml_pipeline.ingest.fashion_mnist import read_images
 
     config, definition = load_pipeline("fashion_mnist", ["local"], [
         f"store.root={store}", f"run_date={TRAIN_DATE}", "data.train_limit=600", "data.test_limit=200",

@@ -61,7 +61,7 @@ def test_fashion_autoencoder_vae_records_its_elbo_prior_samples_and_latent_means
     latent means are written as the codes table, as the autoencoder's codes are."""
     import numpy as np
 
-    from pipelines.fashion_mnist.images import read_images
+    from spark_ml_pipeline.ingest.fashion_mnist import read_images
     from spark_ml_pipeline.train.models.autoencoder import encoder_of
 
     config, definition, result = tiny_dl_run("fashion_autoencoder", "model=vae", "models.vae.filters=[8]",

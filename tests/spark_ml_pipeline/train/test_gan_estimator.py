@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from pyspark.ml import PipelineModel
 
-from pipelines.fashion_mnist.dataset import load_fashion_mnist
+from spark_ml_pipeline.ingest.fashion_mnist import load_fashion_mnist
 from spark_ml_pipeline.train.gan_estimator import GAN_TRAINING, GANHorovodEstimator, latent_stage
 from spark_ml_pipeline.train.gan_rank import sample_grid
 from spark_ml_pipeline.train.horovod_rank import CHECKPOINT_STATE, PROGRESS_LOG, read_checkpoint_state

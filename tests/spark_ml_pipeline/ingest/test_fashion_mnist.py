@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.fashion_mnist.dataset import CLASS_NAMES, default_root, load_fashion_mnist, read_idx
+from spark_ml_pipeline.ingest.fashion_mnist import CLASS_NAMES, default_root, load_fashion_mnist, read_idx
 from spark_ml_pipeline.runtime.errors import DataError
 
 

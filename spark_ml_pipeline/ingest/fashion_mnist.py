@@ -1,4 +1,8 @@
-"""Fashion-MNIST from the IDX files of the Debian package dataset-fashion-mnist.
+"""The Fashion-MNIST data set: the IDX files of the Debian package dataset-fashion-mnist, ingested once into
+the store as Parquet (row_id, label, pixels) and read from there by Spark, and its class names.
+
+Read by the ``fashion_mnist`` classifier and the ``fashion_autoencoder`` and ``fashion_gan`` pipelines: the data
+set is stored under ``fashion_mnist`` whichever of them ingested it first.
 
 IDX layout: two zero bytes, a dtype code byte, the number of dimensions, one big-endian uint32 per
 dimension, then the values in C order and big-endian. The Debian files are gzipped.
@@ -12,7 +16,13 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
+from spark_ml_pipeline.ingest.files import local_file_stats
+from spark_ml_pipeline.ingest.if_absent import ensure_dataset
+from spark_ml_pipeline.runtime.config_models import StoreConfig
 from spark_ml_pipeline.runtime.errors import DataError
 
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -23,6 +33,10 @@ CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 IMAGE_SIZE = 28
+
+DATASET = "fashion_mnist"  # the store's name for it, whichever pipeline ingests it
+SPLITS = ("train", "test")
+SCHEMA = "row_id long, label int, pixels array<smallint>"
 
 _IDX_DTYPES = {
     0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
@@ -104,3 +118,31 @@ def load_fashion_mnist(split: str = "train", root: str | Path | None = None) -> 
     if len(labels) and labels.max() >= len(CLASS_NAMES):
         raise DataError(f"{labels_path}: label {labels.max()} out of range 0..{len(CLASS_NAMES) - 1}")
     return images, labels.astype(np.int64)
+
+
+# --- in the store ------------------------------------------------------------------------------------------
+
+def raw_location(store: StoreConfig, split: str) -> str:
+    return store.data(DATASET, "raw", split)
+
+
+def input_files() -> list[tuple[str, int, int]]:
+    return local_file_stats(p for p in default_root().iterdir() if p.is_file())
+
+
+def ingest_fashion_mnist(spark: SparkSession, store: StoreConfig) -> dict[str, int]:
+    """Write each split to Parquet unless it is already there (idempotent); returns row counts."""
+    def build(split: str):
+        images, labels = load_fashion_mnist(split)
+        frame = pd.DataFrame({"row_id": range(len(labels)), "label": labels.astype("int32"),
+                              "pixels": list(images.reshape(len(images), -1).astype("int16"))})
+        return spark.createDataFrame(frame, SCHEMA).repartition(4)
+
+    return {split: ensure_dataset(spark, raw_location(store, split), lambda split=split: build(split)).count()
+            for split in SPLITS}
+
+
+def read_images(spark: SparkSession, store: StoreConfig, split: str, limit: int | None) -> DataFrame:
+    """Ingested images (row_id, label, pixels), the first ``limit`` rows when given."""
+    df = spark.read.parquet(raw_location(store, split))
+    return df.where(F.col("row_id") < limit) if limit else df
