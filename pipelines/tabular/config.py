@@ -69,7 +69,7 @@ class InputSection(Section):
     # A fixed holdout (same format, schema and rules): its valid rows are the test set, scored instead of a split
     # of ``uri``, whose valid rows then all train (less ``split.validation_fraction`` for early stopping).
     test_uri: Optional[str] = Field(None, min_length=1)
-    format: Literal["csv", "parquet", "json"] = "csv"
+    format: Literal["csv", "json", "parquet", "orc"] = "csv"  # CSV and JSON may be compressed (.gz, .bz2)
     header: bool = True  # CSV: the first line of every file names the columns
     delimiter: str = Field(",", min_length=1)  # CSV field separator
     null_values: list[str] = ["", "NA"]  # CSV / JSON text that means "missing" (compared after trimming)
@@ -77,6 +77,49 @@ class InputSection(Section):
     # schema is given, as published examples read header-less files (the first line dropped, never a row);
     # Spark's CSV reader can drop that one line, not more.
     skip_lines: int = Field(0, ge=0, le=1)
+    # JSON: a file holds one array of objects, or objects pretty-printed over several lines (as most tools export
+    # JSON); false reads JSON lines (one object per line), which Spark splits across tasks.
+    multiline: bool = False
+
+
+class WrittenSpec(Section):
+    """How a column's values are written, when not as Spark reads them by default (``schema.<column>: {type:
+    ..., format: ...}``)."""
+
+    # date / timestamp: a Spark datetime pattern (yyyy/MM/dd, dd.MM.yyyy HH:mm, yyyy-MM-dd'T'HH:mm:ssXXX with an
+    # offset, ... VV with a zone name), or epoch_seconds / epoch_millis for numbers since 1970-01-01 UTC.
+    format: Optional[str] = Field(None, min_length=1)
+    decimal: Literal[".", ","] = "."  # numbers: the decimal separator
+    thousands: Optional[Literal[",", ".", " ", "'", "_"]] = None  # numbers: a thousands separator to ignore
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> "WrittenSpec":
+        if self.thousands == self.decimal:
+            raise ValueError(f"decimal and thousands are both {self.decimal!r}")
+        return self
+
+
+def _split_column_specs(data):
+    """``schema: {day: {type: date, format: yyyy/MM/dd}}`` -> the type in ``schema``, the rest in ``formats``."""
+    if not isinstance(data, dict):
+        return data
+    key = "schema" if "schema" in data else "columns"
+    schema = data.get(key)
+    if not isinstance(schema, dict) or not any(isinstance(v, dict) for v in schema.values()):
+        return data
+    types, formats = {}, dict(data.get("formats") or {})
+    for column, value in schema.items():
+        if isinstance(value, dict):
+            spec = dict(value)
+            if "type" not in spec:
+                raise PydanticCustomError("tabular_config", _literal(f"schema.{column}: a column written as a "
+                                                                     "mapping needs its type (type: ...)"))
+            types[column] = spec.pop("type")
+            if spec:
+                formats[column] = spec
+        else:
+            types[column] = value
+    return {**data, key: types, "formats": formats}
 
 
 def _categorical_shorthand(value):
@@ -154,6 +197,9 @@ class TabularConfig(PipelineConfigBase):
     input: InputSection
     # Named `columns` in Python (BaseModel.schema exists); `schema` in the conf file.
     columns: dict[str, SparkSqlType] = Field(alias="schema", min_length=1)
+    # How columns are written (dates by a pattern, numbers with a decimal comma); given in the conf file inside
+    # ``schema`` as ``<column>: {type: ..., format: ...}``.
+    formats: dict[str, WrittenSpec] = {}
     label: str
     task: Literal["regression", "binary", "multiclass"]
     keys: list[str] = []  # columns that identify a row (scoring output, split hash); default: all declared
@@ -162,6 +208,11 @@ class TabularConfig(PipelineConfigBase):
     ingest: IngestPolicy = IngestPolicy()
     split: SplitConfig = SplitConfig()
     model: XGBoostConfig = XGBoostConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _column_specs(cls, data):
+        return _split_column_specs(data)
 
     @model_validator(mode="after")
     def _columns_are_declared(self) -> "TabularConfig":
@@ -193,6 +244,18 @@ def consistency_problems(config: TabularConfig):
     for column in schema:
         if BAD_NAME.search(column):
             yield f"schema.{column}: column names may not contain '.' or '`'"
+    if config.input.multiline and config.input.format != "json":
+        yield f"input.multiline: only for JSON files (input.format is {config.input.format})"
+    for column, written in config.formats.items():
+        sql_type = schema.get(column)
+        if sql_type is None:
+            yield f"schema.{column}: how it is written is given, but no such column is declared"
+        elif written.format and sql_type not in TIME_TYPES:
+            yield f"schema.{column}.format: for date and timestamp columns ({column} is {sql_type})"
+        elif (written.decimal != "." or written.thousands) and not is_numeric(sql_type):
+            yield f"schema.{column}: decimal / thousands are for numeric columns ({column} is {sql_type})"
+        elif written.format and config.input.format in ("parquet", "orc"):
+            yield f"schema.{column}.format: {config.input.format} files store typed values; format is for text files"
 
     def unknown(key: str, columns) -> str | None:
         for column in columns:

@@ -19,8 +19,9 @@ from pyspark.sql import types as T
 from pipelines.tabular.config import PACKAGE_SCHEME, TabularConfig, is_numeric
 from spark_ml_pipeline.ingest.files import CORRUPT, list_input_files
 from spark_ml_pipeline.ingest.packaged import find_package_file
-from spark_ml_pipeline.ingest.quarantine import MALFORMED, RAW_LINE, IngestStats, Tagged, commit, tag
-from spark_ml_pipeline.ingest.tables import (DeclaredColumn, FilePart, InputRead, TextFormat, bad_value,
+from spark_ml_pipeline.ingest.quarantine import (MALFORMED, RAW_LINE, IngestStats, Tagged, commit, require_mostly_valid,
+                                                 tag)
+from spark_ml_pipeline.ingest.tables import (DeclaredColumn, FilePart, InputRead, TextFormat, WrittenAs, bad_value,
                                              declared_rows, fields_of, read_parts, union_parts)
 from spark_ml_pipeline.runtime.config_models import run_date
 from spark_ml_pipeline.runtime.errors import ConfigError, DataError
@@ -94,13 +95,19 @@ def extract_zip(spark: SparkSession, config: TabularConfig, uri: str, key: str =
 # --- reading -----------------------------------------------------------------------------------------
 
 def declared_columns(config: TabularConfig) -> list[DeclaredColumn]:
-    return [DeclaredColumn(column, sql_type) for column, sql_type in config.columns.items()]
+    return [DeclaredColumn(column, sql_type, written=written_as(config, column))
+            for column, sql_type in config.columns.items()]
+
+
+def written_as(config: TabularConfig, column: str) -> WrittenAs:
+    spec = config.formats.get(column)
+    return WrittenAs(spec.format, spec.decimal, spec.thousands) if spec else WrittenAs()
 
 
 def text_format(config: TabularConfig) -> TextFormat:
     section = config.input
     return TextFormat(header=section.header, delimiter=section.delimiter,
-                      null_values=tuple(v.strip() for v in section.null_values))
+                      null_values=tuple(v.strip() for v in section.null_values), multiline=section.multiline)
 
 
 def typed_rows(spark: SparkSession, config: TabularConfig, files: list, label_optional: bool
@@ -187,5 +194,41 @@ def ingest(spark: SparkSession, config: TabularConfig) -> IngestStats:
 
 def ingest_one(spark: SparkSession, config: TabularConfig, uri: str, key: str, output: str) -> IngestStats:
     uri = resolve_uri(spark, config, uri, key)
-    return commit(spark, lambda files: tagged_rows(spark, config, files), list_input_files(spark, uri), output,
-                  source=uri, input_format=config.input.format, on_unreadable_file=config.ingest.on_unreadable_file)
+    stats = commit(spark, lambda files: tagged_rows(spark, config, files), list_input_files(spark, uri), output,
+                   source=uri, input_format=config.input.format, on_unreadable_file=config.ingest.on_unreadable_file)
+    require_mostly_valid(spark, output, stats, config.ingest.max_quarantine_fraction,
+                         lambda reason: quarantine_advice(config, reason))
+    return stats
+
+
+def quarantine_advice(config: TabularConfig, reason: str) -> str:
+    """What a user can check or set when most rows are quarantined for ``reason``, in the conf's own keys."""
+    kind, _, column = reason.partition(":")
+    if kind == MALFORMED:
+        if config.input.format == "json" and not config.input.multiline:
+            return ("is the file one JSON array, or objects pretty-printed over several lines? JSON lines (one "
+                    "object per line) are read unless input.multiline: true")
+        if config.input.format == "csv":
+            return (f"lines do not split into the {len(config.columns)} declared columns: check input.delimiter "
+                    f"({config.input.delimiter!r}), input.header and the schema's columns")
+        return ""
+    if kind == "bad_value":
+        sql_type = config.columns.get(column, "")
+        written = config.formats.get(column)
+        if sql_type in ("date", "timestamp", "timestamp_ntz"):
+            if written and written.format:
+                return f"they do not fit schema.{column}.format {written.format!r}"
+            default = "yyyy-MM-dd" if sql_type == "date" else "yyyy-MM-dd HH:mm:ss"
+            return (f"they do not parse as {sql_type} (written {default}); set schema.{column}.format to how they "
+                    "are written (a Spark datetime pattern such as yyyy/MM/dd, or epoch_seconds / epoch_millis)")
+        if is_numeric(sql_type):
+            return (f"they do not parse as {sql_type}; numbers written 1.234,5 need schema.{column}.decimal: ',' "
+                    f"and schema.{column}.thousands: '.'")
+        return f"they do not parse as {sql_type}; check schema.{column}"
+    if kind == "required":
+        return f"{column} is missing; validation.required lists it"
+    if kind == "range":
+        return f"outside validation.ranges.{column}"
+    if kind == "allowed":
+        return f"not in validation.allowed.{column}"
+    return ""

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from features.tabular import tabular_feature_stages
 from pipelines.tabular.config import TabularConfig
 from pipelines.tabular.ingest import holdout_location, ingest, ingest_location
-from spark_ml_pipeline.ingest.quarantine import IngestStats, read_stats, read_valid, require_ingested
+from spark_ml_pipeline.ingest.quarantine import IngestStats, citing, read_stats, read_valid, require_ingested
 from spark_ml_pipeline.runs.xgboost_run import PREDICTION, XGBoostData, XGBoostResult, train_and_record
 from spark_ml_pipeline.runtime.config_models import run_date
 from spark_ml_pipeline.runtime.errors import DataError
@@ -75,10 +75,12 @@ def training_data(spark: SparkSession, config: TabularConfig) -> XGBoostData:
         if test.isEmpty():
             raise DataError(f"input.test_uri: {config.input.test_uri}: no valid rows to test on (see the quarantine "
                             f"in {location})")
-    splits = split_rows(rows.select(*config.columns), config.split, key_columns(config), test)
+    with citing(stats):
+        splits = split_rows(rows.select(*config.columns), config.split, key_columns(config), test)
     label, classes, tail = config.label, None, []
     if is_classification(config):
-        splits, classes = index_labels(splits, config)
+        with citing(stats):
+            splits, classes = index_labels(splits, config)
         label = label_index_column(config)
         tail = [IndexToString(inputCol=PREDICTION, outputCol=predicted_label_column(config), labels=classes)]
     fitted = Pipeline(stages=feature_stages(config)).fit(splits.train)
@@ -114,7 +116,7 @@ def train(spark: SparkSession, config: TabularConfig) -> XGBoostResult:
     data = training_data(spark, config)
     lineage = {"input_uri": config.input.uri, **({"test_uri": config.input.test_uri} if config.input.test_uri else {})}
     return train_and_record(spark, config, data, config_sections=(
-        "input", "schema", "label", "task", "keys", "features", "validation", "split", "model", "compute"),
+        "input", "schema", "formats", "label", "task", "keys", "features", "validation", "split", "model", "compute"),
         lineage=lineage)
 
 

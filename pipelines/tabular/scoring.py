@@ -35,7 +35,8 @@ def read(spark: SparkSession, config: TabularConfig, uri: str) -> ScoringInput:
     return ScoringInput(valid=rows.where(F.col(REASON).isNull()).drop(REASON, RAW_LINE),
                         quarantine=rows.where(F.col(REASON).isNotNull()),
                         rows_in=count_input_rows(spark, source, config.input.format, files,
-                                                 header=config.input.header or config.input.skip_lines == 1),
+                                                 header=config.input.header or config.input.skip_lines == 1,
+                                                 multiline=config.input.multiline),
                         keys=keys)
 
 

@@ -20,7 +20,8 @@ from pipelines.taxi_fare import ingest as tlc_ingest
 from pipelines.taxi_fare.keras_mlp import KerasMLPSection
 from spark_ml_pipeline.ingest import ledger
 from spark_ml_pipeline.ingest.files import list_input_files
-from spark_ml_pipeline.ingest.quarantine import IngestStats, read_stats, read_valid, require_ingested
+from spark_ml_pipeline.ingest.quarantine import (IngestStats, citing, read_stats, read_valid, require_ingested,
+                                                 require_mostly_valid)
 from spark_ml_pipeline.runs.xgboost_run import XGBoostData, XGBoostResult, train_and_record
 from spark_ml_pipeline.runs.xgboost_run import summary as xgboost_summary
 from spark_ml_pipeline.runtime.config_models import (IngestPolicy, PipelineConfigBase, Section, SplitConfig,
@@ -196,8 +197,10 @@ def ingest(spark, config: TaxiFareConfig) -> IngestStats | NothingToIngest:
     i = config.ingest
     policies = {"on_unreadable_file": i.on_unreadable_file, "duplicates": i.duplicates, "spellings": i.spellings()}
     if not i.incremental:
-        return tlc_ingest.ingest(spark, raw_location(config), ingest_location(config), input_format(config),
-                                 i.tlc_schema, validation_rules(config), **policies)
+        stats = tlc_ingest.ingest(spark, raw_location(config), ingest_location(config), input_format(config),
+                                  i.tlc_schema, validation_rules(config), **policies)
+        require_mostly_valid(spark, ingest_location(config), stats, i.max_quarantine_fraction)
+        return stats
     source, date = to_uri(raw_location(config)), run_date(config)
     ledger_dir = ledger.ledger_location(config.store.data(config.pipeline, "ingest"))
     files = list_input_files(spark, source)
@@ -209,6 +212,7 @@ def ingest(spark, config: TaxiFareConfig) -> IngestStats | NothingToIngest:
     # After the commit (a crash in between re-ingests on rerun); a skipped unreadable file is not recorded, so
     # the next run tries it again.
     ledger.record(spark, ledger_dir, date, stats.input_files)
+    require_mostly_valid(spark, ingest_location(config), stats, i.max_quarantine_fraction)
     return stats
 
 
@@ -231,8 +235,9 @@ def featurize(spark, config: TaxiFareConfig) -> str:
 
 def split_trips(spark, config: TaxiFareConfig) -> tuple[Splits, IngestStats]:
     trips, stats = valid_trips(spark, config)
-    # Split on the trip's own values, not on where its file lies: the same trips split alike in any store.
-    return split_rows(trips, config.split, key_columns=tlc.CANONICAL_ORDER), stats
+    with citing(stats):
+        # Split on the trip's own values, not on where its file lies: the same trips split alike in any store.
+        return split_rows(trips, config.split, key_columns=tlc.CANONICAL_ORDER), stats
 
 
 def training_data(spark, config: TaxiFareConfig, manifest: dict | None = None) -> XGBoostData:

@@ -149,11 +149,17 @@ def read_parquet(spark: SparkSession, source: str) -> DataFrame:
         raise DataError(f"{source}: not readable as Parquet ({str(exc).splitlines()[0][:300]})") from None
 
 
-def count_input_rows(spark: SparkSession, source: str, input_format: str, files: list, header: bool = True) -> int:
+def count_input_rows(spark: SparkSession, source: str, input_format: str, files: list, header: bool = True,
+                     multiline: bool = False) -> int:
     """Rows in the input, counted independently of parsing (CSV: non-blank lines minus a header per non-empty
-    file; Parquet: the footers). Batch scoring checks its accounting with it; ingest counts while it writes."""
+    file; Parquet and ORC: the files' own counts; multi-line JSON: the objects). Batch scoring checks its
+    accounting with it; ingest counts while it writes."""
     if input_format == "parquet":
         return read_parquet(spark, source).count()
+    if input_format == "orc":
+        return spark.read.orc(*[f[0] for f in files]).count()
+    if input_format == "json" and multiline:  # a malformed file is one record, as the reader makes it
+        return spark.read.option("multiLine", True).option("mode", "PERMISSIVE").json([f[0] for f in files]).count()
     lines = spark.read.text([f[0] for f in files]).where(F.length(F.trim("value")) > 0).count()
     if input_format == "csv" and header:
         return lines - sum(csv_header(spark, f[0]) is not None for f in files)

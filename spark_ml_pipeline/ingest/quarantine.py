@@ -10,10 +10,11 @@ with ``on_unreadable_file="quarantine"`` is skipped and listed in the statistics
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
@@ -192,6 +193,73 @@ def read_stats(spark: SparkSession, output: str) -> IngestStats:
         return IngestStats(**data)
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{location}: not readable ingest statistics ({exc}); rerun the ingest stage") from None
+
+
+# A reason shown when the quarantine is too large: at least this share of the quarantined rows (or the top one).
+LEADING_REASON_SHARE = 0.1
+EXAMPLES = 3
+
+
+def bad_value_column(reason: str) -> str | None:
+    """The column a ``bad_value:<column>`` reason names (its raw values are the examples to show)."""
+    return reason.split(":", 1)[1] if reason.startswith("bad_value:") else None
+
+
+def quarantine_examples(spark: SparkSession, output: str, reason: str, limit: int = EXAMPLES) -> list[str]:
+    """Up to ``limit`` distinct values as read of the rows quarantined for ``reason``: the column's raw value of a
+    ``bad_value:<column>``, else the raw line (the line, or the row's raw values as JSON)."""
+    column = bad_value_column(reason)
+    raw = F.get_json_object(F.col(RAW_LINE), f"$['{column}']") if column else F.col(RAW_LINE)
+    rows = (read_quarantine(spark, output).where(F.col(REASON) == reason).select(raw.alias("raw"))
+            .where(F.col("raw").isNotNull()).limit(50 * limit).distinct().limit(limit).collect())
+    return [row["raw"] for row in rows]
+
+
+def leading_reasons(stats: IngestStats) -> list[tuple[str, int]]:
+    by_count = sorted(stats.quarantined_by_reason.items(), key=lambda item: -item[1])
+    return [(reason, n) for i, (reason, n) in enumerate(by_count)
+            if i == 0 or n >= LEADING_REASON_SHARE * stats.rows_quarantined][:EXAMPLES]
+
+
+def shown(value: str, width: int = 60) -> str:
+    return repr(value if len(value) <= width else value[:width] + "…")
+
+
+def require_mostly_valid(spark: SparkSession, output: str, stats: IngestStats, max_fraction: float,
+                         explain: Callable[[str], str] = lambda reason: "") -> None:
+    """A :class:`DataError` when more than ``max_fraction`` of the rows read were quarantined: the data does not
+    fit its declaration, and training on the rest would only fail later for a reason that hides the cause. One
+    line per leading reason: its share of the rows, up to three values as read, and ``explain(reason)`` (what to
+    set). The committed rows, quarantine and statistics stay (nothing is lost)."""
+    if not stats.rows_in or stats.rows_quarantined <= max_fraction * stats.rows_in:
+        return
+    lines = [f"{stats.input}: {stats.rows_quarantined:,} of {stats.rows_in:,} rows "
+             f"({stats.rows_quarantined / stats.rows_in:.0%}) were quarantined, more than "
+             f"ingest.max_quarantine_fraction ({max_fraction:g}); the data does not fit its declaration "
+             f"(quarantine and statistics in {output}):"]
+    for reason, n in leading_reasons(stats):
+        examples = ", ".join(shown(value) for value in quarantine_examples(spark, output, reason))
+        advice = explain(reason)
+        lines.append(f"  {reason} {n / stats.rows_in:.0%} — " + (f"{examples}" if examples else "no value read")
+                     + (f"; {advice}" if advice else ""))
+    raise DataError("\n".join(lines))
+
+
+def ingest_figures(stats: IngestStats) -> str:
+    """What an error after ingest cites: rows read and quarantined, with the leading reasons."""
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in leading_reasons(stats))
+    return (f"ingest read {stats.rows_in:,} rows, quarantined {stats.rows_quarantined:,}"
+            + (f" ({reasons})" if reasons else "") + f", left {stats.rows_valid:,} valid")
+
+
+@contextlib.contextmanager
+def citing(stats: IngestStats) -> Iterator[None]:
+    """A data error raised inside (an empty split, a time column without values, a class missing from the
+    training rows) names the ingest figures behind it: the cause is often what ingest quarantined."""
+    try:
+        yield
+    except DataError as exc:
+        raise DataError(f"{exc} ({ingest_figures(stats)})") from None
 
 
 def require_ingested(spark: SparkSession, output: str, what: str) -> None:

@@ -23,7 +23,40 @@ from spark_ml_pipeline.runtime.errors import DataError
 
 FRACTIONAL = ("float", "double")
 INTEGRAL = ("tinyint", "smallint", "int", "bigint")
+TIME = ("date", "timestamp", "timestamp_ntz")
 WIDE_DECIMAL = "decimal(38,9)"  # holds every bigint and the fraction that tells 1.0 from 1.5
+
+
+EPOCH_UNITS = {"epoch_seconds": 1, "epoch_millis": 1000}  # numbers counting from 1970-01-01 00:00 UTC
+
+
+@dataclass(frozen=True)
+class WrittenAs:
+    """How a column's values are written in text files, when not as Spark reads them by default: a date or
+    timestamp by a Spark datetime pattern (``yyyy/MM/dd``, ``dd.MM.yyyy HH:mm``, ``yyyy-MM-dd'T'HH:mm:ssXXX`` for
+    an offset, ``... VV`` for a zone name) or as seconds / milliseconds since the epoch; a number with a decimal
+    comma and / or a thousands separator (``1.234,5``)."""
+
+    pattern: str | None = None  # a Spark datetime pattern, or one of EPOCH_UNITS
+    decimal: str = "."
+    thousands: str | None = None
+
+    def number_text(self, text: Column) -> Column:
+        """Text of a number rewritten as Spark reads it (no thousands separator, a decimal point)."""
+        if self.thousands:
+            text = F.replace(text, F.lit(self.thousands), F.lit(""))
+        if self.decimal != ".":
+            text = F.replace(text, F.lit(self.decimal), F.lit("."))
+        return text
+
+    def time_value(self, text: Column, sql_type: str) -> Column:
+        """The date / timestamp the text denotes, or null when it does not fit the pattern."""
+        if self.pattern in EPOCH_UNITS:
+            seconds = text.try_cast("decimal(38,6)") / EPOCH_UNITS[self.pattern]
+            value = F.timestamp_micros((seconds * 1_000_000).try_cast("bigint"))  # an instant (UTC)
+        else:
+            value = F.try_to_timestamp(text, F.lit(self.pattern))  # an instant, offsets and zones applied
+        return value.try_cast(sql_type)  # date / wall clock in the session's time zone (UTC in every job)
 
 
 @dataclass(frozen=True)
@@ -31,6 +64,7 @@ class DeclaredColumn:
     name: str
     sql_type: str  # a Spark SQL type: "double", "int", "timestamp_ntz", "decimal(10,2)" ...
     aliases: tuple[str, ...] = ()  # other spellings in files (matched case-insensitively, as is the name)
+    written: WrittenAs = WrittenAs()  # how text files write its values
 
     def matches(self, file_column: str) -> bool:
         return file_column.lower() in {self.name.lower(), *(a.lower() for a in self.aliases)}
@@ -43,6 +77,7 @@ class TextFormat:
     header: bool = True
     delimiter: str = ","
     null_values: tuple[str, ...] = ("",)  # text meaning "missing", compared after trimming
+    multiline: bool = False  # JSON: a file holds one array of objects, or objects spread over several lines
 
 
 @dataclass
@@ -80,13 +115,16 @@ def read_parts(spark: SparkSession, files: list, input_format: str, declared: li
         parts = [FilePart(frame := spark.read.parquet(*[f[0] for f in group]), frame.columns, group, False)
                  for group in parquet_footers(spark, files).values()]
         return InputRead(parts)
+    if input_format == "orc":  # typed by the file, as Parquet; ORC files of one input share one schema
+        frame = spark.read.orc(*[f[0] for f in files])
+        return InputRead([FilePart(frame, frame.columns, files, False)])
     if input_format == "json":
         schema = T.StructType([T.StructField(c.name, T.StringType(), True) for c in declared]
                               + [T.StructField(CORRUPT, T.StringType(), True)])
         frame = (spark.read.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
-                 .json([f[0] for f in files]))
+                 .option("multiLine", text.multiline).json([f[0] for f in files]))
         return InputRead([FilePart(frame, [c.name for c in declared], files, True)])
-    raise DataError(f"{files[0][0]}: unsupported input format {input_format!r} (csv, parquet or json)")
+    raise DataError(f"{files[0][0]}: unsupported input format {input_format!r} (csv, json, parquet or orc)")
 
 
 def _csv_parts(spark: SparkSession, files: list, declared: list[DeclaredColumn], text: TextFormat) -> InputRead:
@@ -112,12 +150,17 @@ def _csv_parts(spark: SparkSession, files: list, declared: list[DeclaredColumn],
     return InputRead(parts, empty)
 
 
-def _typed(raw: Column, sql_type: str, from_text: bool, null_values: tuple[str, ...]) -> tuple[Column, Column]:
+def _typed(raw: Column, sql_type: str, from_text: bool, null_values: tuple[str, ...],
+           written: WrittenAs = WrittenAs()) -> tuple[Column, Column]:
     """(raw text or null, value of the declared type or null). From a typed file (Parquet) the raw text is kept
     only for a value that does not fit: the others are in the typed columns as they were."""
     if from_text and null_values:
         raw = F.when(~F.trim(raw).isin(*null_values), raw)
     source = F.trim(raw) if from_text and sql_type != "string" else raw
+    if from_text and sql_type in TIME and written.pattern:
+        return raw, written.time_value(source, sql_type)
+    if from_text and (written.thousands or written.decimal != "."):
+        source = written.number_text(source)
     if sql_type in INTEGRAL:  # "1.0" (as some years' files write counts) is 1; "1.5" does not fit
         exact = source.try_cast(WIDE_DECIMAL)
         value = F.when(exact == F.floor(exact), exact.try_cast(sql_type))
@@ -153,7 +196,7 @@ def declared_rows(part: FilePart, declared: list[DeclaredColumn], required: list
     for column in declared:
         if column.name in by_name:
             raw, value = _typed(F.col(f"`{by_name[column.name]}`"), column.sql_type, part.raw_text,
-                                text.null_values)
+                                text.null_values, column.written)
         else:
             raw, value = F.lit(None).cast("string"), F.lit(None).cast(column.sql_type)
         selected += [value.alias(column.name), raw.alias(RAW_PREFIX + column.name)]

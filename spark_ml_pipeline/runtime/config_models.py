@@ -100,6 +100,9 @@ class IngestPolicy(Section):
     # keep: identical rows are all valid; quarantine: copies after the first go to the quarantine
     # (duplicate_row) at the cost of a shuffle of the input.
     duplicates: Literal["keep", "quarantine"] = "keep"
+    # More than this share of the rows read quarantined fails the ingest, naming the leading reasons with values
+    # as read: the data does not fit its declaration (a date format, a JSON array ...). 1 turns the check off.
+    max_quarantine_fraction: float = Field(0.5, ge=0, le=1)
 
 
 class SplitConfig(Section):

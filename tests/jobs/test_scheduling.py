@@ -165,8 +165,8 @@ def test_a_signal_at_any_moment_of_taking_the_lock_never_leaves_it_behind(tmp_pa
         for _ in range(300):
             job.signals.received = None
             timer = threading.Timer(rng.uniform(0, 0.004), os.kill, (os.getpid(), signal.SIGTERM))
-            timer.start()
             try:
+                timer.start()  # inside: a signal may land before the next statement (it once stopped pytest)
                 with job.lock():
                     time.sleep(0.002)
                 timer.join()
