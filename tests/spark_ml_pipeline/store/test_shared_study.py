@@ -1,6 +1,6 @@
-"""Two search drivers (separate processes) on ONE PostgreSQL study: they run trials at once; one is SIGKILLed
-with a trial running; the other fails that trial through Optuna's heartbeat (not at start-up), re-runs its
-parameters, and finishes the whole budget (n_trials counted across drivers)."""
+"""Two search drivers (separate processes, started together) on ONE PostgreSQL study: they run trials at once; one
+is SIGKILLed with a trial running; the other fails that trial through Optuna's heartbeat (not at start-up), re-runs
+its parameters, and finishes the whole budget (n_trials counted across drivers)."""
 import os
 import signal
 import socket
@@ -23,8 +23,8 @@ from spark_ml_pipeline.studies.heartbeat import Heartbeat, fail_stale
 from spark_ml_pipeline.tune.search import is_shared, open_study, study_name
 
 ROOT = Path(__file__).resolve().parents[3]
-# Enough trials that driver A is still running them once B has started (a JVM, its data, the study: about 15 s);
-# a trial here takes under a second since local-mode XGBoost fits in the driver.
+# Enough trials that both drivers run some at once; a trial here takes about a second (local-mode XGBoost fits in
+# the driver).
 N_TRIALS = 60
 HEARTBEAT = 2  # seconds; a trial silent for 3 x 2 s is stale
 SPACE = {
@@ -79,19 +79,17 @@ def test_two_drivers_share_a_study_and_a_killed_drivers_trial_is_rerun(conf_dir,
     def output(label):
         return (tmp_path / f"{label}.log").read_text()
 
-    a = start("a")
-    b = None
+    # Both start at once and prepare side by side. Started one after the other, the first could finish the whole
+    # budget while the second still prepares (a JVM, its data: 15-50 s on a busy machine), and the test with it.
+    a, b = start("a"), start("b")
     try:
         deadline = time.time() + 400
-        while time.time() < deadline and a.poll() is None and not running_of(snapshot(storage, name), a.pid):
-            time.sleep(0.3)
-        assert a.poll() is None and running_of(snapshot(storage, name), a.pid), output("a")[-3000:]
-        first_of_a = running_of(snapshot(storage, name), a.pid)[0].number
-        b = start("b")  # joins while A has a trial running: B must not fail it at start-up
-        killed, alive_at_kill = None, None
+        first_of_a, killed, alive_at_kill = None, None, None
         while time.time() < deadline and a.poll() is None and b.poll() is None:
             trials = snapshot(storage, name)
             mine, theirs = running_of(trials, a.pid), running_of(trials, b.pid)
+            if mine and first_of_a is None:
+                first_of_a = mine[0].number  # whichever starts later must not fail it at its start-up
             finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
             if mine and theirs:  # trials of both drivers at once: kill A now
                 assert finished < N_TRIALS - 1

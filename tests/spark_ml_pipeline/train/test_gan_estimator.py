@@ -19,7 +19,7 @@ from spark_ml_pipeline.train.horovod_rank import CHECKPOINT_STATE, PROGRESS_LOG,
 from spark_ml_pipeline.train.keras_estimator import HorovodFitError
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.gan import GANSpec, latent_vectors
-from spark_ml_pipeline.train.rank_test_hooks import KILL_RANK_IN_EPOCH, RECORD_WEIGHTS_DIGEST
+from spark_ml_pipeline.train.rank_test_hooks import KILL_RANK_IN_EPOCH
 
 TINY = GANSpec(noise_dim=8, label_embedding=4, generator_filters=[8, 4], discriminator_filters=[4, 8], kernel_size=3)
 ROWS, BATCH = 320, 32  # 160 rows per rank: 5 steps per epoch
@@ -42,12 +42,7 @@ def estimator(work_dir, epochs=2, **overrides):
     return GANHorovodEstimator(**params)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def weights_digests():
-    """Every rank reports hashes of its final weights (a test-only hook of the rank function, rank_test_hooks)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(RECORD_WEIGHTS_DIGEST, "1")
-        yield
+pytestmark = pytest.mark.usefixtures("weights_digests")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ from spark_ml_pipeline.train.horovod_rank import (CHECKPOINT_STATE, PROGRESS_LOG
                                                   progress_line, shard_ranges)
 from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator, _ProgressPrinter
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
-from spark_ml_pipeline.train.rank_test_hooks import RECORD_WEIGHTS_DIGEST
 
 MLP = {"kind": "mlp", "hidden": [16]}
 FAST = KerasTrainingSettings(epochs=2, batch_size=32, early_stopping_patience=0)
@@ -46,12 +45,7 @@ def estimator(work_dir, training=FAST, **overrides):
     return KerasHorovodEstimator(**params)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def weights_digests():
-    """Every rank reports a hash of its final weights (a test-only hook of the rank function, rank_test_hooks)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(RECORD_WEIGHTS_DIGEST, "1")
-        yield
+pytestmark = pytest.mark.usefixtures("weights_digests")
 
 
 @pytest.fixture(scope="module")
