@@ -23,7 +23,7 @@ from spark_ml_pipeline.ingest.quarantine import (MALFORMED, RAW_LINE, IngestStat
                                                  tag)
 from spark_ml_pipeline.ingest.tables import (DeclaredColumn, FilePart, InputRead, TextFormat, WrittenAs, bad_value,
                                              declared_rows, fields_of, read_parts, union_parts)
-from spark_ml_pipeline.runtime.config_models import run_date
+from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, run_date
 from spark_ml_pipeline.runtime.errors import ConfigError, DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, is_local_uri, join, local_path, short_digest, to_uri
 
@@ -48,7 +48,7 @@ def _quoted(column: str) -> Column:
 
 # --- where the files are -----------------------------------------------------------------------------
 
-def resolve_uri(spark: SparkSession, config: TabularConfig, uri: str, key: str = "input.uri") -> str:
+def resolve_uri(spark: SparkSession, config: PipelineConfigBase, uri: str, key: str = "input.uri") -> str:
     """A readable URI: ``package:<pkg>/<path>`` located in the installed package, a ``.zip`` extracted once."""
     if uri.startswith(PACKAGE_SCHEME):
         package, _, relative = uri[len(PACKAGE_SCHEME):].partition("/")
@@ -65,7 +65,7 @@ def resolve_uri(spark: SparkSession, config: TabularConfig, uri: str, key: str =
     return uri
 
 
-def extract_zip(spark: SparkSession, config: TabularConfig, uri: str, key: str = "input.uri") -> str:
+def extract_zip(spark: SparkSession, config: PipelineConfigBase, uri: str, key: str = "input.uri") -> str:
     """The single data file of a local ``.zip``, extracted once into the store (keyed by the archive's path,
     size and modification time) and committed atomically: later runs read the extracted copy."""
     if not is_local_uri(uri):

@@ -2,4 +2,4 @@
 with a reason), datasets built once, files shipped inside packages, and the Fashion-MNIST data set (read by
 several pipelines). Its surface is its modules."""
 
-__all__ = ["fashion_mnist", "files", "if_absent", "ledger", "packaged", "quarantine", "tables"]
+__all__ = ["fashion_mnist", "files", "if_absent", "inference", "ledger", "packaged", "quarantine", "tables"]

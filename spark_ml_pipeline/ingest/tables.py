@@ -150,7 +150,7 @@ def _csv_parts(spark: SparkSession, files: list, declared: list[DeclaredColumn],
     return InputRead(parts, empty)
 
 
-def _typed(raw: Column, sql_type: str, from_text: bool, null_values: tuple[str, ...],
+def typed_value(raw: Column, sql_type: str, from_text: bool, null_values: tuple[str, ...],
            written: WrittenAs = WrittenAs()) -> tuple[Column, Column]:
     """(raw text or null, value of the declared type or null). From a typed file (Parquet) the raw text is kept
     only for a value that does not fit: the others are in the typed columns as they were."""
@@ -195,7 +195,7 @@ def declared_rows(part: FilePart, declared: list[DeclaredColumn], required: list
     selected = []
     for column in declared:
         if column.name in by_name:
-            raw, value = _typed(F.col(f"`{by_name[column.name]}`"), column.sql_type, part.raw_text,
+            raw, value = typed_value(F.col(f"`{by_name[column.name]}`"), column.sql_type, part.raw_text,
                                 text.null_values, column.written)
         else:
             raw, value = F.lit(None).cast("string"), F.lit(None).cast(column.sql_type)

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from spark_ml_pipeline.runtime.config_models import PipelineConfigBase
 from spark_ml_pipeline.runtime.discovery import PipelineDefinition, find_pipeline
 from spark_ml_pipeline.runtime.errors import ConfigError
 
@@ -116,15 +117,37 @@ def known_pipelines(conf_dir: Path | None = None) -> list[str]:
 
 def layer_config(pipeline: str, envs: Sequence[str] = ("local",), overrides: Sequence[str] = (),
                  conf_dir: Path | None = None) -> LayeredTree:
-    conf_dir = Path(conf_dir) if conf_dir else default_conf_dir()
-    if not conf_dir.is_dir():
-        raise ConfigError(f"configuration directory {conf_dir} does not exist (set {CONF_DIR_ENV})")
+    conf_dir = _existing(conf_dir)
     pipeline_file = conf_dir / PIPELINES_DIR / f"{pipeline}.yaml"
     if not pipeline_file.is_file():
         raise ConfigError(f"unknown pipeline {pipeline!r}: no {pipeline_file} "
                           f"(known: {', '.join(known_pipelines(conf_dir)) or 'none'})")
+    return _layered(conf_dir, pipeline_file, envs, overrides)
+
+
+def shared_config(pipeline: str, envs: Sequence[str] = ("local",), overrides: Sequence[str] = (),
+                  conf_dir: Path | None = None) -> PipelineConfigBase:
+    """The sections every pipeline shares (Spark, store ...) for a pipeline whose file is not written yet:
+    ``conf/base.yaml`` < environments < overrides (e.g. to draft its file)."""
+    tree = _layered(_existing(conf_dir), None, envs, overrides)
+    tree.values.setdefault("pipeline", pipeline)
+    tree.values.setdefault("kind", pipeline)
+    return validate(PipelineConfigBase, tree)
+
+
+def _existing(conf_dir: Path | None) -> Path:
+    conf_dir = Path(conf_dir) if conf_dir else default_conf_dir()
+    if not conf_dir.is_dir():
+        raise ConfigError(f"configuration directory {conf_dir} does not exist (set {CONF_DIR_ENV})")
+    return conf_dir
+
+
+def _layered(conf_dir: Path, pipeline_file: Path | None, envs: Sequence[str], overrides: Sequence[str]
+             ) -> LayeredTree:
     tree = LayeredTree()
-    for path in [conf_dir / "base.yaml", pipeline_file, *(conf_dir / ENVS_DIR / f"{env}.yaml" for env in envs)]:
+    layers = [conf_dir / "base.yaml", *([pipeline_file] if pipeline_file else []),
+              *(conf_dir / ENVS_DIR / f"{env}.yaml" for env in envs)]
+    for path in layers:
         if not path.is_file():
             known = sorted(p.stem for p in (conf_dir / ENVS_DIR).glob("*.yaml"))
             raise ConfigError(f"{path}: no such configuration file (environments: {', '.join(known)})")

@@ -98,16 +98,24 @@ class HadoopFS:
 
     def first_line(self, uri: str) -> str | None:
         """The first line of a text file, decompressed by its codec (``.gz``, ``.bz2`` ...); None when empty."""
+        lines = self.first_lines(uri, 1)
+        return lines[0] if lines else None
+
+    def first_lines(self, uri: str, count: int) -> list[str]:
+        """Up to ``count`` first lines of a text file, decompressed by its codec, read without a Spark job."""
         path = self._path(uri)
         stream = self._fs(uri).open(path)
         codec = self._jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(self._conf).getCodec(path)
         if codec is not None:
             stream = codec.createInputStream(stream)
         reader = self._jvm.java.io.BufferedReader(self._jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        lines = []
         try:
-            return reader.readLine()
+            while len(lines) < count and (line := reader.readLine()) is not None:
+                lines.append(line)
         finally:
             reader.close()
+        return lines
 
     def list_files(self, uri: str) -> list[tuple[str, int, int]]:
         """(uri, size, mtime) of every data file below ``uri`` (glob patterns allowed), sorted."""
