@@ -5,7 +5,7 @@ the validation rules; ingest, train, run, search (``jobs.tune``) and batch scori
 """
 from pipelines.tabular import pipeline
 from pipelines.tabular.config import NAME, TabularConfig
-from pipelines.tabular.ingest import ingest
+from pipelines.tabular.ingest import ingest, ingest_check
 from pipelines.tabular.scoring import scorer
 from pipelines.tabular.tuner import prepare_search
 from spark_ml_pipeline.runs.xgboost_run import summary
@@ -19,6 +19,7 @@ PIPELINE = PipelineDefinition(
     summary=summary,
     tuner=xgboost_tuner(prepare_search),
     scorer=scorer,
+    ingest_check=ingest_check,
     description="Any tabular data set from one conf file: schema, validation/quarantine, declared features, "
                 "XGBoost regression or classification",
 )

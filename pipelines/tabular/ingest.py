@@ -8,9 +8,12 @@ and ``allowed:<column>``. Scoring reads with the same code and the same rules, t
 """
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -19,14 +22,13 @@ from pyspark.sql import types as T
 from pipelines.tabular.config import PACKAGE_SCHEME, TabularConfig, is_numeric
 from spark_ml_pipeline.ingest.files import CORRUPT, list_input_files
 from spark_ml_pipeline.ingest.packaged import find_package_file
-from spark_ml_pipeline.ingest.quarantine import (MALFORMED, RAW_LINE, IngestStats, Tagged, commit, require_mostly_valid,
-                                                 tag)
+from spark_ml_pipeline.ingest.quarantine import (MALFORMED, RAW_LINE, IngestInput, IngestStats, Tagged, commit,
+                                                 require_mostly_valid, tag)
 from spark_ml_pipeline.ingest.tables import (DeclaredColumn, FilePart, InputRead, TextFormat, WrittenAs, bad_value,
                                              declared_rows, fields_of, read_parts, union_parts)
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, run_date
 from spark_ml_pipeline.runtime.errors import ConfigError, DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, is_local_uri, join, local_path, short_digest, to_uri
-
 
 
 def ingest_location(config: TabularConfig) -> str:
@@ -48,8 +50,10 @@ def _quoted(column: str) -> Column:
 
 # --- where the files are -----------------------------------------------------------------------------
 
-def resolve_uri(spark: SparkSession, config: PipelineConfigBase, uri: str, key: str = "input.uri") -> str:
-    """A readable URI: ``package:<pkg>/<path>`` located in the installed package, a ``.zip`` extracted once."""
+def resolve_uri(spark: SparkSession, config: PipelineConfigBase, uri: str, key: str = "input.uri",
+                scratch: str | None = None) -> str:
+    """A readable URI: ``package:<pkg>/<path>`` located in the installed package, a ``.zip`` extracted once (with
+    ``scratch``, a local directory, into it when the store holds no extracted copy: the store left untouched)."""
     if uri.startswith(PACKAGE_SCHEME):
         package, _, relative = uri[len(PACKAGE_SCHEME):].partition("/")
         if not package or not relative:
@@ -61,13 +65,15 @@ def resolve_uri(spark: SparkSession, config: PipelineConfigBase, uri: str, key: 
         uri = str(found)
     uri = to_uri(uri)
     if uri.lower().endswith(".zip"):
-        return extract_zip(spark, config, uri, key)
+        return extract_zip(spark, config, uri, key, scratch)
     return uri
 
 
-def extract_zip(spark: SparkSession, config: PipelineConfigBase, uri: str, key: str = "input.uri") -> str:
+def extract_zip(spark: SparkSession, config: PipelineConfigBase, uri: str, key: str = "input.uri",
+                scratch: str | None = None) -> str:
     """The single data file of a local ``.zip``, extracted once into the store (keyed by the archive's path,
-    size and modification time) and committed atomically: later runs read the extracted copy."""
+    size and modification time) and committed atomically: later runs read the extracted copy. With ``scratch``
+    (a local directory) and no copy in the store yet, it is extracted there instead."""
     if not is_local_uri(uri):
         raise ConfigError(f"{key}: {uri}: a .zip input must be a local file (unzip it onto the filesystem)")
     path = local_path(uri)
@@ -79,17 +85,27 @@ def extract_zip(spark: SparkSession, config: PipelineConfigBase, uri: str, key: 
             raise DataError(f"{key}: {uri}: expected one file in the archive, found {len(members)}")
         member = members[0]
         info = path.stat()
-        location = config.store.data(config.pipeline, "extracted",
-                                     short_digest([str(path), info.st_size, int(info.st_mtime), member.filename]))
+        digest = short_digest([str(path), info.st_size, int(info.st_mtime), member.filename])
+        location = config.store.data(config.pipeline, "extracted", digest)
         fs = HadoopFS(spark)
-        if not fs.exists(location):
-            with atomic_output(spark, location) as temporary, tempfile.TemporaryDirectory() as scratch:
-                extracted = Path(scratch) / Path(member.filename).name
-                with archive.open(member) as source, extracted.open("wb") as target:
-                    while chunk := source.read(1 << 20):
-                        target.write(chunk)
-                fs.copy_from_local(str(extracted), join(temporary, extracted.name))
+        if fs.exists(location):
+            return location
+        if scratch is not None:
+            return to_uri(str(extracted_member(archive, member, Path(scratch) / digest).parent))
+        with atomic_output(spark, location) as temporary, tempfile.TemporaryDirectory() as local:
+            extracted = extracted_member(archive, member, Path(local))
+            fs.copy_from_local(str(extracted), join(temporary, extracted.name))
     return location
+
+
+def extracted_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, directory: Path) -> Path:
+    """``member`` of ``archive`` written into ``directory`` under its own file name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    extracted = directory / Path(member.filename).name
+    with archive.open(member) as source, extracted.open("wb") as target:
+        while chunk := source.read(1 << 20):
+            target.write(chunk)
+    return extracted
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -193,12 +209,36 @@ def ingest(spark: SparkSession, config: TabularConfig) -> IngestStats:
 
 
 def ingest_one(spark: SparkSession, config: TabularConfig, uri: str, key: str, output: str) -> IngestStats:
-    uri = resolve_uri(spark, config, uri, key)
-    stats = commit(spark, lambda files: tagged_rows(spark, config, files), list_input_files(spark, uri), output,
-                   source=uri, input_format=config.input.format, on_unreadable_file=config.ingest.on_unreadable_file)
-    require_mostly_valid(spark, output, stats, config.ingest.max_quarantine_fraction,
-                         lambda reason: quarantine_advice(config, reason))
+    one = ingest_input(spark, config, uri, key)
+    stats = commit(spark, one.tagged, one.files, output, source=one.source, input_format=one.input_format,
+                   on_unreadable_file=one.on_unreadable_file)
+    require_mostly_valid(spark, output, stats, one.max_quarantine_fraction, one.advice)
     return stats
+
+
+def ingest_input(spark: SparkSession, config: TabularConfig, uri: str, key: str,
+                 scratch: str | None = None) -> IngestInput:
+    """The input ``key`` names as the ingest reads it: its files, their tagging, the share that may be quarantined
+    and the advice when more is (the ingest commits it, the ingest check samples it)."""
+    uri = resolve_uri(spark, config, uri, key, scratch)
+    return IngestInput(key=key, source=uri, files=list_input_files(spark, uri),
+                       tagged=lambda files: tagged_rows(spark, config, files), input_format=config.input.format,
+                       on_unreadable_file=config.ingest.on_unreadable_file,
+                       max_quarantine_fraction=config.ingest.max_quarantine_fraction,
+                       advice=lambda reason: quarantine_advice(config, reason))
+
+
+@contextlib.contextmanager
+def ingest_check(spark: SparkSession, config: TabularConfig) -> Iterator[list[IngestInput]]:
+    """What ``jobs.ingest --check`` samples: ``input.uri`` and ``input.test_uri`` (when set), as the ingest reads
+    them. An archive the store holds no extracted copy of is extracted into a temporary directory, removed after:
+    the check writes nothing in the store."""
+    keys = {"input.uri": config.input.uri, "input.test_uri": config.input.test_uri}
+    with tempfile.TemporaryDirectory(prefix="ingest-check-") as scratch:
+        inputs = [ingest_input(spark, config, uri, key, scratch) for key, uri in keys.items() if uri]
+        # An archive extracted for the check is named as the conf names it, not by its temporary copy.
+        yield [replace(one, source=keys[one.key]) if one.source.startswith(to_uri(scratch)) else one
+               for one in inputs]
 
 
 def quarantine_advice(config: TabularConfig, reason: str) -> str:

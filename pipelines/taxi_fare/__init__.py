@@ -13,5 +13,6 @@ PIPELINE = PipelineDefinition(
     summary=pipeline.summary,
     tuner=xgboost_tuner(prepare_search, TaxiFareTuner),
     scorer=scoring.scorer,
+    ingest_check=pipeline.ingest_check,
     description="NYC taxi fare regression: TLC trips, quarantine, features, distributed XGBoost",
 )

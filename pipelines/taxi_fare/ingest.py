@@ -17,7 +17,8 @@ from pyspark.sql import functions as F
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.zones import UNKNOWN_ZONES
 from spark_ml_pipeline.ingest.files import list_input_files
-from spark_ml_pipeline.ingest.quarantine import MALFORMED, RAW_LINE, SOURCE_FILE, IngestStats, Tagged, commit, tag
+from spark_ml_pipeline.ingest.quarantine import (MALFORMED, RAW_LINE, SOURCE_FILE, IngestInput, IngestStats, Tagged,
+                                                 commit, tag)
 from spark_ml_pipeline.ingest.tables import (DeclaredColumn, bad_value, declared_rows, fields_of, read_parts,
                                              union_parts)
 from spark_ml_pipeline.runtime.errors import DataError
@@ -157,10 +158,24 @@ def ingest(spark: SparkSession, source: str, output: str, input_format: str = "p
            spellings: tlc.Spellings = tlc.KNOWN_SPELLINGS) -> IngestStats:
     """Read ``source`` (or only ``files`` of it: an incremental run), validate, and commit ``output/valid`` +
     ``output/quarantine`` atomically."""
+    trips = trips_input(spark, source, input_format, tlc_schema, rules, files, on_unreadable_file, duplicates,
+                        spellings)
+    return commit(spark, trips.tagged, trips.files, output, source=trips.source, input_format=trips.input_format,
+                  on_unreadable_file=trips.on_unreadable_file)
+
+
+def trips_input(spark: SparkSession, source: str, input_format: str = "parquet", tlc_schema: str = "auto",
+                rules: ValidationRules = ValidationRules(), files: list | None = None,
+                on_unreadable_file: str = "fail", duplicates: str = "keep",
+                spellings: tlc.Spellings = tlc.KNOWN_SPELLINGS, max_quarantine_fraction: float = 1.0,
+                key: str = "ingest.input") -> IngestInput:
+    """The trip files of ``source`` (or ``files`` of it) as the ingest reads and tags them (the ingest commits
+    them, the ingest check samples them)."""
     if input_format not in ("csv", "parquet"):
         raise DataError(f"{source}: unsupported input format {input_format!r} (parquet or csv)")
     source = to_uri(source)
-    files = files or list_input_files(spark, source)
-    return commit(spark, lambda readable: tagged_trips(spark, readable, input_format, tlc_schema, rules,
-                                                       duplicates=duplicates, spellings=spellings),
-                  files, output, source=source, input_format=input_format, on_unreadable_file=on_unreadable_file)
+    return IngestInput(key=key, source=source, files=files or list_input_files(spark, source),
+                       tagged=lambda readable: tagged_trips(spark, readable, input_format, tlc_schema, rules,
+                                                            duplicates=duplicates, spellings=spellings),
+                       input_format=input_format, on_unreadable_file=on_unreadable_file,
+                       max_quarantine_fraction=max_quarantine_fraction)

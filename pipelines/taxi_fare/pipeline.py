@@ -5,10 +5,11 @@ store, so stages run alone (``jobs/<stage>.py``) or chained (``jobs/run_pipeline
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import asdict, dataclass
-from typing import Literal, Optional
+from typing import Iterator, Literal, Optional
 
 from pydantic import Field, PositiveInt, field_validator
 from pyspark.ml import PipelineModel
@@ -20,8 +21,8 @@ from pipelines.taxi_fare import ingest as tlc_ingest
 from pipelines.taxi_fare.keras_mlp import KerasMLPSection
 from spark_ml_pipeline.ingest import ledger
 from spark_ml_pipeline.ingest.files import list_input_files
-from spark_ml_pipeline.ingest.quarantine import (IngestStats, citing, read_stats, read_valid, require_ingested,
-                                                 require_mostly_valid)
+from spark_ml_pipeline.ingest.quarantine import (IngestInput, IngestStats, citing, commit, read_stats, read_valid,
+                                                 require_ingested, require_mostly_valid)
 from spark_ml_pipeline.runs.xgboost_run import XGBoostData, XGBoostResult, train_and_record
 from spark_ml_pipeline.runs.xgboost_run import summary as xgboost_summary
 from spark_ml_pipeline.runtime.config_models import (IngestPolicy, PipelineConfigBase, Section, SplitConfig,
@@ -191,15 +192,28 @@ class NothingToIngest:
                 f"{self.ledger} unchanged; nothing written")
 
 
+def trips_input(spark, config: TaxiFareConfig, files: list | None = None) -> IngestInput:
+    """The input trips (or only ``files`` of them) as the ingest stage reads, tags and judges them."""
+    i = config.ingest
+    return tlc_ingest.trips_input(spark, raw_location(config), input_format(config), i.tlc_schema,
+                                  validation_rules(config), files, on_unreadable_file=i.on_unreadable_file,
+                                  duplicates=i.duplicates, spellings=i.spellings(),
+                                  max_quarantine_fraction=i.max_quarantine_fraction,
+                                  key="ingest.input" if i.input else "generate.output")
+
+
+def commit_trips(spark, config: TaxiFareConfig, trips: IngestInput) -> IngestStats:
+    return commit(spark, trips.tagged, trips.files, ingest_location(config), source=trips.source,
+                  input_format=trips.input_format, on_unreadable_file=trips.on_unreadable_file)
+
+
 def ingest(spark, config: TaxiFareConfig) -> IngestStats | NothingToIngest:
     """Validate the input files and commit this run date's ``valid`` + ``quarantine``; with
     ``ingest.incremental`` only the files the ledger does not list unchanged (another date ingested them)."""
-    i = config.ingest
-    policies = {"on_unreadable_file": i.on_unreadable_file, "duplicates": i.duplicates, "spellings": i.spellings()}
-    if not i.incremental:
-        stats = tlc_ingest.ingest(spark, raw_location(config), ingest_location(config), input_format(config),
-                                  i.tlc_schema, validation_rules(config), **policies)
-        require_mostly_valid(spark, ingest_location(config), stats, i.max_quarantine_fraction)
+    if not config.ingest.incremental:
+        trips = trips_input(spark, config)
+        stats = commit_trips(spark, config, trips)
+        require_mostly_valid(spark, ingest_location(config), stats, trips.max_quarantine_fraction)
         return stats
     source, date = to_uri(raw_location(config)), run_date(config)
     ledger_dir = ledger.ledger_location(config.store.data(config.pipeline, "ingest"))
@@ -207,13 +221,20 @@ def ingest(spark, config: TaxiFareConfig) -> IngestStats | NothingToIngest:
     new = ledger.new_or_changed(files, ledger.read_ledger(spark, ledger_dir, exclude_run_date=date))
     if not new:
         return NothingToIngest(input=source, files_seen=len(files), ledger=ledger_dir)
-    stats = tlc_ingest.ingest(spark, source, ingest_location(config), input_format(config), i.tlc_schema,
-                              validation_rules(config), files=new, **policies)
+    trips = trips_input(spark, config, files=new)
+    stats = commit_trips(spark, config, trips)
     # After the commit (a crash in between re-ingests on rerun); a skipped unreadable file is not recorded, so
     # the next run tries it again.
     ledger.record(spark, ledger_dir, date, stats.input_files)
-    require_mostly_valid(spark, ingest_location(config), stats, i.max_quarantine_fraction)
+    require_mostly_valid(spark, ingest_location(config), stats, trips.max_quarantine_fraction)
     return stats
+
+
+@contextlib.contextmanager
+def ingest_check(spark, config: TaxiFareConfig) -> Iterator[list[IngestInput]]:
+    """What ``jobs.ingest --check`` samples: the input trips as the ingest reads them (all of the input's files,
+    whatever the ledger of an incremental ingest lists)."""
+    yield [trips_input(spark, config)]
 
 
 def valid_trips(spark, config: TaxiFareConfig) -> tuple[DataFrame, IngestStats]:

@@ -14,7 +14,7 @@ import contextlib
 import json
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
@@ -32,6 +32,7 @@ MALFORMED, DUPLICATE = "malformed_line", "duplicate_row"
 ON_UNREADABLE_FILE = ("fail", "quarantine")
 
 Rule = tuple[str, Column]  # (reason, condition that is true for a bad row)
+Result = TypeVar("Result")
 
 
 @dataclass
@@ -58,6 +59,26 @@ class Tagged:
     schema: str
     reasons: list[str]
     columns_found: list[str] = field(default_factory=list)  # declared columns some input file holds
+
+
+def no_advice(reason: str) -> str:
+    return ""
+
+
+@dataclass(frozen=True)
+class IngestInput:
+    """One input as a pipeline's ingest reads it: where it is, its files, how they are read and tagged (the
+    ``build`` :func:`commit` is given), and what the ingest then requires of the tagged rows. The ingest commits
+    it; the ingest check (:mod:`spark_ml_pipeline.ingest.check`) reads a sample of it the same way."""
+
+    key: str  # the configuration key naming the input (input.uri, ingest.input), as messages name it
+    source: str
+    files: list
+    tagged: Callable[[list], Tagged]
+    input_format: str
+    on_unreadable_file: str = "fail"
+    max_quarantine_fraction: float = 1.0
+    advice: Callable[[str], str] = no_advice  # what to check or set when most rows are quarantined for a reason
 
 
 def reasons_of(rules: Sequence[Rule]) -> list[str]:
@@ -100,6 +121,15 @@ def commit(spark: SparkSession, build: Callable[[list], Tagged], files: list, ou
            input_format: str, on_unreadable_file: str = "fail") -> IngestStats:
     """Write ``output/valid`` + ``output/quarantine`` + stats in one atomic commit, every row accounted for;
     ``build(files)`` reads and tags those files (called again without a file found unreadable, if so asked)."""
+    return over_readable_files(files, source, on_unreadable_file, lambda readable, skipped: _write(
+        spark, build(readable), output, source=source, input_format=input_format, files=readable, skipped=skipped))
+
+
+def over_readable_files(files: list, source: str, on_unreadable_file: str,
+                        attempt: Callable[[list, list], Result]) -> Result:
+    """``attempt(readable, skipped)`` on the input files. A file found unreadable fails the run, named, or with
+    ``on_unreadable_file="quarantine"`` is left out, listed in ``skipped`` ({file, reason}), and the attempt made
+    again without it."""
     if on_unreadable_file not in ON_UNREADABLE_FILE:
         raise ValueError(f"on_unreadable_file={on_unreadable_file!r}: one of {ON_UNREADABLE_FILE}")
     readable, skipped = list(files), []
@@ -108,8 +138,7 @@ def commit(spark: SparkSession, build: Callable[[list], Tagged], files: list, ou
             raise DataError(f"{source}: none of the {len(files)} input file(s) is readable "
                             f"({skipped[0]['file']}: {skipped[0]['reason']} ...)")
         try:
-            return _write(spark, build(readable), output, source=source, input_format=input_format,
-                          files=readable, skipped=skipped)
+            return attempt(readable, skipped)
         except Exception as exc:
             unreadable = exc if isinstance(exc, UnreadableFile) else unreadable_file_of(exc, readable)
             if unreadable is None:
@@ -205,12 +234,16 @@ def bad_value_column(reason: str) -> str | None:
     return reason.split(":", 1)[1] if reason.startswith("bad_value:") else None
 
 
-def quarantine_examples(spark: SparkSession, output: str, reason: str, limit: int = EXAMPLES) -> list[str]:
-    """Up to ``limit`` distinct values as read of the rows quarantined for ``reason``: the column's raw value of a
-    ``bad_value:<column>``, else the raw line (the line, or the row's raw values as JSON)."""
+def value_as_read(reason: str) -> Column:
+    """What a row quarantined for ``reason`` was read as (``raw_line`` set, :func:`with_raw_line`): the column's
+    raw value of a ``bad_value:<column>``, else the raw line (the line, or the row's raw values as JSON)."""
     column = bad_value_column(reason)
-    raw = F.get_json_object(F.col(RAW_LINE), f"$['{column}']") if column else F.col(RAW_LINE)
-    rows = (read_quarantine(spark, output).where(F.col(REASON) == reason).select(raw.alias("raw"))
+    return F.get_json_object(F.col(RAW_LINE), f"$['{column}']") if column else F.col(RAW_LINE)
+
+
+def quarantine_examples(spark: SparkSession, output: str, reason: str, limit: int = EXAMPLES) -> list[str]:
+    """Up to ``limit`` distinct values as read (:func:`value_as_read`) of the rows quarantined for ``reason``."""
+    rows = (read_quarantine(spark, output).where(F.col(REASON) == reason).select(value_as_read(reason).alias("raw"))
             .where(F.col("raw").isNotNull()).limit(50 * limit).distinct().limit(limit).collect())
     return [row["raw"] for row in rows]
 
@@ -226,23 +259,38 @@ def shown(value: str, width: int = 60) -> str:
 
 
 def require_mostly_valid(spark: SparkSession, output: str, stats: IngestStats, max_fraction: float,
-                         explain: Callable[[str], str] = lambda reason: "") -> None:
+                         explain: Callable[[str], str] = no_advice) -> None:
     """A :class:`DataError` when more than ``max_fraction`` of the rows read were quarantined: the data does not
     fit its declaration, and training on the rest would only fail later for a reason that hides the cause. One
     line per leading reason: its share of the rows, up to three values as read, and ``explain(reason)`` (what to
     set). The committed rows, quarantine and statistics stay (nothing is lost)."""
-    if not stats.rows_in or stats.rows_quarantined <= max_fraction * stats.rows_in:
+    if not too_much_quarantined(stats.rows_in, stats.rows_quarantined, max_fraction):
         return
-    lines = [f"{stats.input}: {stats.rows_quarantined:,} of {stats.rows_in:,} rows "
-             f"({stats.rows_quarantined / stats.rows_in:.0%}) were quarantined, more than "
-             f"ingest.max_quarantine_fraction ({max_fraction:g}); the data does not fit its declaration "
+    lines = [f"{stats.input}: {too_much(stats.rows_in, stats.rows_quarantined, max_fraction)} "
              f"(quarantine and statistics in {output}):"]
     for reason, n in leading_reasons(stats):
-        examples = ", ".join(shown(value) for value in quarantine_examples(spark, output, reason))
-        advice = explain(reason)
-        lines.append(f"  {reason} {n / stats.rows_in:.0%} — " + (f"{examples}" if examples else "no value read")
-                     + (f"; {advice}" if advice else ""))
+        lines.append(reason_line(reason, f"{n / stats.rows_in:.0%}", quarantine_examples(spark, output, reason),
+                                 explain(reason)))
     raise DataError("\n".join(lines))
+
+
+def too_much_quarantined(rows_in: int, rows_quarantined: int, max_fraction: float) -> bool:
+    """More than ``max_fraction`` of the rows read were quarantined (``ingest.max_quarantine_fraction``)."""
+    return bool(rows_in) and rows_quarantined > max_fraction * rows_in
+
+
+def too_much(rows_in: int, rows_quarantined: int, max_fraction: float) -> str:
+    """The words for :func:`too_much_quarantined`: the share and the key it exceeds."""
+    return (f"{rows_quarantined:,} of {rows_in:,} rows ({rows_quarantined / rows_in:.0%}) were quarantined, more "
+            f"than ingest.max_quarantine_fraction ({max_fraction:g}); the data does not fit its declaration")
+
+
+def reason_line(reason: str, figures: str, examples: Sequence[str], advice: str, width: int = 0) -> str:
+    """One line about a quarantine reason: its figures, up to three values as read, and what to check or set
+    (``width``: the reason padded, to align several lines)."""
+    shown_examples = ", ".join(shown(value) for value in examples)
+    return (f"  {reason:<{width}} {figures} — {shown_examples or 'no value read'}"
+            + (f"; {advice}" if advice else ""))
 
 
 def ingest_figures(stats: IngestStats) -> str:

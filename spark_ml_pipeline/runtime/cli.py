@@ -43,6 +43,13 @@ RUN_DATE_KEY = "run_date"
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # The stages that write outputs, and so run under the (pipeline, run date) lock.
 LOCKED_STAGES = frozenset({"generate", "ingest", "featurize", "train", "run"})
+DEFAULT_CHECK_ROWS = 10_000  # the rows --check reads: the first file or two, a few seconds of Spark
+CHECK_EPILOG = """
+a check before a run (the first rows only, nothing written; exit 3 when the ingest would fail, docs/tabular.md):
+  python -m jobs.ingest flights_delay --check
+  python -m jobs.ingest flights_delay --check --check-rows 100000
+  python -m jobs.ingest taxi_fare_real --check ingest.input='new_trips/*.csv'
+"""
 
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -62,6 +69,27 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
                    help="let libraries' start-up and INFO logs through (TensorFlow's C++ log in the driver, Spark "
                         f"workers and Horovod ranks); quiet by default. Same as ${VERBOSE_ENV}=1")
     return p
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of rows, 1 or more")
+    return value
+
+
+def add_check_options(p: argparse.ArgumentParser) -> None:
+    """``--check`` and ``--check-rows``: a sample of the input read and judged as the stage would, nothing written."""
+    p.add_argument("--check", action="store_true",
+                   help="read only the first rows of the input (--check-rows), apply the schema and rules as the "
+                        "ingest does, print the quarantine by reason with values as read, and write nothing; exit 0 "
+                        "when the quarantined share is within ingest.max_quarantine_fraction, 3 otherwise")
+    p.add_argument("--check-rows", type=positive_int, default=None, metavar="N",
+                   help=f"rows --check reads from each input (default {DEFAULT_CHECK_ROWS:,})")
+    p.epilog = (p.epilog or "") + CHECK_EPILOG
 
 
 def _conf_dir_exists() -> bool:
@@ -292,17 +320,26 @@ class Job:
 
 def run_stage(stage: str, description: str, argv: Sequence[str] | None = None,
               report: Callable | None = None, prog: str | None = None,
-              preflight: Callable | None = None) -> int:
+              preflight: Callable | None = None, check: Callable | None = None) -> int:
     """Parse arguments, load and validate configuration (before Spark starts), run one stage.
 
     ``report(definition, result, config)`` makes the printed summary (default: the stage's result).
     ``preflight(config)`` checks what the stage needs (e.g. the store answers) before the lock, Spark or any data
-    is touched: a store that is down fails the run at once, not after its expensive work."""
-    args = parser(prog or f"jobs.{stage}", description).parse_intermixed_args(argv)
+    is touched: a store that is down fails the run at once, not after its expensive work.
+    ``check(start_spark, config, definition, rows)`` offers ``--check`` / ``--check-rows``: it runs instead of the
+    stage, without lock or preflight, and its exit code is the job's (``jobs.ingest``)."""
+    p = parser(prog or f"jobs.{stage}", description)
+    if check is not None:
+        add_check_options(p)
+    args = p.parse_intermixed_args(argv)
+    if check is not None and args.check_rows is not None and not args.check:
+        p.error("--check-rows: only with --check")
     job = Job(args)
 
     def body() -> int:
         config, definition = job.load()
+        if check is not None and args.check:
+            return check(job.session, config, definition, args.check_rows or DEFAULT_CHECK_ROWS)
         if stage not in definition.stages:
             raise PipelineError(f"pipeline {args.pipeline!r} (kind {config.kind}) has no {stage!r} stage "
                                 f"(it has: {', '.join(definition.stages)})")

@@ -10,7 +10,7 @@ import importlib
 import os
 import pkgutil
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Protocol, Sequence, TypeVar
 
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase
 from spark_ml_pipeline.runtime.errors import ConfigError
@@ -52,7 +52,10 @@ class PipelineDefinition:
 
     ``stages`` maps a stage name (``ingest``, ``train``, ``run`` ...) to ``(spark, config) -> result``;
     ``summary(result, config)`` is the lines a job prints; ``tuner(spark, config)`` builds the search's tuner
-    (None: not searchable); ``scorer(spark, config)`` builds what batch scoring needs (None: not scorable).
+    (None: not searchable); ``scorer(spark, config)`` builds what batch scoring needs (None: not scorable);
+    ``ingest_check(spark, config)`` opens, as a context manager, the inputs its ingest reads, each with the
+    ingest's own tagging (:class:`spark_ml_pipeline.ingest.quarantine.IngestInput`), for ``jobs.ingest --check``
+    (None: no ingest check).
     """
 
     kind: str
@@ -61,6 +64,7 @@ class PipelineDefinition:
     summary: Summary
     tuner: Factory[Any] | None = None
     scorer: Factory[Any] | None = None
+    ingest_check: Factory[ContextManager[Sequence[Any]]] | None = None
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from jobs.ingest import main as ingest_main
+
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = ["generate", "ingest", "featurize", "train", "run_pipeline"]
 
@@ -39,3 +41,16 @@ def test_missing_input_is_one_clear_message(tmp_path):
     assert result.returncode == 3  # bad data (docs/scheduling.md: exit codes)
     assert f"error: file://{tmp_path}/none: no input files found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_ingest_check_of_a_shipped_conf_runs_from_the_command_line_and_writes_nothing(tmp_path):
+    result = run_job("-m", "jobs.ingest", "penguins_species", "--check", f"store.root={tmp_path}/store",
+                     "spark.master=local[1]")
+    assert result.returncode == 0, result.stderr
+    assert "344 rows read (the whole input)" in result.stdout and "the ingest would commit" in result.stdout
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_pipeline_without_an_ingest_check_says_so_in_one_line(capsys):
+    assert ingest_main(["fashion_mnist", "--check"]) == 2  # before Spark starts
+    assert capsys.readouterr().err == "error: pipeline 'fashion_mnist' (kind fashion_mnist) has no ingest check\n"

@@ -41,7 +41,7 @@ def test_definition_parts_meet_their_protocols(kind):
     for name, stage in definition.stages.items():
         assert unmet(stage, Stage) == [], f"{kind} stage {name}"
     assert unmet(definition.summary, Summary) == []
-    for plugin in (definition.tuner, definition.scorer):
+    for plugin in (definition.tuner, definition.scorer, definition.ingest_check):
         if plugin is not None:
             assert unmet(plugin, Factory) == []
 

@@ -17,20 +17,6 @@ FAST = ["spark.master=local[2]", f"run_date={RUN_DATE}", "report.enabled=false",
         "model.n_estimators=10", "model.max_depth=3", "model.early_stopping_rounds=null"]
 
 
-def dated_rows(n: int, separator: str) -> list[str]:
-    """``day,x,y`` with the day written ``2012{separator}01{separator}<dd>`` (y = 2x + 1)."""
-    return [f"2012{separator}01{separator}{1 + i % 28:02d},{i % 10}.5,{2 * (i % 10) + 2.0}" for i in range(n)]
-
-
-def conf(uri: Path, input_format: str = "csv", **sections) -> dict:
-    found = {"kind": "tabular", "input": {"uri": str(uri), "format": input_format},
-             "schema": {"day": "date", "x": "double", "y": "double"}, "label": "y", "task": "regression",
-             "features": {"numeric": ["x"], "datetime": {"day": ["day_of_week"]}},
-             "split": {"time_column": "day", "validation_fraction": 0.1, "test_fraction": 0.2}}
-    found.update(sections)
-    return found
-
-
 def run(tmp_path: Path, conf_dir_with, name: str, pipeline: dict, *overrides: str) -> int:
     conf_dir = conf_dir_with(tmp_path, name, pipeline)
     return run_stage("run", "run", argv=[name, f"store.root={tmp_path / 'store'}", *FAST, *overrides,
@@ -42,11 +28,12 @@ def ingested(tmp_path: Path, name: str) -> str:
     return ingest_location(config)
 
 
-def test_dates_in_another_format_fail_at_ingest_naming_column_values_and_key(spark, tmp_path, conf_dir_with, capsys):
+def test_dates_in_another_format_fail_at_ingest_naming_column_values_and_key(spark, tmp_path, conf_dir_with, days,
+                                                                             capsys):
     data = tmp_path / "data" / "days.csv"
     data.parent.mkdir(parents=True)
-    data.write_text("day,x,y\n" + "\n".join(dated_rows(60, "/")) + "\n")
-    assert run(tmp_path, conf_dir_with, "slashed", conf(data)) == ExitCode.DATA
+    data.write_text("day,x,y\n" + "\n".join(days.rows(60, "/")) + "\n")
+    assert run(tmp_path, conf_dir_with, "slashed", days.conf(data)) == ExitCode.DATA
     err = capsys.readouterr().err
     reason_line = next(line for line in err.splitlines() if "bad_value:day" in line)
     assert "100%" in reason_line and "'2012/01/01'" in reason_line and "schema.day" in reason_line
@@ -59,34 +46,37 @@ def test_dates_in_another_format_fail_at_ingest_naming_column_values_and_key(spa
     assert read_quarantine(spark, location).count() == 60
 
 
-def test_a_json_array_fails_at_ingest_saying_only_json_lines_are_read(spark, tmp_path, conf_dir_with, capsys):
+def test_a_json_array_fails_at_ingest_saying_only_json_lines_are_read(spark, tmp_path, conf_dir_with, days,
+                                                                      capsys):
     data = tmp_path / "data" / "days.json"
     data.parent.mkdir(parents=True)
-    records = [dict(zip(("day", "x", "y"), line.split(","))) for line in dated_rows(40, "-")]
+    records = [dict(zip(("day", "x", "y"), line.split(","))) for line in days.rows(40, "-")]
     data.write_text(json.dumps(records, indent=2))  # one array, pretty-printed: how most tools export JSON
-    assert run(tmp_path, conf_dir_with, "array", conf(data, "json")) == ExitCode.DATA
+    assert run(tmp_path, conf_dir_with, "array", days.conf(data, "json")) == ExitCode.DATA
     err = capsys.readouterr().err
     reason_line = next(line for line in err.splitlines() if "malformed_line" in line)
     assert "100%" in reason_line and re.search(r"— '", reason_line) and "JSON lines" in reason_line
     assert "split" not in err
 
 
-def test_the_check_turned_off_lets_the_later_error_cite_the_ingest_figures(spark, tmp_path, conf_dir_with, capsys):
+def test_the_check_turned_off_lets_the_later_error_cite_the_ingest_figures(spark, tmp_path, conf_dir_with, days,
+                                                                           capsys):
     data = tmp_path / "data" / "days.csv"
     data.parent.mkdir(parents=True)
-    data.write_text("day,x,y\n" + "\n".join(dated_rows(60, "/")) + "\n")
-    assert run(tmp_path, conf_dir_with, "unchecked", conf(data), "ingest.max_quarantine_fraction=1") == ExitCode.DATA
+    data.write_text("day,x,y\n" + "\n".join(days.rows(60, "/")) + "\n")
+    code = run(tmp_path, conf_dir_with, "unchecked", days.conf(data), "ingest.max_quarantine_fraction=1")
+    assert code == ExitCode.DATA
     err = capsys.readouterr().err
     assert "split.time_column" in err and "ingest read 60 rows, quarantined 60 (bad_value:day 60), left 0 valid" in err
 
 
 @pytest.mark.parametrize("share, fails", [(0.2, False), (0.6, True)])
-def test_below_the_threshold_the_run_trains(spark, tmp_path, conf_dir_with, capsys, share, fails):
+def test_below_the_threshold_the_run_trains(spark, tmp_path, conf_dir_with, days, capsys, share, fails):
     data = tmp_path / "data" / "days.csv"
     data.parent.mkdir(parents=True)
     bad = int(100 * share)
-    data.write_text("day,x,y\n" + "\n".join(dated_rows(bad, "/") + dated_rows(100 - bad, "-")) + "\n")
-    code = run(tmp_path, conf_dir_with, "mixed", conf(data))
+    data.write_text("day,x,y\n" + "\n".join(days.rows(bad, "/") + days.rows(100 - bad, "-")) + "\n")
+    code = run(tmp_path, conf_dir_with, "mixed", days.conf(data))
     out = capsys.readouterr()
     assert code == (ExitCode.DATA if fails else 0), out.err
     if not fails:

@@ -9,25 +9,11 @@ from spark_ml_pipeline.runtime.errors import DataError
 from pipelines.taxi_fare.ingest import ingest
 from spark_ml_pipeline.ingest.quarantine import read_quarantine, read_stats, read_valid
 
-# Which quarantine reason each generated defect must produce.
-EXPECTED_REASON = {
-    "negative_fare": "fare_out_of_range", "absurd_fare": "fare_out_of_range",
-    "zero_distance": "distance_out_of_range", "outside_nyc": "location_out_of_range",
-    "null_pickup_time": "missing_value", "bad_passenger_count": "passenger_count_out_of_range",
-    "malformed_line": "malformed_line",
-}
-
-
-def expected_reasons(manifest):
-    counts = {}
-    for kind, n in manifest.dirty_rows.items():
-        counts[EXPECTED_REASON[kind]] = counts.get(EXPECTED_REASON[kind], 0) + n
-    return counts
-
 
 @pytest.mark.parametrize("dataset, input_format, version", [("legacy_csv", "csv", "legacy"),
                                                             ("current_parquet", "parquet", "current")])
-def test_every_dirty_row_is_quarantined_with_its_reason(spark, tmp_path, request, dataset, input_format, version):
+def test_every_dirty_row_is_quarantined_with_its_reason(spark, tmp_path, request, expected_reasons, dataset,
+                                                       input_format, version):
     source, manifest = request.getfixturevalue(dataset)
     stats = ingest(spark, source, str(tmp_path / "out"), input_format)
     assert stats.schema == version
