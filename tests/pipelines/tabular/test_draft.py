@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from jobs import draft as draft_job
+from jobs import ingest as ingest_job
 from jobs.run_pipeline import report
 from spark_ml_pipeline.runtime.cli import run_stage
 from tests.pipelines.tabular.conftest import ROOT
@@ -87,6 +88,8 @@ def test_a_file_in_other_conventions_is_drafted_with_them_and_runs(spark, tmp_pa
     schema_lines = text.split("schema:\n")[1].split("\nlabel:")[0].splitlines()
     assert len(schema_lines) == 9 and all(" # " in line for line in schema_lines), "each type has its reason"
 
+    assert ingest_job.main(["trips", "--check", f"--conf-dir={conf_dir}", f"store.root={tmp_path / 'store'}"]) == 0
+    assert "600 rows read" in capsys.readouterr().out.replace(",", "")
     rmse, mean_rmse = figure(run(capsys, conf_dir, tmp_path / "store", "trips"), "RMSE")
     assert rmse < 0.35 * mean_rmse  # the distance carries the price: far better than the mean
 
