@@ -1,4 +1,5 @@
-"""Run a whole pipeline: (generate) -> ingest/validate/quarantine -> features -> train -> store."""
+"""Run a whole pipeline: (generate) -> ingest/validate/quarantine -> features -> train -> store -> registry
+(the model's new version takes the 'champion' alias when it is the first or beats it on the same test rows)."""
 import sys
 
 from spark_ml_pipeline.runtime.cli import run_stage

@@ -20,23 +20,25 @@ exit codes: 2 configuration or model, 3 data, 4 store, 5 locked, 130 interrupted
 def main(argv=None) -> int:
     p = parser("jobs.score", __doc__)
     p.epilog = (p.epilog or "") + SCORE_EPILOG
-    p.add_argument("--model", default="champion",
-                   help="registered model alias (default: champion), version number, or runs:/<run id>")
+    p.add_argument("--model", default=None,
+                   help="registered model alias (default: registry.alias, champion), version number, or "
+                        "runs:/<run id>")
     args = p.parse_intermixed_args(argv)
     job = Job(args)
 
     def body() -> None:
         locations, overrides = batch.split_locations(args.overrides)
         config, definition = job.load(overrides)
+        model = args.model or config.registry.alias
         factory = batch.scorer_of(definition, config)  # checks that need no Spark and write nothing come first
         # The registry must answer, once and quickly, before the model is resolved (the store root is not
         # created here: an empty local store is the resolver's clear error).
         check_store(config.store, root=False)
-        resolved = batch.resolve_model(config, args.model)
+        resolved = batch.resolve_model(config, model)
         with job.lock(scope="score"):
             spark = job.session(config)
             result = batch.score(spark, config, factory(spark, config), resolved, locations.input, locations.output,
-                                 reference_name=args.model)
+                                 reference_name=model)
         print(batch.summary(result))
 
     return job.run(body)

@@ -1,5 +1,5 @@
 """Train the pipeline's model (distributed XGBoost, or Keras on Horovod) on its ingested data;
-record model, metrics and lineage in the store."""
+record model, metrics and lineage in the store, and register the model (the champion when first or better)."""
 import sys
 
 from jobs.run_pipeline import preflight, report

@@ -137,7 +137,9 @@ def ingest(spark, config: FashionAutoencoderConfig) -> dict[str, int]:
 
 def run(spark, config: FashionAutoencoderConfig) -> DeepResult:
     ingest(spark, config)
-    result = train_and_record(spark, config, prepare(spark, config), evaluate,
+    # Registered and judged against the champion by the figure the search's refit is (TUNING).
+    result = train_and_record(spark, config, prepare(spark, config), evaluate, test_metric=TUNING.test_metric,
+                              test_direction=TUNING.test_direction,
                               describe=DescribeReconstructions("features", (28, 28)))
     if architecture_of(config.model).variational:
         result.metrics.update(record_vae(spark, config, result))

@@ -1,8 +1,10 @@
 """One recorded Keras fit: Horovod training, evaluation on every test set, and the run in the store.
 
-Every Keras pipeline calls :func:`train_and_record` with its :class:`Prepared` data and evaluation function;
-the run is recorded by the one :class:`RunRecorder`, and the model is committed as a Spark ``PipelineModel``
-(the pipeline's feature stages, then the :class:`KerasModel` carrying its ``.keras`` file).
+Every Keras pipeline calls :func:`train_and_record` with its :class:`Prepared` data, its evaluation function and
+the test figure its models are judged by; the run is recorded by the one :class:`RunRecorder`, and the model is
+committed as a Spark ``PipelineModel`` (the pipeline's feature stages, then the :class:`KerasModel` carrying its
+``.keras`` file) and registered: it takes the alias (``champion``) when there is none yet or it beats the holder
+on the same test rows.
 """
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ from pyspark.sql import DataFrame
 from spark_ml_pipeline.report import sections
 from spark_ml_pipeline.report.document import Report
 from spark_ml_pipeline.runtime.config_models import run_date
+from spark_ml_pipeline.runtime.errors import PipelineError
 from spark_ml_pipeline.runtime.io import join, local_path
 from spark_ml_pipeline.store.recorder import RunRecorder
+from spark_ml_pipeline.store.registry import Promotion
 from spark_ml_pipeline.train.deep_learning import DeepPipelineConfig, Prepared, estimator_for, work_location
 from spark_ml_pipeline.train.keras_estimator import KerasModel
 
@@ -33,6 +37,7 @@ class DeepResult:
     seconds: float
     model: KerasModel | None = None
     report: str | None = None  # where the run's report.html is
+    promotion: Promotion | None = None  # the registered version; None with registry.promote_runs=false
 
 
 def scoring_model(prepared: Prepared, keras_model: KerasModel) -> PipelineModel:
@@ -40,15 +45,22 @@ def scoring_model(prepared: Prepared, keras_model: KerasModel) -> PipelineModel:
     return PipelineModel(stages=[*prepared.feature_stages, keras_model])
 
 
+def judge(model_uri: str, prepared: Prepared, evaluate: Callable[[DataFrame], dict], metric: str) -> float:
+    """``metric`` of ``evaluate``'s result for a committed model (e.g. the current champion) on the ``test`` set."""
+    return float(evaluate(PipelineModel.load(model_uri).transform(prepared.tests["test"]))[metric])
+
+
 # What a pipeline's report shows of its scored first test set; returns the run's prediction profile.
 Describe = Callable[[Report, DataFrame], dict]
 
 
 def train_and_record(spark, config: DeepPipelineConfig, prepared: Prepared,
-                     evaluate: Callable[[DataFrame], dict], feature_pipeline=None,
-                     describe: Describe | None = None) -> DeepResult:
+                     evaluate: Callable[[DataFrame], dict], *, test_metric: str, test_direction: str,
+                     feature_pipeline=None, describe: Describe | None = None) -> DeepResult:
     """Fit with Horovod, evaluate every test set, and record everything in one MLflow run, with its report:
-    learning curves, the metrics, and what ``describe`` draws from the first test set's predictions."""
+    learning curves, the metrics, and what ``describe`` draws from the first test set's predictions. The model
+    is registered, judged by ``test_metric`` (a key of ``evaluate``'s result on the ``test`` set, better in
+    ``test_direction``) against the current champion, as the search's refit is."""
     started = time.time()
     estimator = estimator_for(config, prepared)
     estimator.validate(prepared.train)  # every parameter checked before any Spark job
@@ -81,11 +93,17 @@ def train_and_record(spark, config: DeepPipelineConfig, prepared: Prepared,
                 if described:
                     scored.unpersist()
         recorder.log_metrics({**metrics, **rows})
+        judged = f"test_{test_metric}"
+        if config.registry.promote_runs and judged not in metrics:  # before anything is committed
+            raise PipelineError(f"{config.pipeline}: its evaluation gave no {test_metric!r} on the test set to "
+                                f"judge the model by (gave: {', '.join(sorted(metrics))})")
         if feature_pipeline is not None:
             with_features = local_path(join(work_location(config), "feature_pipeline"))
             feature_pipeline.write().overwrite().save(str(with_features))
             recorder.log_artifacts(str(with_features), "feature_pipeline")
         model_uri = recorder.commit_model(scoring_model(prepared, model))
+        promotion = recorder.register(model_uri, judged, metrics.get(judged), test_direction,
+                                      lambda uri: judge(uri, prepared, evaluate, test_metric))
         report_uri = None
         if config.report.enabled:
             report = recorder.report(model=config.model.kind, ranks=config.training.num_proc,
@@ -96,7 +114,7 @@ def train_and_record(spark, config: DeepPipelineConfig, prepared: Prepared,
             report_uri = recorder.log_report(report, profile, model_uri)
     return DeepResult(run_id=recorder.run_id, model_uri=model_uri, metrics=metrics, history=model.summary.history,
                       rows=rows, tracking_uri=recorder.tracking_uri, seconds=time.time() - started, model=model,
-                      report=report_uri)
+                      report=report_uri, promotion=promotion)
 
 
 def summary(result: DeepResult, config: DeepPipelineConfig) -> str:
@@ -109,6 +127,7 @@ def summary(result: DeepResult, config: DeepPipelineConfig) -> str:
         f"{result.metrics['epochs_trained']} epochs",
         f"  {shown}",
         f"  model   {result.model_uri}",
+        *([f"  registry {result.promotion.summary()}"] if result.promotion else []),
         *([f"  report  {result.report}"] if result.report else []),
         f"  metrics {result.tracking_uri} (experiment {config.store.experiment or config.pipeline})",
     ])

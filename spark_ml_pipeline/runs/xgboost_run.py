@@ -24,6 +24,7 @@ from spark_ml_pipeline.report.samples import vector_slot_names
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, run_date
 from spark_ml_pipeline.runs.xgboost_report import record_xgboost_report
 from spark_ml_pipeline.store.recorder import RunRecorder
+from spark_ml_pipeline.store.registry import Promotion
 from spark_ml_pipeline.train.metrics import (baseline_metrics, classification_metrics_from_counts, confusion_counts,
                                              probabilistic_metrics, regression_metrics, regression_metrics_by)
 from spark_ml_pipeline.train.splits import HELD_OUT_PART, Splits
@@ -62,6 +63,11 @@ class XGBoostData:
         """What judges a model on the test rows (lower is better)."""
         return "log_loss" if self.is_classification else "rmse"
 
+    def judge(self, model_uri: str) -> float:
+        """The ``test_metric`` of a committed model (e.g. the current champion) on these test rows."""
+        scored = PipelineModel.load(model_uri).transform(self.splits.test)
+        return float(self.evaluate(scored)[self.test_metric])
+
     def evaluate(self, scored: DataFrame) -> dict:
         """A scored frame -> RMSE/MAE/R² (regression), or log loss, AUC (binary), accuracy and macro-F1."""
         if not self.is_classification:
@@ -90,6 +96,7 @@ class XGBoostResult:
     classes: list[str] | None = None
     noise_floor_rmse: float | None = None
     report: str | None = None  # where the run's report.html is
+    promotion: Promotion | None = None  # the registered version; None with registry.promote_runs=false
 
 
 def estimator_for(config: PipelineConfigBase, data: XGBoostData, spark):
@@ -162,7 +169,8 @@ def train_and_record(spark, config: PipelineConfigBase, data: XGBoostData, confi
     """Fit features + XGBoost on the training rows (early stopping on the validation rows), measure the test
     rows against a trivial baseline, and record everything in one MLflow run: the configuration's
     ``config_sections``, the input files (with ``lineage`` tags), ingest statistics, metrics, rows, the
-    committed model and its report."""
+    committed model and its report. The model is registered as a new version; it takes the alias (``champion``)
+    when there is none yet or it beats the holder on these test rows."""
     started = time.time()
     stats, test_stats = data.ingest_stats, data.test_ingest_stats
     with_validation = config.split.validation_fraction > 0
@@ -202,6 +210,8 @@ def train_and_record(spark, config: PipelineConfigBase, data: XGBoostData, confi
 
         store_started = time.time()
         model_uri = recorder.commit_model(model)
+        test_metric = f"test_{data.test_metric}"
+        promotion = recorder.register(model_uri, test_metric, metrics[test_metric], "minimize", data.judge)
         report_started = time.time()
         scored = model.transform(data.splits.test)
         report = record_xgboost_report(
@@ -214,7 +224,8 @@ def train_and_record(spark, config: PipelineConfigBase, data: XGBoostData, confi
                          label=data.label_name or data.label, metrics=metrics, rows=rows,
                          tracking_uri=recorder.tracking_uri, seconds=time.time() - started,
                          stage_seconds=stage_seconds, quarantined_by_reason=stats.quarantined_by_reason,
-                         classes=data.classes, noise_floor_rmse=data.noise_floor_rmse, report=report)
+                         classes=data.classes, noise_floor_rmse=data.noise_floor_rmse, report=report,
+                         promotion=promotion)
 
 
 def summary(result: XGBoostResult, config: PipelineConfigBase) -> str:
@@ -250,6 +261,7 @@ def summary(result: XGBoostResult, config: PipelineConfigBase) -> str:
         "  time    " + " · ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.stage_seconds.items())
         + f" · total {result.seconds:.0f} s",
         f"  model   {result.model_uri}",
+        *([f"  registry {result.promotion.summary()}"] if result.promotion else []),
         *([f"  report  {result.report}"] if result.report else []),
         f"  metrics {result.tracking_uri} (experiment {config.store.experiment or config.pipeline})",
     ]

@@ -216,11 +216,21 @@ class TuneConfig(Section):
     study_name: Optional[str] = None  # default: <pipeline>-<hash of the search definition>
     budgets: list[PositiveInt] = []  # pruning rungs (XGBoost rounds); default: n_estimators/8, /4, /2, /1
     max_failures: PositiveInt = 5  # failed trials (exceptions) in one invocation before the search stops
-    registered_model: Optional[str] = None  # model registry name; default: the pipeline's name
-    alias: str = "champion"
-    promote: bool = True  # refit the best, compare with the current champion, register / move the alias
+    promote: bool = True  # refit the best, compare with the current champion, register / move the alias (registry)
     report: bool = True
     space: dict[str, ParamSpec] = {}
+
+
+class RegistryConfig(Section):
+    """The model registry: the registered model a pipeline's runs and searches add versions to, and its alias.
+
+    A run (and a search's refit) registers its model as a new version; the version takes ``alias`` when no
+    version holds it yet, or when it beats the holder on the same test rows. Scoring loads ``alias`` by default."""
+
+    name: Optional[str] = None  # the registered model; default: the pipeline's name
+    alias: str = Field("champion", min_length=1)
+    # false: a pipeline run records its model but registers no version (a search still does: tune.promote).
+    promote_runs: bool = True
 
 
 class ReportConfig(Section):
@@ -245,4 +255,10 @@ class PipelineConfigBase(Section):
     compute: ComputeConfig = ComputeConfig()
     store: StoreConfig = StoreConfig()
     tune: TuneConfig = TuneConfig()
+    registry: RegistryConfig = RegistryConfig()
     report: ReportConfig = ReportConfig()
+
+    @property
+    def registered_model(self) -> str:
+        """The registered model the pipeline's versions go to: ``registry.name``, default the pipeline's name."""
+        return self.registry.name or self.pipeline

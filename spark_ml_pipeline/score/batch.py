@@ -2,9 +2,10 @@
 
 A pipeline that can be scored declares a ``scorer(spark, config) -> Scorer``
 (:mod:`spark_ml_pipeline.score.scorer`): how to read and validate new input (the ingest rules, labels optional)
-and which model outputs to keep. :func:`score` resolves the model through the registry (``champion`` or any
-alias, a version number, or ``runs:/<run id>``), loads the committed Spark ML ``PipelineModel``, applies it to
-the valid rows, and commits, for the run date ``D``::
+and which model outputs to keep. :func:`score` resolves the model through the registry (``champion``, which
+every run and search moves to the best version on its test rows, or any alias, a version number, or
+``runs:/<run id>``), loads the committed Spark ML ``PipelineModel``, applies it to the valid rows, and commits,
+for the run date ``D``::
 
     <output>/run_date=D/                  predictions: keys, outputs, model_version, run_id (Parquet)
     <output>/run_date=D/_scoring.json     the stats: rows in / scored / quarantined by reason, the model
@@ -102,10 +103,6 @@ def split_locations(arguments: Sequence[str]) -> tuple[Locations, list[str]]:
 
 # --- the model ------------------------------------------------------------------------------------------
 
-def registered_name(config: PipelineConfigBase) -> str:
-    return config.tune.registered_model or config.pipeline
-
-
 def tracking_client(config: PipelineConfigBase, reference: str) -> MlflowClient:
     """The store's MLflow client; a local store without a tracking database yet is a clear error (instead of
     creating an empty one)."""
@@ -122,7 +119,7 @@ def resolve_model(config: PipelineConfigBase, reference: str) -> ResolvedModel:
     """The model ``reference`` names in the pipeline's registry (an alias, a version, ``runs:/<run id>``); a run
     recorded for another pipeline is refused."""
     tracking = tracking_client(config, reference)
-    resolved = resolve(tracking, registered_name(config), reference)
+    resolved = resolve(tracking, config.registered_model, reference)
     try:
         recorded_for = tracking.get_run(resolved.run_id).data.tags.get("pipeline") if resolved.run_id else None
     except MlflowException:

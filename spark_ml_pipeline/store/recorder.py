@@ -3,22 +3,24 @@
 An MLflow run with the pipeline's tags, the configuration's parameters, lineage (data fingerprint, code and
 library versions, the configuration), metrics and learning curves, and the model, committed atomically as a
 Spark ML model (a ``PipelineModel`` of feature stages and the estimator's model), so scoring loads one thing
-and applies exactly the training transform. An exception inside the ``with`` marks the run FAILED and leaves
-no model.
+and applies exactly the training transform; :meth:`RunRecorder.register` adds it to the model registry. An
+exception inside the ``with`` marks the run FAILED and leaves no model.
 """
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import mlflow
+from mlflow.tracking import MlflowClient
 
 from spark_ml_pipeline.report.document import Report
 from spark_ml_pipeline.report.profile import PROFILE_ARTIFACT
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, run_date
 from spark_ml_pipeline.runtime.io import HadoopFS, is_local_uri, join, local_path
 from spark_ml_pipeline.store.lineage import lineage_record
+from spark_ml_pipeline.store.registry import Promotion, promote_if_better, registry_description
 from spark_ml_pipeline.store.tracking import Store, commit_spark_model, flatten, log_json, log_params
 
 REPORT_ARTIFACT = "report.html"
@@ -93,6 +95,24 @@ class RunRecorder:
     def commit_model(self, model) -> str:
         """The fitted Spark ML model as the run's ``model`` artifact, committed atomically; returns its URI."""
         return commit_spark_model(self.spark, model, self.run)
+
+    def register(self, model_uri: str, metric: str, value: float, direction: str,
+                 evaluate: Callable[[str], float]) -> Promotion | None:
+        """The committed model as a new version of the pipeline's registered model (``registry``): it takes the
+        alias when no version holds it, or when its ``metric`` ``value`` beats the holder's, which
+        ``evaluate(model_uri)`` measures on this run's test rows. The run is tagged ``promoted`` and
+        ``model_version``, as a search's run is. None when ``registry.promote_runs`` is false."""
+        registry = self.config.registry
+        if not registry.promote_runs:
+            return None
+        # Nothing printed while the run goes on: the job's summary shows the outcome (Promotion.summary).
+        promotion = promote_if_better(
+            MlflowClient(self.tracking_uri), name=self.config.registered_model, alias=registry.alias,
+            model_uri=model_uri, run_id=self.run_id, metric=metric, value=value, direction=direction,
+            evaluate=evaluate, progress=lambda line: None,
+            description=registry_description(self.config.pipeline, registry.alias))
+        self.set_tags({"promoted": str(promotion.promoted).lower(), "model_version": promotion.version})
+        return promotion
 
     def report(self, **facts: Any) -> Report:
         """An empty report of this run, headed by the pipeline, run date, run id and ``facts``."""

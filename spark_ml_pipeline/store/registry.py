@@ -1,7 +1,9 @@
 """The model registry: versions of a pipeline's model, and the alias (``champion``) that scoring loads.
 
-A new version gets the alias only when it beats the current holder on the same test data; ``resolve`` turns
-what a user names (an alias, a version number, or a run's model URI) into the model's location.
+Every pipeline run and every search's refit registers its model as a new version through
+:func:`promote_if_better`: the version takes the alias when no version holds it yet, or when it beats the holder
+on the same test data. ``resolve`` turns what a user names (an alias, a version number, or a run's model URI)
+into the model's location.
 
 A version's ``model_uri`` tag is where its Spark model lives (``PipelineModel.load`` it); its ``source`` is the
 same location when the registry accepts it. A tracking server refuses a ``file:`` source outside the run's
@@ -25,10 +27,40 @@ MODEL_URI_TAG = "model_uri"
 
 @dataclass
 class Promotion:
+    """A new version of ``name``, its ``metric`` ``value``, and whether it took ``alias`` from the holder before
+    it (``champion_version``, measured ``champion_value`` on the same test rows, or ``champion_error`` when it
+    could not be measured: it then stays)."""
+
+    name: str
+    alias: str
     version: str
     promoted: bool
+    metric: str
+    value: float
     champion_value: float | None
     champion_version: str | None
+    champion_error: str | None = None
+
+    def summary(self) -> str:
+        """One line in the words of the search's summary: ``promoted`` / ``not promoted (model version N)``."""
+        if self.champion_version is None:
+            before = "-"
+        elif self.champion_value is None:
+            before = f"version {self.champion_version}, not measured ({self.champion_error}): it stays"
+        else:
+            before = f"{self.champion_value:.4f} (version {self.champion_version})"
+        return (f"{self.name}@{self.alias} · {self.metric} {self.value:.4f} · {self.alias} before {before} · "
+                f"{verdict(self.promoted, self.version)}")
+
+
+def verdict(promoted: bool, version: str) -> str:
+    """``promoted (model version 3)`` or ``not promoted (model version 3)``: what summaries and reports say."""
+    return f"{'promoted' if promoted else 'not promoted'} (model version {version})"
+
+
+def registry_description(pipeline: str, alias: str) -> str:
+    """The registered model's description, written when a first version creates it."""
+    return f"{pipeline} models; alias {alias!r} = best on its test split"
 
 
 def better(a: float, b: float, direction: str) -> bool:
@@ -45,7 +77,7 @@ def promote_if_better(tracking: MlflowClient, *, name: str, alias: str, model_ur
         tracking.get_registered_model(name)
     except MlflowException:
         tracking.create_registered_model(name, description=description)
-    champion_value, champion_version = None, None
+    champion_value, champion_version, champion_error = None, None, None
     try:
         champion = tracking.get_model_version_by_alias(name, alias)
         champion_version = champion.version
@@ -56,8 +88,9 @@ def promote_if_better(tracking: MlflowClient, *, name: str, alias: str, model_ur
         try:
             champion_value = evaluate(champion_uri)
         except Exception as exc:
+            champion_error = f"{type(exc).__name__}: {str(exc)[:200]}"
             progress(f"  could not evaluate the current champion (version {champion.version}, {champion_uri}): "
-                     f"{type(exc).__name__}: {str(exc)[:200]}; it stays champion")
+                     f"{champion_error}; it stays champion")
     promoted = champion is None or (champion_value is not None and better(value, champion_value, direction))
     version_tags = {metric: f"{value:.6f}", **(tags or {}), "promoted": str(promoted).lower(),
                     f"champion_{metric}": "" if champion_value is None else f"{champion_value:.6f}",
@@ -76,8 +109,10 @@ def promote_if_better(tracking: MlflowClient, *, name: str, alias: str, model_ur
                if champion_value is not None else "no comparable champion")
     progress(f"  {metric} {value:.4f} vs {against} -> registered {name} v{version.version}"
              + (f", alias {alias!r} -> v{version.version}" if promoted else f", alias {alias!r} unchanged"))
-    return Promotion(version=str(version.version), promoted=promoted, champion_value=champion_value,
-                     champion_version=champion_version)
+    return Promotion(name=name, alias=alias, version=str(version.version), promoted=promoted, metric=metric,
+                     value=value, champion_value=champion_value,
+                     champion_version=None if champion_version is None else str(champion_version),
+                     champion_error=champion_error)
 
 
 def model_location(version) -> str:
@@ -111,5 +146,5 @@ def resolve(tracking: MlflowClient, name: str, reference: str) -> ResolvedModel:
     except MlflowException:
         what = "version" if reference.isdigit() else "alias"
         raise ConfigError(f"--model {reference}: registered model {name!r} has no {what} {reference!r} "
-                          "(a search registers versions and moves the 'champion' alias)") from None
+                          "(runs and searches of the pipeline register versions and move its alias)") from None
     return ResolvedModel(uri=model_location(version), version=str(version.version), run_id=version.run_id)

@@ -15,11 +15,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from pyspark.ml import PipelineModel
-
 from spark_ml_pipeline.runtime.errors import ConfigError, PipelineError
 from spark_ml_pipeline.runtime.io import join, short_digest
-from spark_ml_pipeline.runs.keras_run import scoring_model
+from spark_ml_pipeline.runs.keras_run import judge, scoring_model
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 from spark_ml_pipeline.tune.search_space import target_key
@@ -85,7 +83,7 @@ class KerasTuner:
     def data_location(self) -> str:
         """Keyed by everything that shapes the prepared data (not the model, training or search)."""
         shaping = self.config.model_dump(mode="json", exclude={"model", "models", "tune", "training", "spark",
-                                                               "store", "compute", "run_date"})
+                                                               "store", "compute", "run_date", "registry"})
         shaping["split"] = {k: getattr(self.config.training, k) for k in ("validation_fraction", "seed")}
         return self.config.store.data(self.config.pipeline, "tune", "data", short_digest(shaping))
 
@@ -146,5 +144,4 @@ class KerasTuner:
 
     def evaluate(self, model_uri: str) -> float:
         """The test metric of a committed model (e.g. the current champion) on this search's test split."""
-        scored = PipelineModel.load(model_uri).transform(self.prepared.tests["test"])
-        return float(self.tuning.evaluate(scored)[self.tuning.test_metric])
+        return judge(model_uri, self.prepared, self.tuning.evaluate, self.tuning.test_metric)

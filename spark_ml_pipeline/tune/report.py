@@ -26,6 +26,7 @@ from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 from optuna.trial import TrialState
 
 from spark_ml_pipeline.report.document import Block, Report, figure_block, preformatted_block, text_block
+from spark_ml_pipeline.store.registry import verdict
 from spark_ml_pipeline.tune.trials import format_table, top_trials
 
 TOP_PARAMS = 5  # the parameters drawn in the parallel coordinates and the slices
@@ -406,8 +407,7 @@ def write_report(study, path: Path, *, tuner, tracking, result) -> Path:
         champion = "-" if result.champion_value is None else f"{result.champion_value:.4f}"
         report.section("Promotion", [text_block(
             f"Refit of the best on train + validation: {tuner.test_metric} {result.test_value:.4f}; current "
-            f"champion on the same test split: {champion}; {'promoted' if result.promoted else 'not promoted'} "
-            f"(model version {result.model_version}).")])
+            f"champion on the same test split: {champion}; {verdict(result.promoted, result.model_version)}.")])
     report.section("Top trials", [preformatted_block(format_table(
         top_trials(study, tuner.direction, 10), tuner.metric, tuner.budget_attr, tuner.budget_name))])
     for part in parts:

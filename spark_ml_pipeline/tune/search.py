@@ -46,7 +46,7 @@ from spark_ml_pipeline.runtime.discovery import Factory
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.io import local_path, short_digest
 from spark_ml_pipeline.store.recorder import RunRecorder
-from spark_ml_pipeline.store.registry import better, promote_if_better
+from spark_ml_pipeline.store.registry import better, promote_if_better, registry_description, verdict
 from spark_ml_pipeline.store.tracking import PREFLIGHT_TIMEOUT, Store, check_database, check_store, flatten
 from spark_ml_pipeline.studies.heartbeat import Heartbeat, fail_stale
 from spark_ml_pipeline.studies.optuna_internals import storage_of, trial_id_of
@@ -61,7 +61,7 @@ from spark_ml_pipeline.tune.tuner import Pruned, TrialContext, Tuner
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 # What defines a search (its study name hashes these); budget, parallelism, timeout and storage do not.
 SEARCH_DEFINING_TUNE_KEYS = ("sampler", "seed", "space", "budgets")
-NOT_SEARCH_DEFINING = {"spark", "store", "compute", "run_date", "tune"}
+NOT_SEARCH_DEFINING = {"spark", "store", "compute", "run_date", "tune", "registry"}
 # Study.ask() warns when the storage has a heartbeat: it does not record one. Search does (Heartbeat, per trial).
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
@@ -598,10 +598,10 @@ def _promote(spark, config, tuner, study, best, tracking, experiment_id, parent_
         model_uri = recorder.commit_model(model)
     test_value = float(test_metrics[tuner.test_metric])
     outcome = promote_if_better(
-        tracking, name=config.tune.registered_model or config.pipeline, alias=config.tune.alias,
+        tracking, name=config.registered_model, alias=config.registry.alias,
         model_uri=model_uri, run_id=recorder.run_id, metric=tuner.test_metric, value=test_value,
         direction=tuner.test_direction, evaluate=tuner.evaluate, progress=progress,
-        description=f"{config.pipeline} models; alias {config.tune.alias!r} = best on its test split",
+        description=registry_description(config.pipeline, config.registry.alias),
         tags={"optuna.study": study.study_name, "optuna.trial": str(best.number)})
     tracking.log_metric(parent_run_id, tuner.test_metric, test_value)
     if outcome.champion_value is not None:
@@ -620,7 +620,7 @@ def summary(result: TuneResult) -> str:
     if result.promoted is not None:
         lines.append(f"  test {result.test_value:.4f} · champion before "
                      f"{'-' if result.champion_value is None else f'{result.champion_value:.4f}'} · "
-                     f"{'promoted' if result.promoted else 'not promoted'} (model version {result.model_version})")
+                     f"{verdict(result.promoted, result.model_version)}")
     if result.status == "interrupted":
         lines.append("  re-run the same command to resume the search")
     return "\n".join(lines)

@@ -121,5 +121,4 @@ class XGBoostTuner:
 
     def evaluate(self, model_uri: str) -> float:
         """The test metric of a committed model (e.g. the current champion) on this search's test split."""
-        scored = PipelineModel.load(model_uri).transform(self.data.splits.test)
-        return float(self.data.evaluate(scored)[self.data.test_metric])
+        return self.data.judge(model_uri)

@@ -327,3 +327,28 @@ def test_submit_script_defaults_target_make_cluster_up(cluster_env):
     spark_home = Path(argv[0]).parents[1]
     import pyspark
     assert spark_home == Path(pyspark.__file__).parent  # the same pyspark (Spark version) as make cluster-up
+
+
+def test_readme_cluster_block_records_into_the_store_that_make_store_up_starts(cluster_env):
+    """The README's block (make cluster-up, make store-up, make dist, then scripts/submit.sh): the submitted run
+    records into the tracking server `make store-up` starts (the URI `scripts/store.sh env` prints with its
+    defaults), on the store root the server's artifacts use."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Running on a cluster", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    assert "make store-up" in block
+    [submit_line] = [line for line in block.splitlines() if "scripts/submit.sh" in line]
+    assignments = dict(word.split("=", 1) for word in shlex.split(submit_line.split("#")[0])
+                       if "=" in word and not word.startswith("-"))
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    printed = subprocess.run(["bash", str(ROOT / "scripts" / "store.sh"), "env"], capture_output=True, text=True,
+                             env=clean, timeout=60, check=True).stdout
+    store_up = dict(line.split("=", 1) for line in printed.splitlines() if "=" in line)
+    assert assignments == {"TRACKING_URI": store_up["store.tracking_uri"]}
+
+    argv = dry_run_submit({"PY_FILES": "", **assignments})
+    job_args = argv[argv.index(str(ROOT / "jobs" / "run_pipeline.py")) + 1:]
+    assert f"store.tracking_uri={store_up['store.tracking_uri']}" in job_args
+    # No store.root override: cluster.yaml's `store`, relative to the checkout, where store.sh keeps artifacts.
+    assert not any(a.startswith("store.root=") for a in job_args) and cluster_env["store"]["root"] == "store"
+    assert re.search(r'^root=\$\(realpath -m "\$\{STORE_ROOT:-\$PWD/store\}"\)$',
+                     (ROOT / "scripts" / "store.sh").read_text(), flags=re.M)

@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = uuid.uuid4().hex[:8]  # the tracking server and the study database are shared by the test session
 TAXI_EXPERIMENT, PENGUINS_EXPERIMENT = f"concurrent_taxi_{SUFFIX}", f"concurrent_penguins_{SUFFIX}"
 MODEL, STUDY = f"concurrent_penguins_{SUFFIX}", f"concurrent_penguins_{SUFFIX}"
+# The pipeline runs register their models too, each under its own name: the alias test is about the search's.
+TAXI_RUN_MODEL, PENGUINS_RUN_MODEL = f"concurrent_taxi_run_{SUFFIX}", f"concurrent_penguins_run_{SUFFIX}"
 SMALL = ["spark.master=local[1]", "spark.shuffle_partitions=2", "spark.driver_memory=1g", "model.n_estimators=20"]
 TAXI_ROWS = 3000
 
@@ -31,13 +33,14 @@ def commands(store, server):
     common = [f"store.root={store}", f"store.tracking_uri={server.tracking_uri}", *SMALL]
     return {
         "taxi": ["jobs.run_pipeline", "taxi_fare", *common, f"store.experiment={TAXI_EXPERIMENT}",
-                 "run_date=2026-03-01", f"generate.rows={TAXI_ROWS}", "generate.months=1", "model.num_workers=1"],
+                 "run_date=2026-03-01", f"generate.rows={TAXI_ROWS}", "generate.months=1", "model.num_workers=1",
+                 f"registry.name={TAXI_RUN_MODEL}"],
         "penguins": ["jobs.run_pipeline", "penguins_species", *common, f"store.experiment={PENGUINS_EXPERIMENT}",
-                     "run_date=2026-03-01"],
+                     "run_date=2026-03-01", f"registry.name={PENGUINS_RUN_MODEL}"],
         # Another run date: a search re-ingests its date, which must not be the pipeline's (docs/store.md).
         "search": ["jobs.tune", "penguins_species", *common, f"store.experiment={PENGUINS_EXPERIMENT}",
                    "run_date=2026-03-02", "n_trials=2", "tune.pruner=none", "tune.report=false",
-                   f"tune.storage={server.storage}", f"tune.study_name={STUDY}", f"tune.registered_model={MODEL}"],
+                   f"tune.storage={server.storage}", f"tune.study_name={STUDY}", f"registry.name={MODEL}"],
     }
 
 
@@ -95,6 +98,9 @@ def test_every_run_is_recorded_whole_and_its_own(spark, three_writers, store_ser
     assert "test_accuracy" not in taxi.data.metrics and "test_rmse" not in penguins.data.metrics
     assert taxi.data.tags["pipeline"] == "taxi_fare" and penguins.data.tags["pipeline"] == "penguins_species"
     assert taxi.data.tags["run_date"] == penguins.data.tags["run_date"] == "2026-03-01"
+    for run, model in ((taxi, TAXI_RUN_MODEL), (penguins, PENGUINS_RUN_MODEL)):  # each the first of its name
+        assert (run.data.tags["promoted"], run.data.tags["model_version"]) == ("true", "1")
+        assert client.get_model_version_by_alias(model, "champion").run_id == run.info.run_id
     assert refit.data.tags["run_date"] == "2026-03-02" and refit.data.tags["mlflow.parentRunId"] == parent_id
     test_value, = printed(r"test ([\d.]+) · champion before", out["search"])
     test_metric = "test_log_loss"  # what a classifier's search compares (pipelines/tabular/tuner.py), minimized

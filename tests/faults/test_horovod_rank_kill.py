@@ -84,7 +84,8 @@ def kill_rank_during_epoch(progress_log, epoch: int, rank: int, happened: dict, 
 def job(spark, config, data, results: list) -> int:
     """The fit as the job CLI runs it: through Job.run, which maps what escapes to one line and an exit code."""
     def body():
-        results.append(train_and_record(spark, config, data, evaluate=lambda scored: {}))
+        results.append(train_and_record(spark, config, data, evaluate=lambda scored: {}, test_metric="accuracy",
+                                        test_direction="maximize"))
     return Job(argparse.Namespace()).run(body)
 
 
@@ -93,6 +94,7 @@ def fit_config(store_root, env: str = "local", master: str | None = None):
         f"store.root={store_root}", "model=mlp", "models.mlp.hidden=[16]", "models.mlp.dropout=0.0",
         f"training.epochs={EPOCHS}", f"training.batch_size={BATCH}", "training.num_proc=2",
         "training.threads_per_rank=1", "training.early_stopping_patience=0", "run_date=2026-03-01",
+        "registry.promote_runs=false",  # the fits' test sets are not evaluated here: nothing to judge them by
         *([f"spark.master={master}"] if master else [])])
     if os.environ.get("PYTHONPATH"):  # executors import this checkout's code, like the driver
         config.spark.extra["spark.executorEnv.PYTHONPATH"] = os.environ["PYTHONPATH"]

@@ -28,7 +28,7 @@ ROOT_USER = os.geteuid() == 0
 
 def overrides(store, server):
     return [f"store.root={store}", f"store.tracking_uri={server.tracking_uri}", f"store.experiment={EXPERIMENT}",
-            f"tune.registered_model={MODEL}", "run_date=2026-01-15", "generate.rows=3000", "generate.months=1",
+            f"registry.name={MODEL}", "run_date=2026-01-15", "generate.rows=3000", "generate.months=1",
             "model.n_estimators=20", "spark.master=local[2]", "spark.shuffle_partitions=2"]
 
 

@@ -22,7 +22,7 @@ def test_the_submit_script_runs_the_pipeline_on_the_cluster(cluster, store_serve
            "PIPELINE": "taxi_fare", "SML_ENV": "cluster", "PYSPARK_PYTHON": sys.executable,
            "TRACKING_URI": store_server.tracking_uri}
     result = subprocess.run(["bash", "scripts/submit.sh", "run_date=2026-02-01", "generate.rows=20000",
-                             "store.experiment=taxi_fare_on_cluster",
+                             "store.experiment=taxi_fare_on_cluster", "registry.name=taxi_fare_on_cluster",
                              "model.n_estimators=150"], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
@@ -38,3 +38,7 @@ def test_the_submit_script_runs_the_pipeline_on_the_cluster(cluster, store_serve
     model_dir = Path(run.data.tags["model_uri"].removeprefix("file://"))
     assert model_dir.is_relative_to(store / "models")  # written by the executors to the shared store root
     assert (model_dir / "metadata").is_dir() and (model_dir / "stages").is_dir()
+    # Registered in the same store: the first version, the champion that jobs.score loads by default.
+    assert "registry taxi_fare_on_cluster@champion" in result.stdout and "promoted (model version 1)" in result.stdout
+    champion = client.get_model_version_by_alias("taxi_fare_on_cluster", "champion")
+    assert champion.run_id == run.info.run_id and champion.tags["model_uri"] == run.data.tags["model_uri"]

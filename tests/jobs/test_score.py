@@ -12,7 +12,6 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
 from spark_ml_pipeline.runtime.config import load_pipeline
-from spark_ml_pipeline.store.registry import promote_if_better
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_DATE, SCORE_DATE, OTHER_DATE = "2026-02-01", "2026-02-02", "2026-02-03"
@@ -25,11 +24,12 @@ def score_job(*args, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def register(tracking_uri, name, result, metric, direction):
-    """Register a run's committed model as a version of ``name`` (the first one gets the champion alias)."""
-    return promote_if_better(MlflowClient(tracking_uri), name=name, alias="champion", model_uri=result.model_uri,
-                             run_id=result.run_id, metric=metric, value=result.metrics[f"test_{metric}"],
-                             direction=direction, evaluate=lambda uri: float("nan"), progress=lambda line: None)
+def check_first_version(result, name):
+    """The first run of a pipeline registers its model as version 1 and takes the champion alias."""
+    assert result.promotion.promoted and result.promotion.version == "1" and result.promotion.champion_version is None
+    champion = MlflowClient(result.tracking_uri).get_model_version_by_alias(name, "champion")
+    assert (str(champion.version), champion.run_id, champion.tags["model_uri"]) == ("1", result.run_id,
+                                                                                result.model_uri)
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +54,17 @@ EXTRA_LINES = [TRIP.format(passengers=1, fare=""),  # no fare: scored (ingest: m
 
 @pytest.fixture(scope="module")
 def taxi(spark, store, tmp_path_factory):
-    """A tiny XGBoost model trained by the pipeline and registered as the champion, and new dirty CSV trips."""
+    """A tiny XGBoost model trained by the pipeline (its run registers it as the champion), and new dirty CSV
+    trips."""
     from pipelines.taxi_fare.generator import GeneratorSpec, write_trips
 
     config, definition = load_pipeline("taxi_fare", ["local"], [
         f"store.root={store}", f"run_date={TRAIN_DATE}", "generate.rows=3000", "generate.months=1",
         "model.n_estimators=20", "model.num_workers=1", "model.early_stopping_rounds=5", *SMALL])
     result = definition.stages["run"](spark, config)
-    promotion = register(result.tracking_uri, "taxi_fare", result, "rmse", "minimize")
-    assert promotion.promoted and promotion.version == "1"
+    check_first_version(result, "taxi_fare")
+    assert (f"  registry taxi_fare@champion · test_rmse {result.metrics['test_rmse']:.4f} · champion before - · "
+            "promoted (model version 1)") in definition.summary(result, config)
 
     new_trips = tmp_path_factory.mktemp("new_trips") / "raw"
     manifest = write_trips(spark, GeneratorSpec(rows=1500, seed=11, output_format="csv", months=1,
@@ -79,7 +81,8 @@ def test_taxi_champion_scores_new_trips_like_the_model_in_process(spark, store, 
 
     config, trained, new_trips, manifest = taxi
     output = tmp_path / "predictions"
-    args = ["taxi_fare", "--model", "champion", f"input={new_trips}", f"output={output}", f"store.root={store}",
+    # The README's command right after a first run: no --model, so the champion that run took.
+    args = ["taxi_fare", f"input={new_trips}", f"output={output}", f"store.root={store}",
             f"run_date={SCORE_DATE}", "ingest.format=csv", *SMALL]
     done = score_job(*args)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -134,7 +137,8 @@ def test_taxi_champion_scores_new_trips_like_the_model_in_process(spark, store, 
 
 @pytest.fixture(scope="module")
 def fashion(spark, store, tmp_path_factory):
-    """A 1-epoch CNN on 600 images (registered as version 1), and new images: 300 test images + 5 bad rows."""
+    """A 1-epoch CNN on 600 images (its run registers it as version 1, the champion), and new images: 300 test
+    images + 5 bad rows."""
     from spark_ml_pipeline.ingest.fashion_mnist import read_images
 
     config, definition = load_pipeline("fashion_mnist", ["local"], [
@@ -142,8 +146,7 @@ def fashion(spark, store, tmp_path_factory):
         "training.epochs=1", "training.num_proc=1", "training.batch_size=64", "models.cnn.filters=[8]",
         "models.cnn.dense=[16]", "models.cnn.convs_per_block=1", *SMALL])
     result = definition.stages["run"](spark, config)
-    promotion = register(result.tracking_uri, "fashion_mnist", result, "accuracy", "maximize")
-    assert promotion.version == "1"
+    check_first_version(result, "fashion_mnist")
 
     images = read_images(spark, config.store, "test", 300)
     good = [0] * 784
@@ -205,6 +208,17 @@ def test_fashion_run_and_version_score_like_the_model_in_process(spark, store, f
     assert sorted(r.reason for r in quarantine.collect()) == ["missing_pixels", "missing_row_id",
                                                               "pixel_out_of_range", "pixel_out_of_range",
                                                               "wrong_pixel_count"]
+
+
+def test_a_keras_champion_is_measured_again_on_the_test_rows_of_a_later_run(spark, fashion):
+    """What a later fashion_mnist run compares its model with: the champion's test accuracy on that run's test
+    rows (here the same configuration's, so the champion's own figure)."""
+    from pipelines.fashion_mnist import pipeline
+    from spark_ml_pipeline.runs.keras_run import judge
+
+    config, trained, _, _ = fashion
+    measured = judge(trained.model_uri, pipeline.prepare(spark, config), pipeline.evaluate, "accuracy")
+    assert measured == pytest.approx(trained.metrics["test_accuracy"], abs=1e-9)
 
 
 # --- errors: one line naming what is wrong, exit code 2, before Spark starts -----------------------------

@@ -50,6 +50,10 @@ def test_pipeline_runs_end_to_end_and_records_everything(spark, tiny_dl_run, nam
         assert 0 < run.data.metrics["test_relative_l2"] < 2
         assert 0 < run.data.metrics["test32_full_relative_l2"] < 2
     assert definition.summary(result, config).startswith(name)
+    # The run registered its model: the first version of the pipeline's store, so the champion.
+    assert (run.data.tags["promoted"], run.data.tags["model_version"]) == ("true", "1")
+    assert f"  registry {name}@champion · test_" in definition.summary(result, config)
+    assert client.get_model_version_by_alias(name, "champion").run_id == result.run_id
     # The committed model is one Spark pipeline: the feature stages training used, then the Keras model.
     model = PipelineModel.load(result.model_uri)
     assert type(model.stages[-1]).__name__ == "KerasModel"

@@ -139,11 +139,14 @@ def test_skipped_first_lines_validation_held_out_search_and_scoring(spark, tmp_p
 
     argv = [name, f"store.root={store}", *FAST, "--conf-dir", str(tmp_path / "conf")]
     assert tune_job.main([*argv, "n_trials=1", "parallelism=1"]) == 0, capsys.readouterr().err
-    # The refit (train + validation rows) is tested on the holdout file's 40 valid rows.
-    champion = MlflowClient(Store(config.store).tracking_uri).get_model_version_by_alias(name, "champion")
+    # The refit (train + validation rows; version 2, the run registered version 1) is tested on the holdout
+    # file's 40 valid rows, and so is the run's model it is compared with.
+    refit = MlflowClient(Store(config.store).tracking_uri).get_model_version(name, "2")
+    assert refit.tags["optuna.trial"] == "0" and result.promotion.version == "1"
     holdout = read_valid(spark, holdout_location(config)).select(*config.columns)
-    rescored = regression_metrics(PipelineModel.load(champion.tags["model_uri"]).transform(holdout), "y")
-    assert rescored["n"] == 40 and float(champion.tags["test_rmse"]) == pytest.approx(rescored["rmse"], abs=1e-5)
+    rescored = regression_metrics(PipelineModel.load(refit.tags["model_uri"]).transform(holdout), "y")
+    assert rescored["n"] == 40 and float(refit.tags["test_rmse"]) == pytest.approx(rescored["rmse"], abs=1e-5)
+    assert float(refit.tags["champion_test_rmse"]) == pytest.approx(result.metrics["test_rmse"], abs=1e-5)
 
     new = write(tmp_path / "new" / "rows.csv", [junk, *csv_lines(rows(30, 7000, seed=7), header=False), "1,2"])
     output = tmp_path / "predictions"

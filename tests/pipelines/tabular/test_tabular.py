@@ -7,6 +7,7 @@ their command lines do, with ``--conf-dir``.
 import csv
 import json
 import math
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -210,10 +211,14 @@ def multiclass(tmp_path_factory, conf_dir_with):
     return DataSet("species", conf, tmp / "store", [], len(rows), MULTICLASS_BAD)
 
 
-def run_pipeline(dataset, capsys):
-    assert run_stage("run", "run", argv=dataset.argv(), report=lambda d, r, c: d.summary(r, c)) == 0, \
+def run_pipeline(dataset, capsys, *overrides):
+    assert run_stage("run", "run", argv=dataset.argv(*overrides), report=lambda d, r, c: d.summary(r, c)) == 0, \
         capsys.readouterr().err
     return capsys.readouterr().out
+
+
+def registry_line(out: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith("  registry "))
 
 
 def latest_run(dataset):
@@ -239,11 +244,50 @@ def check_ingest(spark, dataset):
     return stats
 
 
-def test_regression_data_set_runs_from_one_conf_file(spark, regression, capsys):
+def test_regression_data_set_runs_from_one_conf_file_and_its_champion_moves_on_a_better_run(spark, regression, capsys,
+                                                                                         tmp_path):
+    """Every run registers its model: the first takes the champion alias (there is none yet) and is what scoring
+    loads by default; a worse run leaves the alias; a better one on the same test rows moves it. Boosting rounds
+    far apart (3, 1, then the configured 80) make worse and better certain."""
+    first_out = run_pipeline(regression, capsys, "model.n_estimators=3")
+    client, first = latest_run(regression)
+    first_rmse = first.data.metrics["test_rmse"]
+    assert (first.data.tags["promoted"], first.data.tags["model_version"]) == ("true", "1")
+    assert registry_line(first_out) == (f"  registry deliveries@champion · test_rmse {first_rmse:.4f} · champion "
+                                        "before - · promoted (model version 1)")
+    champion = client.get_model_version_by_alias("deliveries", "champion")
+    assert (str(champion.version), champion.run_id) == ("1", first.info.run_id)
+    assert float(champion.tags["test_rmse"]) == pytest.approx(first_rmse, rel=1e-6)
+
+    # Scoring right after the first run, as the README says: no --model, the champion.
+    source = write_csv(tmp_path / "new" / "rows.csv", REGRESSION_HEADER, regression_rows(50, seed=8, start_id=20_000))
+    output = tmp_path / "predictions"
+    assert score_job.main(regression.argv(f"input={source}", f"output={output}")) == 0, capsys.readouterr().err
+    assert f"model champion (registered version 1, MLflow run {first.info.run_id})" in capsys.readouterr().out
+    scored = batch.read_stats(spark, to_uri(output), RUN_DATE)
+    assert (scored["model_version"], scored["run_id"], scored["rows_scored"]) == ("1", first.info.run_id, 50)
+
+    worse_out = run_pipeline(regression, capsys, "model.n_estimators=1")
+    _, worse = latest_run(regression)
+    assert worse.data.metrics["test_rmse"] > first_rmse
+    assert (worse.data.tags["promoted"], worse.data.tags["model_version"]) == ("false", "2")
+    assert re.fullmatch(rf"  registry deliveries@champion · test_rmse {worse.data.metrics['test_rmse']:.4f} · "
+                        r"champion before [\d.]+ \(version 1\) · not promoted \(model version 2\)",
+                        registry_line(worse_out))
+    # The champion was measured again on the same test rows: the first run's figure.
+    assert float(client.get_model_version("deliveries", "2").tags["champion_test_rmse"]) == pytest.approx(
+        first_rmse, rel=1e-6)
+    assert str(client.get_model_version_by_alias("deliveries", "champion").version) == "1"
+
     out = run_pipeline(regression, capsys)
     assert "deliveries (XGBoost regression of 'y')" in out and "test RMSE" in out
     check_ingest(spark, regression)
     client, run = latest_run(regression)
+    assert (run.data.tags["promoted"], run.data.tags["model_version"]) == ("true", "3")
+    assert registry_line(out).endswith(" · promoted (model version 3)")
+    champion = client.get_model_version_by_alias("deliveries", "champion")
+    assert (str(champion.version), champion.run_id) == ("3", run.info.run_id)
+    assert run.data.metrics["test_rmse"] < first_rmse
     m = run.data.metrics
     for metric in ("test_rmse", "test_mae", "test_r2", "validation_rmse", "baseline_test_rmse", "rows_in",
                    "rows_quarantined", "quarantined_range.x1", "best_iteration"):
@@ -263,6 +307,9 @@ def test_regression_data_set_runs_from_one_conf_file(spark, regression, capsys):
 def test_multiclass_data_set_with_string_labels(spark, multiclass, capsys, check_report):
     out = run_pipeline(multiclass, capsys)
     assert "test accuracy" in out and "classes alpha, beta, gamma" in out
+    # A classifier is judged by its test log loss; the first run takes the alias.
+    assert re.fullmatch(r"  registry species@champion · test_log_loss [\d.]+ · champion before - · "
+                        r"promoted \(model version 1\)", registry_line(out))
     check_ingest(spark, multiclass)
     client, run = latest_run(multiclass)
     m = run.data.metrics

@@ -1,6 +1,7 @@
 """A pipeline run through the MLflow tracking server (PostgreSQL backend, proxied artifacts): the run is in the
 database, its Spark model is on the store root (where executors write), and the registry loads it."""
 import json
+import uuid
 
 import mlflow
 import pytest
@@ -16,6 +17,7 @@ from spark_ml_pipeline.store.registry import promote_if_better, resolve
 from spark_ml_pipeline.store.tracking import MODEL_POINTER_ARTIFACT, Store
 
 RUN_DATE = "2026-01-15"
+RUN_MODEL = f"taxi_fare_server_run_{uuid.uuid4().hex[:8]}"  # the tracking server is shared by the test session
 
 
 def tiny(store_root, tracking_uri, *extra):
@@ -27,7 +29,7 @@ def tiny(store_root, tracking_uri, *extra):
 @pytest.fixture(scope="module")
 def server_run(spark, store_server, tmp_path_factory):
     store_root = tmp_path_factory.mktemp("pipeline-store")
-    config = tiny(store_root, store_server.tracking_uri)
+    config = tiny(store_root, store_server.tracking_uri, f"registry.name={RUN_MODEL}")
     return config, taxi_fare.run(spark, config)
 
 
@@ -83,6 +85,11 @@ def test_spark_model_is_written_to_the_store_root_and_the_run_points_at_it(spark
 def test_registered_versions_load_from_the_store_root(spark, server_run, store_server):
     config, result = server_run
     client = MlflowClient(store_server.tracking_uri)
+    # The run registered its model itself (the server refuses the file: source, so through the run's pointer).
+    assert result.promotion.promoted and result.promotion.version == "1"
+    registered = resolve(client, RUN_MODEL, "champion")
+    assert (registered.uri, registered.version, registered.run_id) == (result.model_uri, "1", result.run_id)
+    assert client.get_run(result.run_id).data.tags["model_version"] == "1"
     name = "taxi_fare_store_test"
     evaluate = lambda uri: rmse_of(spark, config, uri)  # noqa: E731
     value = evaluate(result.model_uri)
