@@ -41,10 +41,10 @@ LONGITUDE_SPELLINGS = ("longitude", "lng", "lon", "long")
 
 @dataclass
 class Draft:
-    """What was proposed, line by line: the conf text and the choices a summary prints."""
+    """The drafted conf's text, the conf it validates as, and what the job's summary line names."""
 
     text: str
-    config: TabularConfig
+    config: TabularConfig | None  # None without a label: the draft cannot be a valid conf yet
     features: list[str]  # the feature columns (inputs) proposed
     left_out: dict[str, str] = field(default_factory=dict)
 
@@ -89,7 +89,11 @@ def conf_path(conf_dir: Path | str, name: str) -> Path:
 def refuse_existing(target: Path) -> None:
     """Checked before any data is read, and again when writing: a draft never replaces a conf."""
     if target.exists():
-        raise ConfigError(f"{target} exists: a draft never overwrites a conf (remove it, or draft another name)")
+        raise ConfigError(_exists(target))
+
+
+def _exists(target: Path) -> str:
+    return f"{target} exists: a draft never overwrites a conf (remove it, or draft another name)"
 
 
 def write_draft(conf_dir: Path | str, name: str, text: str) -> Path:
@@ -111,8 +115,7 @@ def _create_only(source: Path, target: Path) -> None:
     try:
         target.hardlink_to(source)
     except FileExistsError:
-        raise ConfigError(f"{target} exists: a draft never overwrites a conf (remove it, or draft another "
-                          "name)") from None
+        raise ConfigError(_exists(target)) from None
 
 
 # --- the proposal ------------------------------------------------------------------------------------
@@ -127,7 +130,6 @@ class Proposal:
         self.exclude = exclude
         self.null_values, self.profiles, self.label, self.command = null_values, profiles, label, command
         self.by_name = {p.name: p for p in profiles}
-        self.rows = max((p.present for p in profiles), default=0) or len(profiles[0].values)
         self.task, self.task_why = self._task(task)
         self.left_out: dict[str, str] = {}
         self._features: dict | None = None
