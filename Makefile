@@ -78,6 +78,9 @@ bench: setup ## every benchmark docs/benchmarks.md cites, with its documented ar
 	$(PY) -m jobs.run_pipeline flights_delay store.root=bench/out/tabular-store spark.master='local[2]'
 	$(PY) -m jobs.run_pipeline penguins_species store.root=bench/out/tabular-store spark.master='local[2]'
 	$(PY) bench/tabular_baselines.py flights_delay penguins_species store.root=bench/out/tabular-store spark.master='local[2]'
+	$(PY) bench/draft.py
+	$(PY) bench/draft.py --cases taxi_real_240k --out bench/out/draft240k
+	$(PY) bench/short_jobs.py --repeats 3
 
 lock: ## re-resolve requirements/base.in into requirements/lock.txt (then rebuild)
 	rm -rf .lock-venv && python3.11 -m venv .lock-venv && .lock-venv/bin/pip install -q "pip<25" \
