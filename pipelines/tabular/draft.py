@@ -25,6 +25,7 @@ from pipelines.tabular.config import INTEGRAL_TYPES, TIME_TYPES, TabularConfig, 
 from pipelines.tabular.ingest import resolve_uri
 from spark_ml_pipeline.ingest.files import list_input_files
 from spark_ml_pipeline.ingest.inference import ColumnProfile, Sample, input_format_of, profile, read_sample
+from spark_ml_pipeline.runtime.config import PIPELINES_DIR
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase
 from spark_ml_pipeline.runtime.errors import ConfigError
 
@@ -83,7 +84,7 @@ def draft(spark: SparkSession, settings: PipelineConfigBase, uri: str, label: st
 
 
 def conf_path(conf_dir: Path | str, name: str) -> Path:
-    return Path(conf_dir) / "pipelines" / f"{name}.yaml"
+    return Path(conf_dir) / PIPELINES_DIR / f"{name}.yaml"
 
 
 def refuse_existing(target: Path) -> None:

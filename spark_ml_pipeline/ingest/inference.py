@@ -110,9 +110,9 @@ def input_format_of(uri: str) -> str | None:
 
 # --- reading a sample ----------------------------------------------------------------------------------
 
-def sniff_layout(spark: SparkSession, first_file: str, input_format: str) -> TextLayout:
-    """Delimiter and header of a CSV file, or whether a JSON file is one array / pretty-printed, from its start."""
-    lines = [line for line in HadoopFS(spark).first_lines(first_file, 20) if line.strip()]
+def sniff_layout(lines: list[str], first_file: str, input_format: str) -> TextLayout:
+    """Delimiter and header of a CSV file, or whether a JSON file is one array / pretty-printed, from its first
+    non-blank ``lines``."""
     if not lines:
         raise DataError(f"{first_file}: empty file: nothing to infer a schema from")
     if input_format == "json":
@@ -132,7 +132,9 @@ def read_sample(spark: SparkSession, uri: str, input_format: str, rows: int, see
     files = list_input_files(spark, uri)
     paths = [f[0] for f in files]
     if input_format in TEXT_FORMATS:
-        layout = layout or sniff_layout(spark, paths[0], input_format)
+        # The first file's head, read once: the layout, and the bytes per line that size the input.
+        head = [line for line in HadoopFS(spark).first_lines(paths[0], 200) if line.strip()]
+        layout = layout or sniff_layout(head, paths[0], input_format)
         if input_format == "csv":
             frame = (spark.read.option("header", layout.header).option("sep", layout.delimiter)
                      .option("inferSchema", False).option("mode", "DROPMALFORMED").csv(paths))
@@ -141,7 +143,6 @@ def read_sample(spark: SparkSession, uri: str, input_format: str, rows: int, see
         else:
             frame = (spark.read.option("primitivesAsString", True).option("multiLine", layout.multiline)
                      .option("mode", "DROPMALFORMED").json(paths))
-        head = [line for line in HadoopFS(spark).first_lines(paths[0], 200) if line.strip()]
         line_bytes = max(1.0, sum(len(line) + 1 for line in head) / max(1, len(head)))
         estimated = int(sum(f[1] for f in files) / line_bytes)
     else:
@@ -217,7 +218,8 @@ def _separated_number(distinct: set[str]) -> Candidate | None:
         return Candidate("double", WrittenAs(decimal=",", thousands=thousands),
                          why="numbers written with a decimal comma" + (" and '.' thousands" if thousands else ""))
     if any(" " in v for v in distinct) and all(THOUSANDS_SPACE.match(v) for v in distinct):
-        return None  # no ' ' thousands separator in the schema's choices: left as text
+        return Candidate("double", WrittenAs(decimal=",", thousands=" "),
+                         why="numbers written 1 234,5 (thousands ' ', decimal comma)")
     return None
 
 

@@ -21,6 +21,7 @@ def first(name, values):
     ("price", ["1.234,5", "3,25", "12"], ("double", WrittenAs(decimal=",", thousands="."))),
     ("price", ["3,25", "0,5"], ("double", WrittenAs(decimal=","))),
     ("amount", ["1,234.5", "12.0", "1,000,000"], ("double", WrittenAs(thousands=","))),
+    ("amount", ["1 234,5", "12", "1 000 000"], ("double", WrittenAs(decimal=",", thousands=" "))),
     ("day", ["2012-01-31", "2012-02-29"], ("date", WrittenAs())),
     ("day", ["2012/01/31", "2012/02/29"], ("date", WrittenAs("yyyy/MM/dd"))),
     ("day", ["31.01.2012", "29.02.2012"], ("date", WrittenAs("dd.MM.yyyy"))),
@@ -47,10 +48,10 @@ def test_a_csv_in_another_convention_is_read_as_the_ingest_will(spark, tmp_path)
     """Semicolons, decimal commas, dates by a pattern, NA for missing: each column's type is the one the ingest's
     cast reads every sampled value with; a pattern the shape suggests but a value breaks falls back to text."""
     path = tmp_path / "sales.csv"
-    path.write_text("day;price;units;zip;note;odd_day\n"
-                    "2012/01/31;1.234,5;3;02134;NA;2012/01/31\n"
-                    "2012/02/29;3,25;NA;10001;fine;2012/02/30\n"
-                    "2013/12/01;12;7;10001;fine;2012/03/01\n")
+    path.write_text("day;price;units;zip;note;odd_day;total\n"
+                    "2012/01/31;1.234,5;3;02134;NA;2012/01/31;1 234,5\n"
+                    "2012/02/29;3,25;NA;10001;fine;2012/02/30;12\n"
+                    "2013/12/01;12;7;10001;fine;2012/03/01;1 000 000\n")
     sample = read_sample(spark, str(path), "csv", 100)
     assert (sample.layout.header, sample.layout.delimiter) == (True, ";")
     null_values, profiles = profile(sample)
@@ -58,9 +59,12 @@ def test_a_csv_in_another_convention_is_read_as_the_ingest_will(spark, tmp_path)
     found = {p.name: (p.sql_type, p.written.pattern, p.written.decimal) for p in profiles}
     assert found == {"day": ("date", "yyyy/MM/dd", "."), "price": ("double", None, ","), "units": ("int", None, "."),
                      "zip": ("string", None, "."), "note": ("string", None, "."),
-                     "odd_day": ("string", None, ".")}  # 2012/02/30 is no date: text, not a quarantine
+                     "odd_day": ("string", None, "."),  # 2012/02/30 is no date: text, not a quarantine
+                     "total": ("double", None, ",")}
     price = next(p for p in profiles if p.name == "price")
     assert (price.present, price.minimum, price.maximum) == (3, 3.25, 1234.5)
+    total = next(p for p in profiles if p.name == "total")
+    assert (total.written.thousands, total.minimum, total.maximum) == (" ", 12, 1_000_000)
 
 
 def test_a_json_array_is_recognised_and_read_whole(spark, tmp_path):
