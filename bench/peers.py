@@ -38,12 +38,13 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import psutil
+
+from process_memory import TreeMemory
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -306,39 +307,15 @@ def dataset_task(name: str, conf: str, extra: list[str], args) -> dict:
     }
 
 
-def tree_rss(process: psutil.Process) -> int:
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.Error:  # the side itself has just exited
-        return 0
-    total = 0
-    for member in members:
-        try:
-            total += member.memory_info().rss
-        except psutil.Error:  # a worker that just exited
-            pass
-    return total
-
-
 def subprocess_run(command: list[str], log: Path, env: dict) -> tuple[float, int, str]:
     """Runs ``command`` (stdout and stderr to ``log``); returns its wall time, its tree's peak RSS and stdout."""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with log.open("w") as sink:
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=sink, text=True, env=env)
-        watched, peak, stop = psutil.Process(process.pid), 0, threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not stop.is_set():
-                peak = max(peak, tree_rss(watched))
-                stop.wait(0.1)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        stdout, _ = process.communicate()
-        stop.set()
-        sampler.join()
+        with TreeMemory(process.pid, interval=0.1) as memory:
+            stdout, _ = process.communicate()
+        peak = memory.peak
         sink.write(stdout)
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command[1:])}: exit {process.returncode}; see {log}:\n"

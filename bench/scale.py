@@ -19,26 +19,15 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
+from process_memory import TreeMemory
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "scale"
 PLOT = ROOT / "docs" / "img" / "taxi_cost_by_rows.png"
 STAGE_LINE = re.compile(r"^\s*time\s+(.*)$", re.M)
-
-
-def tree_rss(process: psutil.Process) -> int:
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        try:
-            total += member.memory_info().rss
-        except psutil.Error:  # a worker that just exited
-            pass
-    return total
 
 
 def run_size(rows: int, driver_memory: str, overrides: list[str]) -> dict:
@@ -48,23 +37,9 @@ def run_size(rows: int, driver_memory: str, overrides: list[str]) -> dict:
                f"store.root={store}", "run_date=2026-11-28", f"spark.driver_memory={driver_memory}", *overrides]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak, samples = 0, []
-    watched = psutil.Process(process.pid)
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not stop.is_set():
-            rss = tree_rss(watched)
-            peak = max(peak, rss)
-            samples.append((round(time.perf_counter() - started, 1), rss))
-            stop.wait(0.5)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    stdout, stderr = process.communicate()
-    stop.set()
-    sampler.join()
+    with TreeMemory(process.pid, interval=0.5) as memory:
+        stdout, stderr = process.communicate()
+    peak, samples = memory.peak, memory.samples
     wall = time.perf_counter() - started
     if process.returncode != 0:
         raise SystemExit(f"rows {rows}: exit {process.returncode}\n{stdout[-3000:]}\n{stderr[-3000:]}")

@@ -10,6 +10,9 @@ own store). Then, alternating, each ``repeats`` times:
   loading the configuration (which imports the pipeline's package), the Spark session (the JVM's start), the
   work itself, and the work again in the now warm session.
 
+Each job runs twice per repeat: with the driver's class-data-sharing archive (``spark.driver_class_archive=true``,
+recorded by ``make setup``: spark_ml_pipeline/runtime/class_archive.py) and without it (``false``).
+
 Prints medians per phase. The goal (issue 23) is under 5 s wall for both on 1,000 rows.
 """
 from __future__ import annotations
@@ -23,9 +26,12 @@ import sys
 import time
 from pathlib import Path
 
+from spark_ml_pipeline.runtime.class_archive import archive_path
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "short-jobs"
 COMMON = ["spark.master=local[2]", "run_date=2026-01-01"]
+ARCHIVE = {"with the class archive": "true", "without": "false"}
 
 PHASES = """
 import json, sys, time
@@ -62,6 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    archive = archive_path()
+    if archive is None or not archive.is_file():
+        sys.exit(f"no class archive at {archive}: record it first (python scripts/build_class_archive.py)")
     shutil.rmtree(OUT, ignore_errors=True)
     raw, store = OUT / "raw", OUT / "store"
     shared = [f"store.root={store}", *COMMON]
@@ -74,22 +83,27 @@ def main() -> None:
         "score": (["-m", "jobs.score", "taxi_fare", *shared, f"input={raw}", "ingest.format=parquet"],
                   [*shared, "ingest.format=parquet"]),
     }
-    walls = {job: [] for job in commands}
-    phases = {job: [] for job in commands}
+    cases = [(job, variant) for job in commands for variant in ARCHIVE]
+    walls = {case: [] for case in cases}
+    phases = {case: [] for case in cases}
     for repeat in range(args.repeats):
-        for job, (command, overrides) in commands.items():
-            output = OUT / f"scored-{repeat}"
-            line = [*command, f"output={output}"] if job == "score" else command
+        for job, variant in cases:
+            command, overrides = commands[job]
+            setting = f"spark.driver_class_archive={ARCHIVE[variant]}"
+            output = OUT / f"scored-{repeat}-{ARCHIVE[variant]}"
+            line = [*command, setting, *([f"output={output}"] if job == "score" else [])]
             started = time.perf_counter()
             run(line)
-            walls[job].append(time.perf_counter() - started)
-            done = run(["-c", PHASES, repr(time.time()), job, *overrides, str(raw)])
-            phases[job].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            walls[job, variant].append(time.perf_counter() - started)
+            done = run(["-c", PHASES, repr(time.time()), job, *overrides, setting, str(raw)])
+            phases[job, variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
     results = {}
-    for job in commands:
-        medians = {name: round(statistics.median(p[name] for p in phases[job]), 2) for name in phases[job][0]}
-        results[job] = {"wall_s": round(statistics.median(walls[job]), 2), "phases_s": medians}
-        print(f"python -m jobs.{job} on 1,000 trips: {results[job]['wall_s']} s wall (median of {args.repeats})")
+    for job, variant in cases:
+        case = phases[job, variant]
+        medians = {name: round(statistics.median(p[name] for p in case), 2) for name in case[0]}
+        wall = round(statistics.median(walls[job, variant]), 2)
+        results.setdefault(job, {})[variant] = {"wall_s": wall, "phases_s": medians}
+        print(f"python -m jobs.{job} on 1,000 trips, {variant}: {wall} s wall (median of {args.repeats})")
         for name, seconds in medians.items():
             print(f"  {name:42s} {seconds:6.2f} s")
     (OUT / "results.json").write_text(json.dumps(results, indent=2))

@@ -35,4 +35,5 @@ command -v "$python" >/dev/null || python=python3
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r requirements/data.txt
 bash scripts/build_horovod.sh "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+"$venv/bin/python" scripts/build_class_archive.py  # Spark's classes for the driver JVM's start (about a minute)
 echo "setup: ready ($("$venv/bin/python" --version), $(java -version 2>&1 | head -1))"

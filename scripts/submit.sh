@@ -30,7 +30,13 @@ export PYSPARK_PYTHON PYSPARK_DRIVER_PYTHON="$PYSPARK_PYTHON"
 # spark-submit of the pyspark installed for this interpreter: the same Spark version as the cluster.
 SPARK_HOME=${SPARK_HOME:-$("$PYSPARK_PYTHON" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')}
 export SPARK_HOME
-log4j=$("$PYSPARK_PYTHON" -c 'import os, spark_ml_pipeline as p; print(os.path.join(os.path.dirname(p.__file__), "runtime", "resources", "log4j2.properties"))')
+# The JVM options a local session gets (runtime/session.py java_options): Spark's log configuration, huge
+# methods compiled, and the class archive make setup records (runtime/class_archive.py), when there is one.
+mapfile -t java_conf < <("$PYSPARK_PYTHON" -c '
+from spark_ml_pipeline.runtime.class_archive import driver_java_options
+from spark_ml_pipeline.runtime.session import java_options
+for key, value in java_options(driver_java_options()).items():
+    print(f"{key}={value}")')
 
 master_host=${MASTER#spark://}
 master_host=${master_host%:*}
@@ -49,9 +55,8 @@ if [ -z "${PY_FILES+set}" ] && [ -f "$root/dist/spark_ml_pipeline.zip" ]; then
   PY_FILES="$root/dist/spark_ml_pipeline.zip"
 fi
 
-cmd=("$SPARK_HOME/bin/spark-submit" --master "$MASTER"
-     --conf "spark.driver.extraJavaOptions=-Dlog4j2.configurationFile=$log4j -XX:-DontCompileHugeMethods"
-     --conf "spark.executor.extraJavaOptions=-XX:-DontCompileHugeMethods")
+cmd=("$SPARK_HOME/bin/spark-submit" --master "$MASTER")
+for option in "${java_conf[@]}"; do cmd+=(--conf "$option"); done
 if [ -n "${DRIVER_HOST:-}" ]; then
   cmd+=(--conf "spark.driver.host=$DRIVER_HOST" --conf "spark.driver.bindAddress=$DRIVER_HOST")
   case "$DRIVER_HOST" in 127.*) export SPARK_LOCAL_IP=$DRIVER_HOST ;; esac

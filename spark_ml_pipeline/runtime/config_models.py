@@ -42,6 +42,9 @@ class SparkConfig(Section):
     ui: bool = False
     # Spark's stage progress bar on the console: auto = when stderr is a terminal (not in logs or CI output).
     console_progress: Literal["auto", "on", "off"] = "auto"
+    # The driver JVM maps Spark's classes from this environment's archive when there is one (runtime/
+    # class_archive.py); false: it loads them from the jars.
+    driver_class_archive: bool = True
     gpu: GpuConfig = GpuConfig()
     extra: dict[str, str] = {}
 
@@ -52,6 +55,12 @@ class SparkConfig(Section):
             raise ValueError("expected local, local[N], local[*], local-cluster[n,c,m], spark://host:port, "
                              "yarn or k8s://url")
         return value
+
+    @field_validator("console_progress", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value):
+        """YAML reads a bare on/off (a file's or the command line's) as a boolean."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     @field_validator("driver_memory", "executor_memory")
     @classmethod

@@ -19,6 +19,7 @@ from typing import Iterator
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
+from spark_ml_pipeline.runtime.class_archive import driver_java_options
 from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.verbosity import environment as verbosity_environment
@@ -104,11 +105,26 @@ def shows_console_progress(spark: SparkConfig, terminal: bool | None = None) -> 
 COMPILE_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 
 
+def java_options(class_archive: list[str]) -> dict[str, str]:
+    """The driver's and executors' JVM options: Spark's log configuration (the driver's), huge methods compiled,
+    and ``class_archive`` (:func:`spark_ml_pipeline.runtime.class_archive.driver_java_options`). Executors on
+    this machine's cluster map the same archive; on other hosts, where the file is not, they start without it.
+    scripts/submit.sh passes the same options to spark-submit."""
+    return {
+        "spark.driver.extraJavaOptions": " ".join([f"-Dlog4j2.configurationFile={RESOURCES / 'log4j2.properties'}",
+                                                   COMPILE_HUGE_METHODS, *class_archive]),
+        "spark.executor.extraJavaOptions": " ".join([COMPILE_HUGE_METHODS, *class_archive]),
+    }
+
+
 def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = None,
-               terminal: bool | None = None) -> dict[str, str]:
+               terminal: bool | None = None, class_archive: list[str] | None = None) -> dict[str, str]:
     """The Spark properties a configuration sets, in the order they are applied (``terminal``: whether stderr
-    is one; default: ask it)."""
+    is one; ``class_archive``: the driver's class-data-sharing options; defaults: ask stderr and
+    runtime.class_archive)."""
     python = python or sys.executable
+    if class_archive is None:
+        class_archive = driver_java_options() if spark.driver_class_archive else []
     conf = {
         "spark.master": spark.master,
         "spark.app.name": spark.app_name,
@@ -126,9 +142,7 @@ def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = 
         "spark.pyspark.python": python,
         "spark.pyspark.driver.python": python,
         "spark.executorEnv.PYSPARK_PYTHON": python,
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={RESOURCES / 'log4j2.properties'} "
-                                         f"{COMPILE_HUGE_METHODS}",
-        "spark.executor.extraJavaOptions": COMPILE_HUGE_METHODS,
+        **java_options(class_archive),
     }
     if spark.is_local:
         # Development and tests never listen beyond the loopback interface.

@@ -148,3 +148,11 @@ def test_spark_stage_progress_shows_on_a_terminal_only():
     assert spark_conf(auto, ComputeConfig(), terminal=False)["spark.ui.showConsoleProgress"] == "false"
     off = SparkConfig(master="local[2]", console_progress="off")
     assert spark_conf(off, ComputeConfig(), terminal=True)["spark.ui.showConsoleProgress"] == "false"
+
+
+def test_on_and_off_written_bare_are_the_words_not_yaml_booleans(conf_dir):
+    for word in ("on", "off"):  # YAML 1.1 reads them as true/false, in a file as on the command line
+        (conf_dir / "env" / "local.yaml").write_text(f"spark:\n  console_progress: {word}\n")
+        assert load_config("taxi_fare", ["local"], [], conf_dir).spark.console_progress == word
+        command_line = load_config("taxi_fare", [], [f"spark.console_progress={word}"], conf_dir)
+        assert command_line.spark.console_progress == word
