@@ -49,7 +49,8 @@ def record(target: Path) -> str | None:
         exited = wait_for_group(run.pid, timeout=300)
     if run.returncode != 0:
         partial.unlink(missing_ok=True)
-        return f"the recording run exited {run.returncode}: {stderr.strip().splitlines()[-1:]}"
+        last = stderr.strip().splitlines()[-1:] or ["no message"]
+        return f"the recording run exited {run.returncode}: {last[0]}"
     if not exited or not partial.is_file() or partial.stat().st_size == 0:
         partial.unlink(missing_ok=True)
         return "the driver JVM wrote no archive"

@@ -2,8 +2,8 @@
 verified from its jars at every start.
 
 A short job's driver JVM spends most of its first seconds loading classes (Spark's start and its first query
-touch thousands, from the 280 jars pyspark ships). HotSpot's dynamic CDS archive (JDK 13+) records the classes a JVM loaded when it
-exits; a later JVM given the archive maps them in. Measured here (bench/short_jobs.py): a local session's
+touch thousands, from the 280 jars pyspark ships). HotSpot's dynamic CDS archive (JDK 13+) records the classes
+a JVM loaded when it exits; a later JVM given the archive maps them in. Measured here (bench/short_jobs.py): a local session's
 start plus a first small write and read take about half the time with it.
 
 The archive belongs to one Java runtime and one Spark: it is named by both and kept in the environment's

@@ -118,13 +118,11 @@ def java_options(class_archive: list[str]) -> dict[str, str]:
 
 
 def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = None,
-               terminal: bool | None = None, class_archive: list[str] | None = None) -> dict[str, str]:
+               terminal: bool | None = None) -> dict[str, str]:
     """The Spark properties a configuration sets, in the order they are applied (``terminal``: whether stderr
-    is one; ``class_archive``: the driver's class-data-sharing options; defaults: ask stderr and
-    runtime.class_archive)."""
+    is one; default: ask it)."""
     python = python or sys.executable
-    if class_archive is None:
-        class_archive = driver_java_options() if spark.driver_class_archive else []
+    class_archive = driver_java_options() if spark.driver_class_archive else []
     conf = {
         "spark.master": spark.master,
         "spark.app.name": spark.app_name,
