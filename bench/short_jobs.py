@@ -10,7 +10,7 @@ own store). Then, alternating, each ``repeats`` times:
   loading the configuration (which imports the pipeline's package), the Spark session (the JVM's start), the
   work itself, and the work again in the now warm session.
 
-Each job runs twice per repeat: with the driver's class-data-sharing archive (``spark.driver_class_archive=true``,
+Each job runs twice per repeat: with the driver's class-data-sharing archive (``spark.class_archive=true``,
 recorded by ``make setup``: spark_ml_pipeline/runtime/class_archive.py) and without it (``false``).
 
 Prints medians per phase. The goal (issue 23) is under 5 s wall for both on 1,000 rows.
@@ -89,7 +89,7 @@ def main() -> None:
     for repeat in range(args.repeats):
         for job, variant in cases:
             command, overrides = commands[job]
-            setting = f"spark.driver_class_archive={ARCHIVE[variant]}"
+            setting = f"spark.class_archive={ARCHIVE[variant]}"
             output = OUT / f"scored-{repeat}-{ARCHIVE[variant]}"
             line = [*command, setting, *([f"output={output}"] if job == "score" else [])]
             started = time.perf_counter()

@@ -45,7 +45,13 @@ def record(target: Path) -> str | None:
         command = [sys.executable, "-m", "jobs.run_pipeline", *RECORDING_RUN, f"store.root={scratch}/store"]
         run = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
-        _, stderr = run.communicate(timeout=900)
+        try:
+            _, stderr = run.communicate(timeout=900)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, 9)
+            run.wait()
+            partial.unlink(missing_ok=True)
+            return "the recording run took over 900 s and was stopped"
         exited = wait_for_group(run.pid, timeout=300)
     if run.returncode != 0:
         partial.unlink(missing_ok=True)

@@ -33,9 +33,9 @@ export SPARK_HOME
 # The JVM options a local session gets (runtime/session.py java_options): Spark's log configuration, huge
 # methods compiled, and the class archive make setup records (runtime/class_archive.py), when there is one.
 mapfile -t java_conf < <("$PYSPARK_PYTHON" -c '
-from spark_ml_pipeline.runtime.class_archive import driver_java_options
+from spark_ml_pipeline.runtime.class_archive import class_archive_options
 from spark_ml_pipeline.runtime.session import java_options
-for key, value in java_options(driver_java_options()).items():
+for key, value in java_options(class_archive_options()).items():
     print(f"{key}={value}")')
 
 master_host=${MASTER#spark://}

@@ -3,5 +3,5 @@ command line, finding the named pipelines and checking their plugins against the
 package builds on this one. Its surface is its modules, imported by name (nothing is re-exported: one import
 path per name)."""
 
-__all__ = ["cli", "config", "config_models", "contracts", "database_urls", "discovery", "errors", "io", "live_view",
-           "locks", "session", "verbosity"]
+__all__ = ["class_archive", "cli", "config", "config_models", "contracts", "database_urls", "discovery", "errors", "io",
+           "live_view", "locks", "session", "verbosity"]

@@ -44,8 +44,8 @@ def archive_path() -> Path | None:
     return ARCHIVE_DIR / f"driver-classes-{key[:16]}.jsa"
 
 
-def driver_java_options() -> list[str]:
-    """The driver JVM's options for the archive: record it (the recording run), use it (it exists), or none."""
+def class_archive_options() -> list[str]:
+    """The JVM options for the archive (driver and this machine's executors): record it (the recording run), use it (it exists), or none."""
     record = os.environ.get(RECORD_ENV)
     if record:
         return [f"-XX:ArchiveClassesAtExit={record}", QUIET]

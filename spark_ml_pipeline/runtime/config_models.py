@@ -42,9 +42,9 @@ class SparkConfig(Section):
     ui: bool = False
     # Spark's stage progress bar on the console: auto = when stderr is a terminal (not in logs or CI output).
     console_progress: Literal["auto", "on", "off"] = "auto"
-    # The driver JVM maps Spark's classes from this environment's archive when there is one (runtime/
-    # class_archive.py); false: it loads them from the jars.
-    driver_class_archive: bool = True
+    # The driver JVM (and executors started on this machine) map Spark's classes from this environment's archive
+    # when there is one (runtime/class_archive.py); false: they load them from the jars.
+    class_archive: bool = True
     gpu: GpuConfig = GpuConfig()
     extra: dict[str, str] = {}
 

@@ -19,7 +19,7 @@ from typing import Iterator
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
-from spark_ml_pipeline.runtime.class_archive import driver_java_options
+from spark_ml_pipeline.runtime.class_archive import class_archive_options
 from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
 from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.verbosity import environment as verbosity_environment
@@ -107,7 +107,7 @@ COMPILE_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 
 def java_options(class_archive: list[str]) -> dict[str, str]:
     """The driver's and executors' JVM options: Spark's log configuration (the driver's), huge methods compiled,
-    and ``class_archive`` (:func:`spark_ml_pipeline.runtime.class_archive.driver_java_options`). Executors on
+    and ``class_archive`` (:func:`spark_ml_pipeline.runtime.class_archive.class_archive_options`). Executors on
     this machine's cluster map the same archive; on other hosts, where the file is not, they start without it.
     scripts/submit.sh passes the same options to spark-submit."""
     return {
@@ -122,7 +122,7 @@ def spark_conf(spark: SparkConfig, compute: ComputeConfig, python: str | None = 
     """The Spark properties a configuration sets, in the order they are applied (``terminal``: whether stderr
     is one; default: ask it)."""
     python = python or sys.executable
-    class_archive = driver_java_options() if spark.driver_class_archive else []
+    class_archive = class_archive_options() if spark.class_archive else []
     conf = {
         "spark.master": spark.master,
         "spark.app.name": spark.app_name,

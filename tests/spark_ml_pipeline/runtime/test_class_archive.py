@@ -2,7 +2,7 @@
 every session that may use it, left out when the configuration says false. Its speed is bench/short_jobs.py's."""
 from pathlib import Path
 
-from spark_ml_pipeline.runtime.class_archive import RECORD_ENV, archive_path, driver_java_options
+from spark_ml_pipeline.runtime.class_archive import RECORD_ENV, archive_path, class_archive_options
 from spark_ml_pipeline.runtime.config_models import ComputeConfig, SparkConfig
 from spark_ml_pipeline.runtime.session import spark_conf
 
@@ -24,12 +24,12 @@ def test_setup_recorded_the_archive_and_the_sessions_jvm_maps_it(spark):
 
 def test_the_archive_is_used_unless_the_configuration_says_false():
     archive = archive_path()
-    assert f"-XX:SharedArchiveFile={archive}" in driver_options(driver_class_archive=True).split()
-    off = driver_options(driver_class_archive=False)
+    assert f"-XX:SharedArchiveFile={archive}" in driver_options(class_archive=True).split()
+    off = driver_options(class_archive=False)
     assert "SharedArchive" not in off and "log4j2.configurationFile" in off  # the other driver options stay
 
 
 def test_the_recording_run_asks_the_jvm_to_write_the_archive_on_exit(monkeypatch, tmp_path):
     monkeypatch.setenv(RECORD_ENV, str(tmp_path / "partial.jsa"))
-    assert f"-XX:ArchiveClassesAtExit={tmp_path / 'partial.jsa'}" in driver_java_options()
-    assert not any("SharedArchiveFile" in option for option in driver_java_options())
+    assert f"-XX:ArchiveClassesAtExit={tmp_path / 'partial.jsa'}" in class_archive_options()
+    assert not any("SharedArchiveFile" in option for option in class_archive_options())
