@@ -31,7 +31,8 @@ def child(rows: int, repeats: int, compile_huge: bool) -> None:
 
     from features.taxi import LABEL, feature_columns
     from pipelines.taxi_fare import tlc
-    from pipelines.taxi_fare.pipeline import TaxiFareConfig, taxi_feature_stages
+    from pipelines.taxi_fare.config import TaxiFareConfig
+    from pipelines.taxi_fare.pipeline import taxi_feature_stages
     from spark_ml_pipeline.ingest.quarantine import read_valid
     from spark_ml_pipeline.runtime import session
     from spark_ml_pipeline.runtime.config_models import SplitConfig

@@ -258,12 +258,13 @@ def run_side(name: str, task_file: str) -> None:
 def prepare(task_file: str) -> None:
     """Generate (synthetic) and ingest the trips, split them by the pipeline's rule, write train and test rows."""
     from pipelines.taxi_fare import pipeline as taxi_fare
+    from pipelines.taxi_fare import train as taxi_train
 
     task = json.loads(Path(task_file).read_text())
     config, spark = spark_side(task)
     manifest = taxi_fare.ensure_generated(spark, config)
     stats = taxi_fare.ingest(spark, config)
-    splits, _ = taxi_fare.split_trips(spark, config)
+    splits, _ = taxi_train.split_trips(spark, config)
     splits.train.write.mode("overwrite").parquet(task["train"])
     splits.test.write.mode("overwrite").parquet(task["test"])
     prepared = {"rows_in": stats.rows_in, "rows_valid": stats.rows_valid, "rows_train": splits.train.count(),

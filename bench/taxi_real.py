@@ -31,7 +31,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.taxi import LABEL, feature_columns  # noqa: E402
-from pipelines.taxi_fare import pipeline as taxi_fare  # noqa: E402
+from pipelines.taxi_fare import train as taxi_train  # noqa: E402
 from spark_ml_pipeline.runtime.config import load_config  # noqa: E402
 from spark_ml_pipeline.runtime.session import get_session  # noqa: E402
 
@@ -59,10 +59,10 @@ def main() -> None:
     config = load_config("taxi_fare_real", ["local"], [f"ingest.input={args.input}", f"store.root={args.store}",
                                                        "report.enabled=false", *args.overrides])
     spark = get_session(config.spark, config.compute)
-    result = taxi_fare.run(spark, config)
-    print(taxi_fare.summary(result, config), flush=True)
+    result = taxi_train.run(spark, config)
+    print(taxi_train.summary(result, config), flush=True)
 
-    splits, _ = taxi_fare.split_trips(spark, config)
+    splits, _ = taxi_train.split_trips(spark, config)
     model = PipelineModel.load(result.model_uri)
     features = PipelineModel(model.stages[:-1])
     columns = feature_columns(config.features.categories)

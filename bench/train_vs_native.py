@@ -41,7 +41,8 @@ def main() -> None:
     from features.taxi import LABEL, feature_columns
     from pipelines.taxi_fare.generator import GeneratorSpec, write_trips
     from pipelines.taxi_fare.ingest import ingest
-    from pipelines.taxi_fare.pipeline import TaxiFareConfig, taxi_feature_stages
+    from pipelines.taxi_fare.config import TaxiFareConfig
+    from pipelines.taxi_fare.pipeline import taxi_feature_stages
     from spark_ml_pipeline.ingest.quarantine import read_valid
     from spark_ml_pipeline.runtime.config_models import SplitConfig
     from spark_ml_pipeline.runtime.session import get_session

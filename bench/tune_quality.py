@@ -58,7 +58,8 @@ def prepare(rows: int) -> dict:
     from pyspark.ml import PipelineModel
 
     from features.taxi import LABEL, feature_columns
-    from pipelines.taxi_fare.pipeline import ensure_generated, ingest, split_trips, taxi_feature_stages
+    from pipelines.taxi_fare.pipeline import ensure_generated, ingest, taxi_feature_stages
+    from pipelines.taxi_fare.train import split_trips
     from spark_ml_pipeline.runtime.config import load_config
     from spark_ml_pipeline.runtime.session import get_session
 

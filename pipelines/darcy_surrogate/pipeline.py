@@ -24,6 +24,7 @@ from spark_ml_pipeline.runs.keras_run import DeepResult, train_and_record
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.models.architecture import architecture_of
 from spark_ml_pipeline.train.splits import with_validation_flag
+from spark_ml_pipeline.tune.keras_tuner import keras_tuner
 
 NAME = "darcy_surrogate"
 RESOLUTION = 16
@@ -113,3 +114,7 @@ def run(spark, config: DarcySurrogateConfig) -> DeepResult:
 
 TUNING = dl.Tuning(ingest=ingest, prepare=prepare, evaluate=evaluate, objective="val_loss",
                    direction="minimize", test_metric="relative_l2", test_direction="minimize")
+
+
+# The search's tuner factory (pipelines/darcy_surrogate/__init__.py names it).
+tuner = keras_tuner(TUNING)

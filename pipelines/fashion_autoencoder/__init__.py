@@ -1,14 +1,16 @@
 """The ``fashion_autoencoder`` pipeline, declared here once and found by name:
 a convolutional autoencoder on Fashion-MNIST whose codes become a feature table."""
-from pipelines.fashion_autoencoder import pipeline
-from spark_ml_pipeline.runtime.discovery import PipelineDefinition
-from spark_ml_pipeline.tune.keras_tuner import keras_tuner
+from pipelines.fashion_autoencoder.pipeline import NAME, FashionAutoencoderConfig
+from spark_ml_pipeline.runtime.discovery import Deferred, PipelineDefinition
+
+STAGES = "pipelines.fashion_autoencoder.pipeline"
 
 PIPELINE = PipelineDefinition(
-    kind=pipeline.NAME,
-    config=pipeline.FashionAutoencoderConfig,
-    stages={"ingest": pipeline.ingest, "train": pipeline.run, "run": pipeline.run},
-    summary=pipeline.summary,
-    tuner=keras_tuner(pipeline.TUNING),
+    kind=NAME,
+    config=FashionAutoencoderConfig,
+    stages={"ingest": Deferred(f"{STAGES}:ingest"), "train": Deferred(f"{STAGES}:run"),
+            "run": Deferred(f"{STAGES}:run")},
+    summary=Deferred("pipelines.fashion_autoencoder.pipeline:summary"),
+    tuner=Deferred(f"{STAGES}:tuner"),
     description="a convolutional autoencoder on Fashion-MNIST whose codes become a feature table",
 )

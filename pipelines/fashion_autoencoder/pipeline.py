@@ -37,6 +37,7 @@ from spark_ml_pipeline.train.models.architecture import architecture_of
 from spark_ml_pipeline.train.models.autoencoder import encoder_of
 from spark_ml_pipeline.train.models.variational import negative_elbo, prior_samples
 from spark_ml_pipeline.train.splits import with_validation_flag
+from spark_ml_pipeline.tune.keras_tuner import keras_tuner
 
 NAME = "fashion_autoencoder"
 PRIOR_SAMPLES = "prior_samples.png"
@@ -155,3 +156,7 @@ def summary(result: DeepResult, config: FashionAutoencoderConfig) -> str:
 
 TUNING = dl.Tuning(ingest=ingest, prepare=prepare, evaluate=evaluate, objective="val_loss",
                    direction="minimize", test_metric="reconstruction_mse", test_direction="minimize")
+
+
+# The search's tuner factory (pipelines/fashion_autoencoder/__init__.py names it).
+tuner = keras_tuner(TUNING)

@@ -31,7 +31,7 @@ from spark_ml_pipeline.train.gan_estimator import GANHorovodEstimator, latent_st
 from spark_ml_pipeline.train.gan_rank import SAMPLES_DIR
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.gan import GANSpec
-from spark_ml_pipeline.tune.gan_tuner import GanTuning
+from spark_ml_pipeline.tune.gan_tuner import GanTuning, gan_tuner
 
 NAME = "fashion_gan"
 IMAGE_SHAPE = (28, 28)
@@ -167,3 +167,7 @@ def run_report(recorder: RunRecorder, config: FashionGanConfig, history: dict, s
 
 def summary(result: DeepResult, config: FashionGanConfig) -> str:
     return keras_summary(result, config) + f"\n  samples {SAMPLES_DIR}/epoch-*.png (artifacts of the run)"
+
+
+# The search's tuner factory (pipelines/fashion_gan/__init__.py names it).
+tuner = gan_tuner(TUNING)

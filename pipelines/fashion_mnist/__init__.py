@@ -1,17 +1,17 @@
 """The ``fashion_mnist`` pipeline, declared here once and found by name:
 Fashion-MNIST classification, Keras on Horovod."""
-from pipelines.fashion_mnist import pipeline
-from pipelines.fashion_mnist import scoring
-from spark_ml_pipeline.runtime.discovery import PipelineDefinition
-from spark_ml_pipeline.runs.keras_run import summary
-from spark_ml_pipeline.tune.keras_tuner import keras_tuner
+from pipelines.fashion_mnist.pipeline import NAME, FashionMnistConfig
+from spark_ml_pipeline.runtime.discovery import Deferred, PipelineDefinition
+
+STAGES = "pipelines.fashion_mnist.pipeline"
 
 PIPELINE = PipelineDefinition(
-    kind=pipeline.NAME,
-    config=pipeline.FashionMnistConfig,
-    stages={"ingest": pipeline.ingest, "train": pipeline.run, "run": pipeline.run},
-    summary=summary,
-    tuner=keras_tuner(pipeline.TUNING),
-    scorer=scoring.scorer,
+    kind=NAME,
+    config=FashionMnistConfig,
+    stages={"ingest": Deferred(f"{STAGES}:ingest"), "train": Deferred(f"{STAGES}:run"),
+            "run": Deferred(f"{STAGES}:run")},
+    summary=Deferred("spark_ml_pipeline.runs.keras_run:summary"),
+    tuner=Deferred(f"{STAGES}:tuner"),
+    scorer=Deferred("pipelines.fashion_mnist.scoring:scorer"),
     description="Fashion-MNIST classification, Keras on Horovod",
 )

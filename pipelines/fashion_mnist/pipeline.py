@@ -12,6 +12,7 @@ from spark_ml_pipeline.runs.keras_run import DeepResult, train_and_record
 from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.metrics import classification_metrics
 from spark_ml_pipeline.train.splits import with_validation_flag
+from spark_ml_pipeline.tune.keras_tuner import keras_tuner
 
 NAME = "fashion_mnist"
 CLASSES = 10
@@ -55,3 +56,7 @@ def run(spark, config: FashionMnistConfig) -> DeepResult:
 
 TUNING = dl.Tuning(ingest=ingest, prepare=prepare, evaluate=evaluate, objective="val_accuracy",
                    direction="maximize", test_metric="accuracy", test_direction="maximize")
+
+
+# The search's tuner factory (pipelines/fashion_mnist/__init__.py names it).
+tuner = keras_tuner(TUNING)

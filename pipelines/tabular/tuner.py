@@ -11,9 +11,14 @@ from pipelines.tabular.config import TabularConfig
 from pipelines.tabular.ingest import ingest
 from pipelines.tabular.pipeline import training_data
 from spark_ml_pipeline.runs.xgboost_run import XGBoostData
+from spark_ml_pipeline.tune.xgboost_tuner import xgboost_tuner
 
 
 def prepare_search(spark, config: TabularConfig) -> XGBoostData:
     """Ingest the input (validate, quarantine); the search fits on the split of its valid rows."""
     ingest(spark, config)
     return training_data(spark, config)
+
+
+# The search's tuner factory (pipelines/tabular/__init__.py names it).
+tuner = xgboost_tuner(prepare_search)

@@ -1,18 +1,20 @@
-"""The ``taxi_fare`` pipeline (NYC taxi fares, distributed XGBoost); declared here once, found by name."""
-from pipelines.taxi_fare import pipeline
-from pipelines.taxi_fare import scoring
-from pipelines.taxi_fare.tuner import TaxiFareTuner, prepare_search
-from spark_ml_pipeline.runtime.discovery import PipelineDefinition
-from spark_ml_pipeline.tune.xgboost_tuner import xgboost_tuner
+"""The ``taxi_fare`` pipeline (NYC taxi fares, distributed XGBoost); declared here once, found by name. Its stages
+and plugins are deferred: a job imports the modules of the stage it runs, nothing more."""
+from pipelines.taxi_fare.config import NAME, TaxiFareConfig
+from spark_ml_pipeline.runtime.discovery import Deferred, PipelineDefinition
+
+STAGES = "pipelines.taxi_fare.pipeline"
+TRAIN = "pipelines.taxi_fare.train"
 
 PIPELINE = PipelineDefinition(
-    kind=pipeline.NAME,
-    config=pipeline.TaxiFareConfig,
-    stages={"generate": pipeline.generate, "ingest": pipeline.ingest, "featurize": pipeline.featurize,
-            "train": pipeline.train, "run": pipeline.run},
-    summary=pipeline.summary,
-    tuner=xgboost_tuner(prepare_search, TaxiFareTuner),
-    scorer=scoring.scorer,
-    ingest_check=pipeline.ingest_check,
+    kind=NAME,
+    config=TaxiFareConfig,
+    stages={"generate": Deferred(f"{STAGES}:generate"), "ingest": Deferred(f"{STAGES}:ingest"),
+            "featurize": Deferred(f"{STAGES}:featurize"), "train": Deferred(f"{TRAIN}:train"),
+            "run": Deferred(f"{TRAIN}:run")},
+    summary=Deferred(f"{TRAIN}:summary"),
+    tuner=Deferred("pipelines.taxi_fare.tuner:tuner"),
+    scorer=Deferred("pipelines.taxi_fare.scoring:scorer"),
+    ingest_check=Deferred(f"{STAGES}:ingest_check"),
     description="NYC taxi fare regression: TLC trips, quarantine, features, distributed XGBoost",
 )

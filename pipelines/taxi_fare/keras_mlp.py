@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 
-from pydantic import Field, PositiveInt
 from pyspark.ml import PipelineModel
 from pyspark.ml.feature import SQLTransformer
 
-from spark_ml_pipeline.runtime.config_models import Section
+from pipelines.taxi_fare.config import KerasMLPSection
 from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.mlp import MLPSpec
@@ -21,22 +20,6 @@ from spark_ml_pipeline.train.models.mlp import MLPSpec
 SCALED_FEATURES = "features_scaled"
 PREDICTION_ARRAY = "prediction_array"
 RMSE_LOG = "root_mean_squared_error"  # Keras' log key of the RootMeanSquaredError metric
-
-
-class KerasMLPSection(Section):
-    """The MLP (``family: keras_mlp``): ``layers`` hidden layers of ``units`` each, Adam, MSE loss. Its training
-    fields are training settings of the same names (:meth:`KerasTrainingSettings.from_section`); the others keep
-    their defaults."""
-
-    units: PositiveInt = 128
-    layers: int = Field(2, ge=1, le=6)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    batch_norm: bool = False
-    learning_rate: float = Field(1e-3, gt=0)
-    batch_size: PositiveInt = 512
-    epochs: PositiveInt = 10
-    early_stopping_patience: int = Field(3, ge=0)
-    shuffle_buffer: PositiveInt = 20_000
 
 
 def mlp_spec(section: KerasMLPSection) -> dict:

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from pipelines.taxi_fare import ingest as tlc_ingest
 from pipelines.taxi_fare import tlc
-from pipelines.taxi_fare.pipeline import TaxiFareConfig, input_format, validation_rules
+from pipelines.taxi_fare.config import TaxiFareConfig, input_format, validation_rules
 from spark_ml_pipeline.ingest.files import count_input_rows, list_input_files
 from spark_ml_pipeline.ingest.quarantine import RAW_LINE, REASON, SOURCE_FILE, with_raw_line
 from spark_ml_pipeline.runtime.io import to_uri

@@ -17,13 +17,15 @@ from features.arrays import AssembleArray
 from features.scaling import StandardizeArray
 from features.taxi import LABEL
 from pipelines.taxi_fare import keras_mlp
-from pipelines.taxi_fare.pipeline import FEATURES_COLUMN, ensure_generated, ingest, taxi_feature_stages, training_data
+from pipelines.taxi_fare.config import FEATURES_COLUMN
+from pipelines.taxi_fare.pipeline import ensure_generated, ingest, taxi_feature_stages
+from pipelines.taxi_fare.train import training_data
 from spark_ml_pipeline.runs.xgboost_run import XGBoostData
 from spark_ml_pipeline.runtime.io import short_digest
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
 from spark_ml_pipeline.tune.keras_tuner import best_epoch_attrs, trial_location
 from spark_ml_pipeline.tune.tuner import TrialContext
-from spark_ml_pipeline.tune.xgboost_tuner import XGBoostTuner
+from spark_ml_pipeline.tune.xgboost_tuner import XGBoostTuner, xgboost_tuner
 
 
 def prepare_search(spark, config) -> XGBoostData:
@@ -98,3 +100,7 @@ class TaxiFareTuner(XGBoostTuner):
             scaler.transform(rows).select(keras_mlp.SCALED_FEATURES, LABEL))
         fitted = keras_mlp.scoring_pipeline(stages, scaler, keras_model)
         return fitted, {f"test_{k}": v for k, v in self.data.evaluate(fitted.transform(self.data.splits.test)).items()}
+
+
+# The search's tuner factory (pipelines/taxi_fare/__init__.py names it).
+tuner = xgboost_tuner(prepare_search, TaxiFareTuner)

@@ -1,15 +1,16 @@
 """The ``tweet_sentiment`` pipeline, declared here once and found by name:
 3-class tweet sentiment, LSTM / BiLSTM next to a TF-IDF baseline."""
-from pipelines.tweet_sentiment import pipeline
-from spark_ml_pipeline.runtime.discovery import PipelineDefinition
-from spark_ml_pipeline.runs.keras_run import summary
-from spark_ml_pipeline.tune.keras_tuner import keras_tuner
+from pipelines.tweet_sentiment.pipeline import NAME, TweetSentimentConfig
+from spark_ml_pipeline.runtime.discovery import Deferred, PipelineDefinition
+
+STAGES = "pipelines.tweet_sentiment.pipeline"
 
 PIPELINE = PipelineDefinition(
-    kind=pipeline.NAME,
-    config=pipeline.TweetSentimentConfig,
-    stages={"ingest": pipeline.ingest, "train": pipeline.run, "run": pipeline.run},
-    summary=summary,
-    tuner=keras_tuner(pipeline.TUNING),
+    kind=NAME,
+    config=TweetSentimentConfig,
+    stages={"ingest": Deferred(f"{STAGES}:ingest"), "train": Deferred(f"{STAGES}:run"),
+            "run": Deferred(f"{STAGES}:run")},
+    summary=Deferred("spark_ml_pipeline.runs.keras_run:summary"),
+    tuner=Deferred(f"{STAGES}:tuner"),
     description="3-class tweet sentiment, LSTM / BiLSTM next to a TF-IDF baseline",
 )

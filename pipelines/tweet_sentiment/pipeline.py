@@ -26,6 +26,7 @@ from spark_ml_pipeline.train import deep_learning as dl
 from spark_ml_pipeline.train.metrics import classification_metrics
 from spark_ml_pipeline.train.models.architecture import architectures
 from spark_ml_pipeline.train.splits import split_by_hash, with_validation_flag
+from spark_ml_pipeline.tune.keras_tuner import keras_tuner
 
 NAME = "tweet_sentiment"
 RESERVED_IDS = 2  # padding (0) and out-of-vocabulary (1): the embedding's size is the vocabulary + these
@@ -149,3 +150,7 @@ def run(spark, config: TweetSentimentConfig) -> DeepResult:
 TUNING = dl.Tuning(ingest=ingest, prepare=lambda spark, config: prepare(spark, config)[0], evaluate=evaluate,
                    objective="val_accuracy", direction="maximize", test_metric="accuracy",
                    test_direction="maximize")
+
+
+# The search's tuner factory (pipelines/tweet_sentiment/__init__.py names it).
+tuner = keras_tuner(TUNING)

@@ -7,6 +7,7 @@ configuration's ``kind`` names, by name, when a job asks for it. A new kind is a
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import pkgutil
 from dataclasses import dataclass, field
@@ -47,6 +48,29 @@ class Factory(Protocol[Plugin]):
 
 
 @dataclass(frozen=True)
+class Deferred:
+    """A stage or plugin named by ``"module:attribute"`` and imported when first called, so a job imports only
+    what the stage it runs needs: an ingest does not import XGBoost, MLflow, scikit-learn or TensorFlow (2.5 s
+    of a short job's start, docs/benchmarks.md). Its signature is its target's, for the contract checks."""
+
+    target: str
+
+    def resolve(self) -> Any:
+        module_name, _, name = self.target.partition(":")
+        module = importlib.import_module(module_name)
+        if not hasattr(module, name):
+            raise ConfigError(f"{self.target}: {module_name} has no {name!r}")
+        return getattr(module, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.resolve())
+
+
+@dataclass(frozen=True)
 class PipelineDefinition:
     """What a named pipeline is: its configuration model, its stages, and how it is searched and scored.
 
@@ -55,7 +79,8 @@ class PipelineDefinition:
     (None: not searchable); ``scorer(spark, config)`` builds what batch scoring needs (None: not scorable);
     ``ingest_check(spark, config)`` opens, as a context manager, the inputs its ingest reads, each with the
     ingest's own tagging (:class:`spark_ml_pipeline.ingest.quarantine.IngestInput`), for ``jobs.ingest --check``
-    (None: no ingest check).
+    (None: no ingest check). Stages and plugins are :class:`Deferred` (``"module:attribute"``), so declaring a
+    pipeline imports only its configuration model.
     """
 
     kind: str

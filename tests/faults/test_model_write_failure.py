@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from pyspark.ml import PipelineModel
 
 from features.taxi import LABEL
-from pipelines.taxi_fare import pipeline as taxi_fare
+from pipelines.taxi_fare import train as taxi_train
 from spark_ml_pipeline.runtime.config import load_config
 from spark_ml_pipeline.runtime.discovery import find_pipeline
 from spark_ml_pipeline.runtime.io import to_uri
@@ -121,7 +121,7 @@ def test_disk_full_while_saving_keeps_the_champion(spark, champion, store_server
     now = client.get_model_version_by_alias(MODEL, "champion")
     assert now.version == champion_version.version == "1" and now.run_id == champion_version.run_id
     assert client.get_run(now.run_id).info.status == "FINISHED"
-    splits, _ = taxi_fare.split_trips(spark, config)
+    splits, _ = taxi_train.split_trips(spark, config)
     scored = PipelineModel.load(model_location(now)).transform(splits.test)
     assert regression_metrics(scored, LABEL)["rmse"] == pytest.approx(first.test_value, rel=1e-6)
     assert float(now.tags["test_rmse"]) == pytest.approx(first.test_value, abs=1e-6)

@@ -183,6 +183,7 @@ def test_a_signal_at_any_moment_of_taking_the_lock_never_leaves_it_behind(tmp_pa
 
 def test_rerunning_a_date_replaces_that_date_only(spark, legacy_csv, tmp_path):
     from pipelines.taxi_fare import pipeline
+    from pipelines.taxi_fare.config import ingest_location
     from spark_ml_pipeline.ingest.quarantine import read_quarantine, read_valid
 
     raw, _ = legacy_csv
@@ -191,7 +192,7 @@ def test_rerunning_a_date_replaces_that_date_only(spark, legacy_csv, tmp_path):
 
     def ingest(day):
         stats = pipeline.ingest(spark, taxi_config(store, raw, f"run_date={day}"))
-        location = pipeline.ingest_location(taxi_config(store, raw, f"run_date={day}"))
+        location = ingest_location(taxi_config(store, raw, f"run_date={day}"))
         rows = sorted(map(tuple, read_valid(spark, location).drop("source_file").collect()), key=repr)
         quarantined = sorted(map(tuple, read_quarantine(spark, location).drop("source_file").collect()), key=repr)
         return stats, rows, quarantined

@@ -30,8 +30,8 @@ from pipelines.tabular.pipeline import training_data
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.generator import MANIFEST, read_manifest
 from pipelines.taxi_fare.ingest import ingest as taxi_ingest
-from pipelines.taxi_fare.pipeline import ingest_location as taxi_ingest_location
-from pipelines.taxi_fare.pipeline import split_trips
+from pipelines.taxi_fare.config import ingest_location as taxi_ingest_location
+from pipelines.taxi_fare.train import split_trips
 from spark_ml_pipeline.ingest.quarantine import STATS, read_quarantine, read_stats, read_valid
 from spark_ml_pipeline.runtime.config import load_pipeline
 from spark_ml_pipeline.runtime.errors import ConfigError, DataError, PipelineError

@@ -6,7 +6,10 @@ from mlflow.tracking import MlflowClient
 from pyspark.ml import PipelineModel
 from pyspark.ml.pipeline import PipelineModelWriter
 
+from features.taxi import feature_columns
 from pipelines.taxi_fare import pipeline as taxi_fare
+from pipelines.taxi_fare import train as taxi_train
+from pipelines.taxi_fare.config import ingest_location
 from spark_ml_pipeline.runtime.config import load_config
 from spark_ml_pipeline.runtime.errors import StoreError
 from spark_ml_pipeline.runtime.io import local_path
@@ -24,7 +27,7 @@ def small_config(store_root, *extra):
 def pipeline_run(spark, tmp_path_factory):
     store_root = tmp_path_factory.mktemp("store")
     config = small_config(store_root)
-    return config, taxi_fare.run(spark, config)
+    return config, taxi_train.run(spark, config)
 
 
 def test_model_reaches_the_noise_floor(pipeline_run):
@@ -70,7 +73,7 @@ def test_report_shows_predictions_residuals_and_importance_in_a_browser(pipeline
 def test_saved_model_scores_new_trips_with_the_same_features(spark, pipeline_run):
     config, result = pipeline_run
     model = PipelineModel.load(result.model_uri)
-    trips = spark.read.parquet(taxi_fare.ingest_location(config) + "/valid").limit(50)
+    trips = spark.read.parquet(ingest_location(config) + "/valid").limit(50)
     scored = model.transform(trips).select("fare_amount", "prediction").collect()
     assert len(scored) == 50 and all(row["prediction"] is not None for row in scored)
     mean_abs_error = sum(abs(r["prediction"] - r["fare_amount"]) for r in scored) / len(scored)
@@ -100,7 +103,7 @@ def test_failed_model_write_leaves_no_model_and_a_failed_run(spark, pipeline_run
 
     monkeypatch.setattr(PipelineModelWriter, "saveImpl", save_then_crash)
     with pytest.raises(StoreError, match=r"could not be written to file://.*/model \(OSError: disk full\); nothing"):
-        taxi_fare.train(spark, config)
+        taxi_train.train(spark, config)
     client = MlflowClient(first.tracking_uri)
     runs = client.search_runs([client.get_run(first.run_id).info.experiment_id], order_by=["start_time DESC"])
     failed = runs[0]
@@ -116,7 +119,7 @@ def test_featurize_writes_the_feature_table(spark, pipeline_run):
     location = taxi_fare.featurize(spark, config)
     table = spark.read.parquet(location)
     assert table.count() == result.rows["rows_valid"]
-    assert set(taxi_fare.feature_columns(config.features.categories)) < set(table.columns)
+    assert set(feature_columns(config.features.categories)) < set(table.columns)
 
 
 def test_summary_reports_time_per_stage_and_the_whole_run(pipeline_run):
@@ -124,5 +127,5 @@ def test_summary_reports_time_per_stage_and_the_whole_run(pipeline_run):
     assert list(result.stage_seconds) == ["generate", "ingest", "train (features + XGBoost)", "evaluate", "store",
                                         "report"]
     assert result.seconds >= sum(result.stage_seconds.values())
-    text = taxi_fare.summary(result, config)
+    text = taxi_train.summary(result, config)
     assert f"ingest {result.stage_seconds['ingest']:.0f} s" in text and f"total {result.seconds:.0f} s" in text

@@ -13,6 +13,8 @@ from pyspark.sql import functions as F
 
 from jobs.score import main as score_main
 from pipelines.taxi_fare import pipeline as taxi_fare
+from pipelines.taxi_fare import train as taxi_train
+from pipelines.taxi_fare.config import ingest_location
 from pipelines.taxi_fare.ingest import ingest
 from spark_ml_pipeline.ingest.quarantine import read_quarantine, read_valid
 from spark_ml_pipeline.runtime.config import load_config
@@ -37,7 +39,7 @@ def real_run(spark, tmp_path_factory):
     config = load_config("taxi_fare_real", ["local"], [f"store.root={store}", "run_date=2026-03-01",
                                                        f"ingest.input={REAL_TRIPS}/*.csv", "model.n_estimators=300",
                                                        "model.learning_rate=0.1", *SMALL])
-    return config, taxi_fare.run(spark, config)
+    return config, taxi_train.run(spark, config)
 
 
 def test_the_real_files_ingest_with_no_settings_and_every_row_is_accounted_for(spark, real_run):
@@ -49,7 +51,7 @@ def test_the_real_files_ingest_with_no_settings_and_every_row_is_accounted_for(s
     assert set(reasons) <= REAL_REASONS
     # zones 264/265, zero distances, zero or negative fares, rows with no passenger count: all in this slice
     assert {"location_out_of_range", "distance_out_of_range", "fare_out_of_range", "missing_value"} <= set(reasons)
-    location = taxi_fare.ingest_location(config)
+    location = ingest_location(config)
     quarantine = read_quarantine(spark, location)
     assert quarantine.where(F.col("reason").isNull()).count() == 0
     assert quarantine.count() == rows["rows_quarantined"]
@@ -63,7 +65,7 @@ def test_the_real_files_ingest_with_no_settings_and_every_row_is_accounted_for(s
 
 def test_a_time_split_run_on_real_trips_beats_the_mean_and_a_distance_line(spark, real_run):
     config, result = real_run
-    splits, _ = taxi_fare.split_trips(spark, config)
+    splits, _ = taxi_train.split_trips(spark, config)
     latest_train = splits.train.agg(F.max("pickup_datetime")).first()[0]
     earliest_test = splits.test.agg(F.min("pickup_datetime")).first()[0]
     assert latest_train < earliest_test  # judged on trips after the ones it learned from
@@ -76,7 +78,7 @@ def test_a_time_split_run_on_real_trips_beats_the_mean_and_a_distance_line(spark
     rmse = result.metrics["test_rmse"]
     assert rmse < 0.35 * mean_rmse and rmse < 0.9 * line_rmse, (rmse, line_rmse, mean_rmse)
     assert result.noise_floor_rmse is None  # real data: no known floor
-    summary = taxi_fare.summary(result, config)
+    summary = taxi_train.summary(result, config)
     assert "(predicting the mean: " in summary and "noise floor" not in summary and "location_out_of_range" in summary
 
 
@@ -121,7 +123,7 @@ def test_a_users_own_names_are_mapped_with_ingest_columns(spark, tmp_path):
         "fare: fare_amount, from_zone: pickup_zone, to_zone: dropoff_zone}"])
     stats = taxi_fare.ingest(spark, config)
     assert (stats.schema, stats.rows_in, stats.rows_valid) == ("current", 1, 1)
-    row = read_valid(spark, taxi_fare.ingest_location(config)).first()
+    row = read_valid(spark, ingest_location(config)).first()
     assert (row["pickup_zone"], row["dropoff_zone"], row["fare_amount"], row["trip_distance"]) == (161, 237, 9.5, 1.9)
 
 

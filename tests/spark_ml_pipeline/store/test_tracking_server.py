@@ -10,7 +10,8 @@ from mlflow.tracking import MlflowClient
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
-from pipelines.taxi_fare import pipeline as taxi_fare
+from pipelines.taxi_fare import train as taxi_train
+from pipelines.taxi_fare.config import ingest_location
 from spark_ml_pipeline.runtime.config import load_config
 from spark_ml_pipeline.runtime.io import local_path, to_uri
 from spark_ml_pipeline.store.registry import promote_if_better, resolve
@@ -30,11 +31,11 @@ def tiny(store_root, tracking_uri, *extra):
 def server_run(spark, store_server, tmp_path_factory):
     store_root = tmp_path_factory.mktemp("pipeline-store")
     config = tiny(store_root, store_server.tracking_uri, f"registry.name={RUN_MODEL}")
-    return config, taxi_fare.run(spark, config)
+    return config, taxi_train.run(spark, config)
 
 
 def rmse_of(spark, config, model_uri: str) -> float:
-    trips = spark.read.parquet(taxi_fare.ingest_location(config) + "/valid")
+    trips = spark.read.parquet(ingest_location(config) + "/valid")
     scored = PipelineModel.load(model_uri).transform(trips)
     return scored.select(F.sqrt(F.avg((F.col("prediction") - F.col("fare_amount")) ** 2))).first()[0]
 
