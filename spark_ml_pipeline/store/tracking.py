@@ -34,6 +34,7 @@ from spark_ml_pipeline.runtime.config_models import StoreConfig  # noqa: E402
 from spark_ml_pipeline.runtime.database_urls import rdb_url, redacted  # noqa: E402
 from spark_ml_pipeline.runtime.errors import StoreError  # noqa: E402
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, is_local_uri, join, local_path, to_uri  # noqa: E402
+from spark_ml_pipeline.store.local_database import create_if_absent  # noqa: E402
 
 HADOOP_SCHEMES = {"file", "hdfs", "s3a", "abfs", "abfss", "gs", "viewfs"}
 MODEL_ARTIFACT = "model"
@@ -60,6 +61,7 @@ class Store:
             return self.config.tracking_uri
         root = local_path(self.root)
         root.mkdir(parents=True, exist_ok=True)
+        create_if_absent(root / "mlflow.db")
         return f"sqlite:///{root / 'mlflow.db'}"
 
     @property
