@@ -55,7 +55,7 @@ def submitted(cluster, store_server, tmp_path_factory):
                "TRACKING_URI": store_server.tracking_uri}
         command = ["bash", "scripts/submit.sh", "run_date=2026-02-01", f"generate.rows={ROWS}", "generate.months=1",
                    f"store.experiment={experiment}", f"model.num_workers={WORKERS}", "model.n_estimators=500",
-                   "model.early_stopping_rounds=null", "spark.ui=true",
+                   "model.early_stopping_rounds=null", "spark.ui=true", "report.enabled=false",  # none checked
                    # the second fit waits for the master's new executor: check for free slots every 2 s, not 15
                    f"spark.extra={{spark.ui.port: '{ui_port}', "
                    "spark.scheduler.barrier.maxConcurrentTasksCheck.interval: 2s}"]
