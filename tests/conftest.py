@@ -109,10 +109,7 @@ def store_server(tmp_path_factory):
            "STORE_DB_DIR": str(state), "STORE_ROOT": str(root),
            "STORE_PG_PORT": os.environ.get("SML_TEST_STORE_PG_PORT") or _port(5533),
            "STORE_MLFLOW_PORT": os.environ.get("SML_TEST_STORE_MLFLOW_PORT") or _port(5155),
-           "STORE_PG_USER": "sml_test", "STORE_PG_PASSWORD": secrets.token_hex(8),
-           # MLflow's job execution (GenAI judges, trace rollups: nothing the tests use) starts eight huey worker
-           # processes beside the server: ~30 CPU s while the session's first jobs compete for 2 cores, and 2 GB.
-           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+           "STORE_PG_USER": "sml_test", "STORE_PG_PASSWORD": secrets.token_hex(8)}
     up = _script("up", env)
     if up.returncode != 0:
         _script("down", env, timeout=120)

@@ -130,9 +130,10 @@ def driver_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _requeue(study, trial, tracking=None) -> None:
+def _requeue(study, trial, tracking=None) -> bool:
     """Queue a failed trial's parameters again; the retry keeps its working directory (``work_of``), so a
-    Keras retry resumes the failed trial's checkpoint. Its MLflow run is marked KILLED."""
+    Keras retry resumes the failed trial's checkpoint. Its MLflow run is marked KILLED. A trial that died before
+    drawing parameters has nothing to retry (the budget's next trial draws afresh): False."""
     if trial.params:
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "work_of": work_key(trial)})
     run_id = trial.user_attrs.get("mlflow_run_id")
@@ -141,6 +142,7 @@ def _requeue(study, trial, tracking=None) -> None:
             tracking.set_terminated(run_id, "KILLED")
         except Exception:  # the run may never have been created
             pass
+    return bool(trial.params)
 
 
 def make_sampler(config, resumed_trials: int = 0):
@@ -172,12 +174,13 @@ def open_study(config, direction: str, tracking=None, progress: Callable[[str], 
     opening = True
 
     def on_stale(study, trial) -> None:
-        _requeue(study, trial, tracking)
+        queued = _requeue(study, trial, tracking)
         if opening:
             recovered.append(trial.number)
         elif progress is not None:
+            retry = "queued again" if queued else "it had drawn no parameters: nothing to queue"
             progress(f"trial {trial.number:3d} of driver {trial.user_attrs.get('driver', '?')} went silent (no "
-                     f"heartbeat for {3 * config.tune.heartbeat_seconds} s): marked FAILED, queued again")
+                     f"heartbeat for {3 * config.tune.heartbeat_seconds} s): marked FAILED, {retry}")
 
     study = optuna.create_study(study_name=study_name(config), storage=open_storage(config, on_stale),
                                 sampler=make_sampler(config), pruner=make_pruner(config),

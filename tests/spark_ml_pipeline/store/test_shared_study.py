@@ -93,7 +93,8 @@ def test_two_drivers_share_a_study_and_a_killed_drivers_trial_is_rerun(conf_dir,
             if mine and first_of_a is None:
                 first_of_a = mine[0].number  # whichever starts later must not fail it at its start-up
             finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-            if mine and theirs:  # trials of both drivers at once: kill A now
+            # Trials of both drivers at once, A's with its parameters drawn (what the survivor must re-run): kill A.
+            if mine and theirs and mine[0].params:
                 assert finished < N_TRIALS - 1
                 os.killpg(a.pid, signal.SIGKILL)
                 killed_at = datetime.now()
@@ -139,17 +140,19 @@ def test_two_drivers_share_a_study_and_a_killed_drivers_trial_is_rerun(conf_dir,
 def test_heartbeat_fails_only_silent_trials_and_requeues_them(store_server, tmp_path):
     """Without Spark: a trial whose heartbeat stopped is failed (by the next driver that looks) and queued again
     with retry_of / work_of, and so is one whose driver died before its first heartbeat (between ask and the
-    heartbeat: Optuna's own check skips it, and the survivors waited forever); RUNNING trials with a live
-    heartbeat are left alone, at start-up too."""
+    heartbeat: Optuna's own check skips it, and the survivors waited forever); one that died before drawing its
+    parameters is failed and not queued (the budget's next trial draws afresh), and the line says so; RUNNING
+    trials with a live heartbeat are left alone, at start-up too."""
     bare = store_server.storage.replace("postgresql+psycopg2://", "postgresql://")  # normalised for psycopg2
     config = load_config("taxi_fare", ["local"], [f"store.root={tmp_path}", f"tune.storage={bare}",
                                                   "tune.heartbeat_seconds=1", f"tune.study_name=hb-{tmp_path.name}"])
     assert is_shared(config)
     heard = []
     study, recovered = open_study(config, "minimize", progress=heard.append)
-    dead, live, unbeaten = study.ask(), study.ask(), study.ask()
-    for trial in (dead, live, unbeaten):
-        trial.suggest_int("x", 1, 9)
+    dead, live, unbeaten, undrawn = study.ask(), study.ask(), study.ask(), study.ask()
+    for trial in (dead, live, unbeaten, undrawn):
+        if trial is not undrawn:  # undrawn's driver died before it drew its parameters: nothing to re-run
+            trial.suggest_int("x", 1, 9)
         trial.set_user_attr("driver", f"host:{trial.number}")
     silent = Heartbeat(study, dead, 1).start()
     silent.stop()  # its driver "dies": no more heartbeats
@@ -161,14 +164,17 @@ def test_heartbeat_fails_only_silent_trials_and_requeues_them(store_server, tmp_
         fail_stale(study)  # what a driver does before each ask
         states = {t.number: t.state for t in study.get_trials()}
         assert states[live.number] == TrialState.RUNNING
-        assert states[dead.number] == states[unbeaten.number] == TrialState.FAIL
+        assert states[dead.number] == states[unbeaten.number] == states[undrawn.number] == TrialState.FAIL
         retries = {t.user_attrs["retry_of"]: t for t in study.get_trials() if t.state == TrialState.WAITING}
         assert sorted(retries) == [dead.number, unbeaten.number]
         for failed in (dead, unbeaten):
             assert retries[failed.number].user_attrs == {"retry_of": failed.number, "work_of": failed.number}
             assert retries[failed.number].system_attrs["fixed_params"] == failed.params
-        assert sorted(heard) == [f"trial {t.number:3d} of driver host:{t.number} went silent (no heartbeat for 3 s): "
-                                 "marked FAILED, queued again" for t in (dead, unbeaten)]
+        silent_for = "went silent (no heartbeat for 3 s): marked FAILED"
+        assert sorted(heard) == [*(f"trial {t.number:3d} of driver host:{t.number} {silent_for}, queued again"
+                                   for t in (dead, unbeaten)),
+                                 f"trial {undrawn.number:3d} of driver host:{undrawn.number} {silent_for}, it had "
+                                 "drawn no parameters: nothing to queue"]
     finally:
         beating.stop()
     assert redacted(store_server.storage).count("***") == 1 and store_server.env["STORE_PG_PASSWORD"] not in \
