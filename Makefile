@@ -82,6 +82,7 @@ bench: setup ## every benchmark docs/benchmarks.md cites, with its documented ar
 	$(PY) bench/draft.py
 	$(PY) bench/draft.py --cases taxi_real_240k --out bench/out/draft240k
 	$(PY) bench/short_jobs.py --repeats 3
+	$(PY) bench/local_store.py --repeats 5
 
 lock: ## re-resolve requirements/base.in into requirements/lock.txt (then rebuild)
 	rm -rf .lock-venv && python3.11 -m venv .lock-venv && .lock-venv/bin/pip install -q "pip<25" \
