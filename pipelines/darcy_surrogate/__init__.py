@@ -1,16 +1,9 @@
 """The ``darcy_surrogate`` pipeline, declared here once and found by name:
 Darcy-flow surrogate: coefficient map to solution field."""
 from pipelines.darcy_surrogate.pipeline import NAME, DarcySurrogateConfig
-from spark_ml_pipeline.runtime.discovery import Deferred, PipelineDefinition
+from spark_ml_pipeline.runtime.discovery import whole_run_pipeline
 
-STAGES = "pipelines.darcy_surrogate.pipeline"
-
-PIPELINE = PipelineDefinition(
-    kind=NAME,
-    config=DarcySurrogateConfig,
-    stages={"ingest": Deferred(f"{STAGES}:ingest"), "train": Deferred(f"{STAGES}:run"),
-            "run": Deferred(f"{STAGES}:run")},
-    summary=Deferred("spark_ml_pipeline.runs.keras_run:summary"),
-    tuner=Deferred(f"{STAGES}:tuner"),
+PIPELINE = whole_run_pipeline(
+    NAME, DarcySurrogateConfig, "pipelines.darcy_surrogate.pipeline",
     description="Darcy-flow surrogate: coefficient map to solution field",
-)
+    summary="spark_ml_pipeline.runs.keras_run:summary")

@@ -1,17 +1,10 @@
 """The ``fashion_mnist`` pipeline, declared here once and found by name:
 Fashion-MNIST classification, Keras on Horovod."""
 from pipelines.fashion_mnist.pipeline import NAME, FashionMnistConfig
-from spark_ml_pipeline.runtime.discovery import Deferred, PipelineDefinition
+from spark_ml_pipeline.runtime.discovery import whole_run_pipeline
 
-STAGES = "pipelines.fashion_mnist.pipeline"
-
-PIPELINE = PipelineDefinition(
-    kind=NAME,
-    config=FashionMnistConfig,
-    stages={"ingest": Deferred(f"{STAGES}:ingest"), "train": Deferred(f"{STAGES}:run"),
-            "run": Deferred(f"{STAGES}:run")},
-    summary=Deferred("spark_ml_pipeline.runs.keras_run:summary"),
-    tuner=Deferred(f"{STAGES}:tuner"),
-    scorer=Deferred("pipelines.fashion_mnist.scoring:scorer"),
+PIPELINE = whole_run_pipeline(
+    NAME, FashionMnistConfig, "pipelines.fashion_mnist.pipeline",
     description="Fashion-MNIST classification, Keras on Horovod",
-)
+    summary="spark_ml_pipeline.runs.keras_run:summary",
+    scorer="pipelines.fashion_mnist.scoring:scorer")

@@ -94,6 +94,19 @@ class PipelineDefinition:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+def whole_run_pipeline(kind: str, config: type[PipelineConfigBase], module: str, *, description: str,
+                       summary: str | None = None, scorer: str | None = None) -> PipelineDefinition:
+    """The declaration of a pipeline whose train stage is its whole run (its ingest, then the fit): ``ingest``,
+    ``run`` and its search's ``tuner`` from ``module``; ``summary`` and ``scorer`` as ``"module:name"`` (default
+    summary: ``module``'s). The Keras pipelines are declared so."""
+    return PipelineDefinition(
+        kind=kind, config=config, description=description,
+        stages={"ingest": Deferred(f"{module}:ingest"), "train": Deferred(f"{module}:run"),
+                "run": Deferred(f"{module}:run")},
+        summary=Deferred(summary or f"{module}:summary"), tuner=Deferred(f"{module}:tuner"),
+        scorer=Deferred(scorer) if scorer else None)
+
+
 def pipelines_package() -> str:
     return os.environ.get(PIPELINES_PACKAGE_ENV, DEFAULT_PIPELINES_PACKAGE)
 
