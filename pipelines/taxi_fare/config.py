@@ -82,7 +82,6 @@ class FeaturesSection(Section):
     airport_radius_km: float = Field(2.0, gt=0)
 
 
-
 class KerasMLPSection(Section):
     """The MLP (``family: keras_mlp``): ``layers`` hidden layers of ``units`` each, Adam, MSE loss. Its training
     fields are training settings of the same names (:meth:`KerasTrainingSettings.from_section`); the others keep

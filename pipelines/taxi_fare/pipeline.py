@@ -26,6 +26,7 @@ from spark_ml_pipeline.ingest.quarantine import (IngestInput, IngestStats, commi
 from spark_ml_pipeline.runtime.config_models import run_date
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, to_uri
 
+
 def taxi_feature_stages(config: TaxiFareConfig, assemble_into: str | None = FEATURES_COLUMN) -> list:
     """The feature stages, with the zone table and airports they look up saved inside them."""
     f = config.features

@@ -3,8 +3,8 @@ verified from its jars at every start.
 
 A short job's driver JVM spends most of its first seconds loading classes (Spark's start and its first query
 touch thousands, from the 280 jars pyspark ships). HotSpot's dynamic CDS archive (JDK 13+) records the classes
-a JVM loaded when it exits; a later JVM given the archive maps them in. Measured here (bench/short_jobs.py): a local session's
-start plus a first small write and read take about half the time with it.
+a JVM loaded when it exits; a later JVM given the archive maps them in. Measured here (bench/short_jobs.py): a
+local session's start plus a first small write and read take about half the time with it.
 
 The archive belongs to one Java runtime and one Spark: it is named by both and kept in the environment's
 ``share/`` (a rebuilt environment rebuilds it). ``make setup`` records it from one small taxi_fare run
@@ -20,7 +20,9 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-ARCHIVE_DIR = Path(sys.prefix) / "share" / "spark-ml-pipeline"
+# What this environment builds once and keeps: the class archive, and the store's empty MLflow schema
+# (spark_ml_pipeline/store/local_database.py).
+SHARE_DIR = Path(sys.prefix) / "share" / "spark-ml-pipeline"
 # Set by the recording run (scripts/build_class_archive.py): the JVM writes the archive there when it exits.
 RECORD_ENV = "SPARK_ML_PIPELINE_RECORD_CLASSES"
 # An archive the JVM cannot use is one warning line on stdout per start, and recording warns of every class it
@@ -41,11 +43,12 @@ def archive_path() -> Path | None:
     if java is None:
         return None
     key = hashlib.sha256(f"{java}|{java.stat().st_mtime_ns}|pyspark {version('pyspark')}".encode()).hexdigest()
-    return ARCHIVE_DIR / f"driver-classes-{key[:16]}.jsa"
+    return SHARE_DIR / f"driver-classes-{key[:16]}.jsa"
 
 
 def class_archive_options() -> list[str]:
-    """The JVM options for the archive (driver and this machine's executors): record it (the recording run), use it (it exists), or none."""
+    """The JVM options for the archive (the driver's and this machine's executors'): record it (the recording
+    run), use it (it exists), or none."""
     record = os.environ.get(RECORD_ENV)
     if record:
         return [f"-XX:ArchiveClassesAtExit={record}", QUIET]

@@ -11,17 +11,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import sys
 from pathlib import Path
 
 import mlflow
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-TEMPLATE_DIR = Path(sys.prefix) / "share" / "spark-ml-pipeline"
+from spark_ml_pipeline.runtime.class_archive import SHARE_DIR
 
 
 def template_path() -> Path:
-    return TEMPLATE_DIR / f"mlflow-{mlflow.__version__}-empty.db"
+    return SHARE_DIR / f"mlflow-{mlflow.__version__}-empty.db"
 
 
 def empty_schema() -> Path | None:
