@@ -9,7 +9,8 @@ and the rules a trip must pass.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -22,13 +23,14 @@ from spark_ml_pipeline.ingest.quarantine import (MALFORMED, RAW_LINE, SOURCE_FIL
 from spark_ml_pipeline.ingest.tables import (DeclaredColumn, bad_value, declared_rows, fields_of, read_parts,
                                              union_parts)
 from spark_ml_pipeline.runtime.errors import DataError
-from spark_ml_pipeline.runtime.io import to_uri
+from spark_ml_pipeline.runtime.io import HadoopFS, to_uri
 
 LABEL = "fare_amount"
 RATE_CODES = (1, 2, 3, 4, 5, 6)  # standard, JFK, Newark, Nassau/Westchester, negotiated, group ride
 # A TLC monthly file names its month (yellow_tripdata_2019-03.csv): the month its trips were picked up in.
 # Matched in the file's own name only, as a whole token (never inside a part file's UUID).
 FILE_MONTH = r"(?<![0-9A-Za-z])((?:19|20)\d{2}-(?:0[1-9]|1[0-2]))(?![0-9A-Za-z])[^/]*$"
+FILE_MONTH_COLUMN = "__file_month"  # while rows are tagged: the month (yyyymm) their file's name holds
 
 
 def declared_columns(spellings: tlc.Spellings) -> list[DeclaredColumn]:
@@ -100,10 +102,31 @@ def read_canonical(spark: SparkSession, files: list, input_format: str, tlc_sche
 
 # --- validation --------------------------------------------------------------------------------------
 
-def validation_rules(version: str, rules: ValidationRules, label_required: bool = True) -> list[tuple[str, Column]]:
+def file_months(spark: SparkSession, files: list) -> dict[str, int]:
+    """The month (yyyymm) each file's name holds (``FILE_MONTH``), by the name as rows carry it (URL-encoded);
+    files whose name holds no month (Spark's part files) are left out."""
+    fs, months = HadoopFS(spark), {}
+    for uri, *_ in files:
+        match = re.search(FILE_MONTH, uri)
+        if match:
+            months[fs.encoded_name(uri)] = int(match.group(1).replace("-", ""))
+    return months
+
+
+def with_file_month(spark: SparkSession, rows: DataFrame, months: dict[str, int]) -> DataFrame:
+    """``__file_month``: the month of the row's file (null when its name holds none). A broadcast join on the
+    file's name: a regular expression on every row's path cost more than the rest of the rules together."""
+    table = spark.createDataFrame(sorted(months.items()), f"__file_name string, {FILE_MONTH_COLUMN} int")
+    name = F.substring_index(F.col(SOURCE_FILE), "/", -1)
+    return rows.join(F.broadcast(table), name == table["__file_name"], "left").drop("__file_name")
+
+
+def validation_rules(version: str, rules: ValidationRules, label_required: bool = True,
+                     month_of_file: bool = False) -> list[tuple[str, Column]]:
     """(reason, row-is-bad condition) in order; a row is quarantined for the first rule it breaks. Without
     ``label_required`` (scoring) the fare is judged by no rule: it is what the model predicts. A value that does
-    not fit its type is ``bad_value:<column>`` in a required column; elsewhere it is null and counted."""
+    not fit its type is ``bad_value:<column>`` in a required column; elsewhere it is null and counted.
+    ``month_of_file``: the rows carry ``__file_month`` (:func:`with_file_month`) for the file-month rule."""
     required = [name for name in tlc.REQUIRED[version] if label_required or name != LABEL]
     required_null = F.lit(False)
     for name in required:
@@ -122,7 +145,7 @@ def validation_rules(version: str, rules: ValidationRules, label_required: bool 
     fare_rules = [("fare_out_of_range", (fare <= rules.fare_min_exclusive) | (fare > rules.fare_max))]
     latest = datetime.date.today() + datetime.timedelta(days=1)
     pickup = F.col("pickup_datetime")
-    file_month = F.regexp_extract(F.col(SOURCE_FILE), FILE_MONTH, 1)
+    file_month = F.col(FILE_MONTH_COLUMN)
     return [
         (MALFORMED, F.col(RAW_LINE).isNotNull()),
         *[(f"bad_value:{name}", bad_value(name)) for name in required],
@@ -136,8 +159,9 @@ def validation_rules(version: str, rules: ValidationRules, label_required: bool 
         ("dropoff_before_pickup", F.col("dropoff_datetime") < pickup),
         # 99 and other codes outside the TLC's list occur in real files
         ("rate_code_out_of_range", F.col("rate_code").isNotNull() & ~F.col("rate_code").isin(*RATE_CODES)),
-        *([("pickup_outside_file_month", (file_month != "") & (F.date_format(pickup, "yyyy-MM") != file_month))]
-          if rules.pickup_in_file_month else []),
+        *([("pickup_outside_file_month",
+            file_month.isNotNull() & (F.year(pickup) * 100 + F.month(pickup) != file_month))]
+          if rules.pickup_in_file_month and month_of_file else []),
     ]
 
 
@@ -146,8 +170,12 @@ def tagged_trips(spark: SparkSession, files: list, input_format: str, tlc_schema
                  duplicates: str = "keep", spellings: tlc.Spellings = tlc.KNOWN_SPELLINGS) -> Tagged:
     """The trips of ``files``, canonical and tagged with the first rule each breaks (ingest and scoring alike)."""
     canonical, version, found = read_canonical(spark, files, input_format, tlc_schema, label_required, spellings)
-    return tag(canonical, validation_rules(version, rules, label_required), schema=version, duplicates=duplicates,
-               key_columns=tlc.CANONICAL_ORDER, columns_found=found)
+    months = file_months(spark, files) if rules.pickup_in_file_month else {}
+    if months:
+        canonical = with_file_month(spark, canonical, months)
+    tagged = tag(canonical, validation_rules(version, rules, label_required, month_of_file=bool(months)),
+                 schema=version, duplicates=duplicates, key_columns=tlc.CANONICAL_ORDER, columns_found=found)
+    return replace(tagged, rows=tagged.rows.drop(FILE_MONTH_COLUMN))
 
 
 # --- the stage ---------------------------------------------------------------------------------------

@@ -117,6 +117,10 @@ class HadoopFS:
             reader.close()
         return lines
 
+    def encoded_name(self, uri: str) -> str:
+        """A file's name as Spark's rows carry it (``input_file_name()``, ``_metadata.file_name``): URL-encoded."""
+        return str(self._path(uri).toUri().getRawPath()).rsplit("/", 1)[-1]
+
     def list_files(self, uri: str) -> list[tuple[str, int, int]]:
         """(uri, size, mtime) of every data file below ``uri`` (glob patterns allowed), sorted."""
         fs = self._fs(uri)

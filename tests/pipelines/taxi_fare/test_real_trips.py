@@ -145,8 +145,11 @@ def test_a_file_spelling_one_column_twice_names_both_and_the_key(spark, tmp_path
         ingest(spark, str(tmp_path / "both.csv"), str(tmp_path / "out"), "csv")
 
 
-def test_rate_codes_outside_the_tlc_list_and_pickups_outside_the_files_month_are_quarantined(spark, tmp_path):
-    source = tmp_path / "yellow_tripdata_2019-03.csv"
+# The month is matched in the file's name in the driver; rows carry the name URL-encoded (a space, a percent sign).
+@pytest.mark.parametrize("name", ["yellow_tripdata_2019-03.csv", "dir with space/yellow trip%data 2019-03.csv"])
+def test_rate_codes_outside_the_tlc_list_and_pickups_outside_the_files_month_are_quarantined(spark, tmp_path, name):
+    source = tmp_path / name
+    source.parent.mkdir(exist_ok=True)
     source.write_text("\n".join([HEADER, TRIP.format(rate=1, pickup=161), TRIP.format(rate=99, pickup=161),
                                  TRIP.format(rate=1, pickup=161).replace("2019-03-05", "2019-04-01")]) + "\n")
     stats = ingest(spark, str(source), str(tmp_path / "out"), "csv")
