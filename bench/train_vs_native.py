@@ -47,7 +47,7 @@ def main() -> None:
     from spark_ml_pipeline.runtime.config_models import SplitConfig
     from spark_ml_pipeline.runtime.session import get_session
     from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR, split_rows
-    from spark_ml_pipeline.train.xgboost import WorkerLayout, fit_pipeline, xgb_regressor
+    from spark_ml_pipeline.train.xgboost import WorkerLayout, fit_pipeline, xgb_estimator
 
     config = TaxiFareConfig(model={"n_estimators": args.rounds, "early_stopping_rounds": None},
                             spark={"master": "local[2]", "driver_memory": "8g"})
@@ -64,7 +64,7 @@ def main() -> None:
          .where(~training[VALIDATION_INDICATOR]).select(*columns, LABEL).write.parquet(str(table)))
 
     layout = WorkerLayout.of(config.model, spark.sparkContext)
-    regressor = xgb_regressor(config.model, columns, LABEL, layout=layout, with_validation=False)
+    regressor = xgb_estimator(config.model, columns, LABEL, layout=layout, with_validation=False)
     booster_params = {"tree_method": "hist", "max_depth": config.model.max_depth, "eta": config.model.learning_rate,
                       "min_child_weight": config.model.min_child_weight, "max_bin": config.model.max_bin,
                       "lambda": config.model.reg_lambda, "objective": "reg:squarederror",

@@ -188,8 +188,11 @@ class _ConvertedInPartitionOrder(ArrowStreamSerializer):
         super().__init__()
         self.convert = convert
 
+    def converted(self, batch):
+        return self.convert(batch.to_pandas())
+
     def load_stream(self, stream):
-        frames = [self.convert(batch.to_pandas()) for batch in super().load_stream(stream)]
+        frames = [self.converted(batch) for batch in super().load_stream(stream)]
         count = read_int(stream)
         if count == -1:  # the JVM's error; server.getResult() raises it with its cause
             raise RuntimeError(UTF8Deserializer().loads(stream))
