@@ -32,7 +32,7 @@ class GenerateSection(Section):
     # Capped so that no clean fare can be pushed to <= 0 by the (3-sigma clipped) noise.
     noise_sigma: float = Field(2.0, gt=0, le=2.1)
     dirty_fraction: float = Field(0.02, ge=0, le=0.5)
-    files_per_month: PositiveInt = 1
+    files_per_month: Optional[PositiveInt] = None  # Parquet; None: files of about a million rows, one task each
     output: Optional[str] = None  # default: <store>/data/taxi_fare/raw
 
     @field_validator("start_month")

@@ -37,8 +37,10 @@ from features.geo import haversine_km
 from features.taxi import index_lookup
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.zones import AIRPORT_ZONES, UNKNOWN_ZONES, point_arrays, zones_in
+from spark_ml_pipeline.ingest.quarantine import TWO_WRITERS_UNSORTED
 from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join
+from spark_ml_pipeline.runtime.session import session_settings
 
 KM_PER_MILE = 1.609344
 HOUR_WEIGHTS = [3.0, 2.2, 1.6, 1.1, 0.8, 0.8, 1.8, 3.2, 4.0, 4.1, 4.0, 4.2,
@@ -49,6 +51,7 @@ DIRTY_KINDS = ("negative_fare", "absurd_fare", "zero_distance", "outside_nyc", "
 CSV_ONLY_KINDS = ("malformed_line",)
 NOISE_CLIP = 3.0
 MANIFEST = "_manifest.json"
+ROWS_PER_FILE = 1_000_000  # Parquet files_per_month unset: files of about this many rows, one task each
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,13 @@ class GeneratorSpec:
     months: int = 3
     noise_sigma: float = 2.0
     dirty_fraction: float = 0.02
-    files_per_month: int = 1  # Parquet only; CSV is one file per month like the public files
+    files_per_month: int | None = None  # Parquet (None: about ROWS_PER_FILE rows each); CSV: one per month
 
     def dirty_kinds(self) -> tuple[str, ...]:
         return DIRTY_KINDS + (CSV_ONLY_KINDS if self.output_format == "csv" else ())
+
+    def parquet_files_per_month(self) -> int:
+        return self.files_per_month or max(1, math.ceil(self.rows / (self.months * ROWS_PER_FILE)))
 
 
 @dataclass
@@ -139,12 +145,16 @@ def generate_trips(spark: SparkSession, spec: GeneratorSpec) -> DataFrame:
     """Trips in the TLC file schema of ``spec.tlc_schema`` plus ``month`` and ``_defect`` columns."""
     seed = spec.seed
     u = lambda stream: _uniform(seed, stream)  # noqa: E731 - a local shorthand keeps the recipe readable
-    partitions = max(1, min(2000, spec.rows // 250_000 + 1))
-    df = spark.range(0, spec.rows, 1, partitions)
+    files_per_month = spec.parquet_files_per_month()
+    files = spec.months * files_per_month
+    df = spark.range(0, spec.rows, 1, files)
 
-    # When: month, day, and an hour from the city's daily rhythm.
+    # When: month, day, and an hour from the city's daily rhythm. A row's month follows from its id: ids are
+    # split into files as spark.range splits them into partitions (partition p starts at floor(p * rows /
+    # files)), files_per_month files per month, so each task computes and writes one month's file, no shuffle.
     start = date.fromisoformat(spec.start_month + "-01")
-    month_index = F.least((u(1) * spec.months).cast("int"), F.lit(spec.months - 1))
+    file_index = F.expr(f"((id + 1) * {files} - 1) div {spec.rows}")
+    month_index = (file_index.cast("int") / F.lit(files_per_month)).cast("int")
     first_of_month = F.add_months(F.lit(start), month_index)
     day = F.date_add(first_of_month, (u(2) * F.dayofmonth(F.last_day(first_of_month))).cast("int"))
     hour = _categorical(u(3), dict(enumerate(HOUR_WEIGHTS)))
@@ -300,8 +310,8 @@ def write_trips(spark: SparkSession, spec: GeneratorSpec, output: str) -> Manife
         *[F.count_if(F.col("_defect") == kind).alias(f"dirty_{i}") for i, kind in enumerate(kinds)])
     with atomic_output(spark, output) as temporary:
         if spec.output_format == "parquet":
-            (trips.repartition(spec.months * spec.files_per_month, "month", F.col("id") % spec.files_per_month)
-             .drop("_defect", "id").write.partitionBy("month").parquet(temporary))
+            with session_settings(spark, TWO_WRITERS_UNSORTED):  # a task's rows are one month's: no sort
+                trips.drop("_defect", "id").write.partitionBy("month").parquet(temporary)
         else:
             _write_csv(spark, trips, spec, temporary)
         counts = {key: int(value or 0) for key, value in observation.get.items()}

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.zones import zone_points
 from pipelines.taxi_fare.generator import (DIRTY_KINDS, GeneratorSpec, expected_fare, generate_trips,
-                                      noise_floor_rmse, read_manifest)
+                                      noise_floor_rmse, read_manifest, write_trips)
 
 
 def test_same_seed_gives_identical_rows_whatever_the_partitioning(spark):
@@ -90,3 +90,25 @@ def test_trips_start_and_end_inside_real_taxi_zones(spark):
 def test_noise_floor_of_clipped_noise():
     assert noise_floor_rmse(2.0) == pytest.approx(2.0 * 0.99751, rel=1e-4)
     assert noise_floor_rmse(1.0, clip=50.0) == pytest.approx(1.0)
+
+
+def test_parquet_months_are_written_in_parallel_one_task_per_file(spark, tmp_path):
+    """Each task computes the rows of one month's file and writes it: no shuffle, files_per_month files a month."""
+    spec = GeneratorSpec(rows=4000, months=2, files_per_month=3, dirty_fraction=0.0)
+    assert generate_trips(spark, spec).rdd.getNumPartitions() == 6
+    write_trips(spark, spec, str(tmp_path / "raw"))
+    for month in ("2015-01", "2015-02"):
+        files = glob.glob(str(tmp_path / "raw" / f"month={month}" / "part-*.parquet"))
+        assert len(files) == 3
+        for file in files:
+            months = {row["m"] for row in spark.read.parquet(file)
+                      .select(F.date_format("pickup_datetime", "yyyy-MM").alias("m")).distinct().collect()}
+            assert months == {month}
+    assert sorted(p.name for p in (tmp_path / "raw").glob("month=*")) == ["month=2015-01", "month=2015-02"]
+    assert spark.read.parquet(str(tmp_path / "raw")).count() == 4000
+
+
+def test_unset_files_per_month_gives_files_of_about_a_million_rows():
+    assert GeneratorSpec(rows=200_000).parquet_files_per_month() == 1
+    assert GeneratorSpec(rows=20_000_000, months=3).parquet_files_per_month() == 7
+    assert GeneratorSpec(rows=20_000_000, months=3, files_per_month=1).parquet_files_per_month() == 1
