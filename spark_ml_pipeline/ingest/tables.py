@@ -151,9 +151,10 @@ def _csv_parts(spark: SparkSession, files: list, declared: list[DeclaredColumn],
 
 
 def typed_value(raw: Column, sql_type: str, from_text: bool, null_values: tuple[str, ...],
-           written: WrittenAs = WrittenAs()) -> tuple[Column, Column]:
+                written: WrittenAs = WrittenAs(), file_type: str | None = None) -> tuple[Column, Column]:
     """(raw text or null, value of the declared type or null). From a typed file (Parquet) the raw text is kept
-    only for a value that does not fit: the others are in the typed columns as they were."""
+    only for a value that does not fit: the others are in the typed columns as they were. ``file_type``: the
+    typed file's own type of the column."""
     if from_text and null_values:
         raw = F.when(~F.trim(raw).isin(*null_values), raw)
     source = F.trim(raw) if from_text and sql_type != "string" else raw
@@ -161,7 +162,9 @@ def typed_value(raw: Column, sql_type: str, from_text: bool, null_values: tuple[
         return raw, written.time_value(source, sql_type)
     if from_text and (written.thousands or written.decimal != "."):
         source = written.number_text(source)
-    if sql_type in INTEGRAL:  # "1.0" (as some years' files write counts) is 1; "1.5" does not fit
+    if sql_type in INTEGRAL and file_type in INTEGRAL:  # only the range can fail (no 38-digit decimal per value)
+        value = source.try_cast(sql_type)
+    elif sql_type in INTEGRAL:  # "1.0" (as some years' files write counts) is 1; "1.5" does not fit
         exact = source.try_cast(WIDE_DECIMAL)
         value = F.when(exact == F.floor(exact), exact.try_cast(sql_type))
     else:
@@ -195,8 +198,9 @@ def declared_rows(part: FilePart, declared: list[DeclaredColumn], required: list
     selected = []
     for column in declared:
         if column.name in by_name:
+            file_type = None if part.raw_text else part.frame.schema[by_name[column.name]].dataType.simpleString()
             raw, value = typed_value(F.col(f"`{by_name[column.name]}`"), column.sql_type, part.raw_text,
-                                text.null_values, column.written)
+                                     text.null_values, column.written, file_type)
         else:
             raw, value = F.lit(None).cast("string"), F.lit(None).cast(column.sql_type)
         selected += [value.alias(column.name), raw.alias(RAW_PREFIX + column.name)]
