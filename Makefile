@@ -63,9 +63,11 @@ submit: setup dist ## spark-submit a pipeline to the cluster (MASTER, PIPELINE, 
 
 bench: setup ## every benchmark docs/benchmarks.md cites, with its documented arguments (hours; not tests)
 	$(PY) bench/xgb_spark_vs_native.py
-	$(PY) bench/train_vs_native.py --rows 1000000 --rounds 100 --repeats 3
+	$(PY) bench/train_vs_native.py --rows 1000000 --rounds 100 --repeats 3 --profile
 	$(PY) bench/features_codegen.py --rows 1000000 --repeats 3
 	$(PY) bench/ingest.py --rows 1000000,10000000 --repeats 3
+	$(PY) bench/ingest_profile.py --rows 1000000 --repeats 3
+	$(PY) bench/ingest_profile.py --rows 1000000 --repeats 3 --month-names
 	$(PY) bench/peers.py --rows 1000000,20000000 --real --oom-probe
 	$(PY) bench/featurize.py --rows 1000000,10000000 --repeats 5 --breakdown-rows 10000000 --breakdown-repeats 3
 	$(PY) bench/scale.py --rows 200000,2000000,20000000,100000000 --driver-memory 8g
