@@ -37,10 +37,9 @@ from features.geo import haversine_km
 from features.taxi import index_lookup
 from pipelines.taxi_fare import tlc
 from pipelines.taxi_fare.zones import AIRPORT_ZONES, UNKNOWN_ZONES, point_arrays, zones_in
-from spark_ml_pipeline.ingest.quarantine import TWO_WRITERS_UNSORTED
 from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join
-from spark_ml_pipeline.runtime.session import session_settings
+from spark_ml_pipeline.runtime.session import session_settings, unsorted_partitioned_write
 
 KM_PER_MILE = 1.609344
 HOUR_WEIGHTS = [3.0, 2.2, 1.6, 1.1, 0.8, 0.8, 1.8, 3.2, 4.0, 4.1, 4.0, 4.2,
@@ -310,7 +309,8 @@ def write_trips(spark: SparkSession, spec: GeneratorSpec, output: str) -> Manife
         *[F.count_if(F.col("_defect") == kind).alias(f"dirty_{i}") for i, kind in enumerate(kinds)])
     with atomic_output(spark, output) as temporary:
         if spec.output_format == "parquet":
-            with session_settings(spark, TWO_WRITERS_UNSORTED):  # a task's rows are one month's: no sort
+            # A task's rows are one month's (a trip with no pickup time is filed by its drop-off: the next month).
+            with session_settings(spark, unsorted_partitioned_write(2)):
                 trips.drop("_defect", "id").write.partitionBy("month").parquet(temporary)
         else:
             _write_csv(spark, trips, spec, temporary)

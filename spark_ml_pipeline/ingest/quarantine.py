@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from spark_ml_pipeline.ingest.files import UnreadableFile, java_reason, parquet_row_count, unreadable_file_of
 from spark_ml_pipeline.runtime.errors import DataError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join
-from spark_ml_pipeline.runtime.session import session_settings
+from spark_ml_pipeline.runtime.session import session_settings, unsorted_partitioned_write
 
 VALID, QUARANTINE, STATS = "valid", "quarantine", "_ingest.json"
 REASON, RAW_LINE, SOURCE_FILE = "reason", "raw_line", "source_file"
@@ -151,12 +151,6 @@ def over_readable_files(files: list, source: str, on_unreadable_file: str,
             readable = [f for f in readable if f[0] != unreadable.file]
 
 
-# The write splits rows into status=valid / status=quarantine. Spark's planned write sorts every task's rows by
-# the partition column first; with one open writer per status (two at most) no sort is needed.
-TWO_WRITERS_UNSORTED = {"spark.sql.optimizer.plannedWrite.enabled": "false",
-                        "spark.sql.maxConcurrentOutputFileWriters": "2"}
-
-
 def observe_counts(tagged: DataFrame, declared: Sequence[str]) -> tuple[DataFrame, Observation]:
     """The tagged rows, counting as they pass: rows in, valid, values that did not fit their declared column
     (``bad_<i>``) and nulls in valid rows (``null_<i>``), read after an action. Spark evaluates an observation's
@@ -193,7 +187,8 @@ def _write(spark: SparkSession, tagged_input: Tagged, output: str, *, source: st
     held = set(tagged_input.columns_found or declared)  # a column no file has is null by design, not news
     counted, observation = observe_counts(tagged, declared)
     rows = with_raw_line(counted)
-    with atomic_output(spark, output) as temporary, session_settings(spark, TWO_WRITERS_UNSORTED):
+    # The write splits rows into status=valid / status=quarantine: two open writers, no sort.
+    with atomic_output(spark, output) as temporary, session_settings(spark, unsorted_partitioned_write(2)):
         status = F.when(F.col(REASON).isNull(), F.lit(VALID)).otherwise(F.lit(QUARANTINE))
         rows.withColumn("status", status).write.partitionBy("status").parquet(join(temporary, "_tagged"))
         for name in (VALID, QUARANTINE):

@@ -184,6 +184,13 @@ def session_settings(spark: SparkSession, settings: dict[str, str]) -> Iterator[
                 spark.conf.set(key, value)
 
 
+def unsorted_partitioned_write(writers: int) -> dict[str, str]:
+    """Settings for a partitioned write whose tasks each hold rows of at most ``writers`` partition values: one
+    open file per value, no sort (Spark's planned write sorts every task's rows by the partition columns)."""
+    return {"spark.sql.optimizer.plannedWrite.enabled": "false",
+            "spark.sql.maxConcurrentOutputFileWriters": str(writers)}
+
+
 def submitted_conf() -> dict[str, str]:
     """Properties spark-submit already set: its flags (--master ...) win over configuration files."""
     if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not launched by spark-submit
