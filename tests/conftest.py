@@ -1,7 +1,7 @@
 """One SparkSession for the whole test session (local[2], loopback, quiet), small shared data sets, and the
 shared store for real: ``scripts/store.sh up`` (PostgreSQL + an MLflow tracking server proxying artifacts) on
-ports of the tests' own (5533 / 5155, free ones when those are taken; or SML_TEST_STORE_PG_PORT /
-SML_TEST_STORE_MLFLOW_PORT), its state in a temporary directory, ``down`` at the end."""
+free ports the kernel picks (or SML_TEST_STORE_PG_PORT / SML_TEST_STORE_MLFLOW_PORT), its state in a temporary
+directory, ``down`` at the end."""
 from __future__ import annotations
 
 import os
@@ -79,16 +79,34 @@ class StoreServer:
     env: dict = field(repr=False)  # the environment the script ran with (ports, state dir, credentials)
 
 
-def _port(preferred: int) -> str:
-    """``preferred`` when it is free on 127.0.0.1, else a free port (another session may hold the default)."""
-    for port in (preferred, 0):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return str(probe.getsockname()[1])
-    raise RuntimeError("no free port on 127.0.0.1")
+def _port(span: int = 1) -> str:
+    """A free port on 127.0.0.1 that the kernel picks, with the ``span - 1`` ports above it free too (a cluster's
+    workers' UIs). Never a fixed default: two xdist workers, or two sessions, would both find it free and both
+    take it."""
+    for _ in range(100):
+        probes = [socket.socket() for _ in range(span)]
+        try:
+            probes[0].bind(("127.0.0.1", 0))
+            port = probes[0].getsockname()[1]
+            for offset, probe in enumerate(probes[1:], 1):
+                probe.bind(("127.0.0.1", port + offset))
+            return str(port)
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError(f"no {span} free consecutive ports on 127.0.0.1")
+
+
+def _worker_port(variable: str) -> str | None:
+    """The port the environment variable ``variable`` fixes, if set: plus 10 for each xdist worker before this one
+    (gw0 takes it as given, gw1 ten above), so that workers never share one."""
+    fixed = os.environ.get(variable)
+    if not fixed:
+        return None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return str(int(fixed) + 10 * int(worker.removeprefix("gw") or 0))
 
 
 def _script(command: str, env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -107,8 +125,8 @@ def store_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("store-server-root")
     env = {**os.environ,
            "STORE_DB_DIR": str(state), "STORE_ROOT": str(root),
-           "STORE_PG_PORT": os.environ.get("SML_TEST_STORE_PG_PORT") or _port(5533),
-           "STORE_MLFLOW_PORT": os.environ.get("SML_TEST_STORE_MLFLOW_PORT") or _port(5155),
+           "STORE_PG_PORT": _worker_port("SML_TEST_STORE_PG_PORT") or _port(),
+           "STORE_MLFLOW_PORT": _worker_port("SML_TEST_STORE_MLFLOW_PORT") or _port(),
            "STORE_PG_USER": "sml_test", "STORE_PG_PASSWORD": secrets.token_hex(8)}
     up = _script("up", env)
     if up.returncode != 0:
@@ -132,12 +150,14 @@ def store_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
-    """``spark://127.0.0.1:<port>``: a master and two one-core workers of 2 GiB, started once per session on
-    ports of the tests' own (7177 / 8180 when free: a developer's own cluster on 7077 is left alone)."""
+    """``spark://127.0.0.1:<port>``: a master and two one-core workers of 2 GiB, started once per session on free
+    ports the kernel picks (a developer's own cluster on 7077 is left alone; SML_TEST_CLUSTER_PORT /
+    SML_TEST_CLUSTER_UI_PORT fix them)."""
     state = tmp_path_factory.mktemp("cluster")
-    port = os.environ.get("SML_TEST_CLUSTER_PORT") or _port(7177)
+    port = _worker_port("SML_TEST_CLUSTER_PORT") or _port()
     env = {**os.environ, "SML_CLUSTER_DIR": str(state), "SML_CLUSTER_PORT": port,
-           "SML_CLUSTER_UI_PORT": os.environ.get("SML_TEST_CLUSTER_UI_PORT") or _port(8180),
+           # the master's UI on this port, worker i's on this port + i (scripts/cluster.sh)
+           "SML_CLUSTER_UI_PORT": _worker_port("SML_TEST_CLUSTER_UI_PORT") or _port(span=3),
            "SML_CLUSTER_WORKER_MEMORY": "2g", "VENV": os.path.relpath(Path(sys.executable).parents[1], ROOT)}
     up = subprocess.run(["bash", "scripts/cluster.sh", "up"], cwd=ROOT, env=env, capture_output=True, text=True,
                         timeout=180)
