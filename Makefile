@@ -7,6 +7,8 @@ DIST := dist/spark_ml_pipeline.zip
 SOURCES := $(shell find spark_ml_pipeline pipelines features jobs -type f \( -name '*.py' -o -name '*.csv' -o -name '*.properties' \) 2>/dev/null)
 ARGS ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers of `make test` (0: one process); tests/conftest.py keeps tests that share a fixture together.
+TEST_WORKERS ?= 2
 PIPELINE ?= taxi_fare
 PORT ?=
 
@@ -23,7 +25,7 @@ run: setup ## generate taxi data and run the whole taxi_fare pipeline in local m
 
 test: setup dist ## the layer contracts, then the whole test suite (what CI runs)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: setup ## layer contracts only (import-linter, setup.cfg)
 	$(VENV)/bin/lint-imports

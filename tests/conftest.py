@@ -1,7 +1,11 @@
 """One SparkSession for the whole test session (local[2], loopback, quiet), small shared data sets, and the
 shared store for real: ``scripts/store.sh up`` (PostgreSQL + an MLflow tracking server proxying artifacts) on
-ports of the tests' own (5533 / 5155, free ones when those are taken; or SML_TEST_STORE_PG_PORT /
-SML_TEST_STORE_MLFLOW_PORT), its state in a temporary directory, ``down`` at the end."""
+free ports the kernel picks (or SML_TEST_STORE_PG_PORT / SML_TEST_STORE_MLFLOW_PORT), its state in a temporary
+directory, ``down`` at the end.
+
+``make test`` runs the suite on two pytest-xdist workers (``-n 2 --dist loadgroup``): each worker is a session of
+its own (its SparkSession, temporary directories, store and cluster), and the tests that share a fixture set up
+once per module or class, or one of SHARED_ON_ONE_WORKER's, run on one worker (see pytest_collection_modifyitems)."""
 from __future__ import annotations
 
 import os
@@ -64,6 +68,60 @@ def current_parquet(spark, tmp_path_factory):
                       output_format="parquet")
 
 
+# --- two workers (pytest-xdist, ``make test``: -n 2 --dist loadgroup) ----------------------------------------
+# A test goes to whichever worker is free, except those that share a fixture: a fixture set up once per module or
+# class (a worker coming back to a module after another's tests would set it up again), or one of the session
+# fixtures below, set up once on the worker that runs its tests. Such tests form one xdist_group, with every test
+# sharing another fixture with one of them (a module's tests and the cluster's, say): loadgroup sends a group to
+# one worker as a whole, largest groups first.
+SHARED_ON_ONE_WORKER = {
+    "cluster",  # a standalone master and two one-core workers (2 GiB each): one on the machine, not one per worker
+    "tiny_dl_run",  # each deep-learning pipeline's tiny run, shared across modules (the GAN tests' judge)
+}
+
+
+def _scope_keys(item: pytest.Item) -> list[str]:
+    """What ``item`` shares with other tests: its explicit xdist_group, the module / class / package of each
+    fixture of such a scope it uses (directly or not), the SHARED_ON_ONE_WORKER fixtures it uses."""
+    keys = [mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+            for mark in item.iter_markers("xdist_group")]
+    module = item.nodeid.split("::", 1)[0]
+    for name, definitions in item._fixtureinfo.name2fixturedefs.items():
+        scope = definitions[-1].scope
+        if scope == "module":
+            keys.append(module)
+        elif scope == "class":
+            keys.append(item.nodeid.rsplit("::", 1)[0])
+        elif scope == "package":
+            keys.append(module.rsplit("/", 1)[0])
+        elif scope == "session" and name in SHARED_ON_ONE_WORKER:
+            keys.append(name)
+    return keys
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks (it names tests <id>@<group>)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key] = parent[parent[key]]
+        return key
+
+    keys = {item.nodeid: _scope_keys(item) for item in items}
+    for found in keys.values():
+        for key in found:
+            parent[root(key)] = root(found[0])
+    members: dict[str, list[str]] = {}
+    for key in parent:
+        members.setdefault(root(key), []).append(key)
+    # A group's name: its SHARED_ON_ONE_WORKER fixtures, else its first module (stable between runs).
+    names = {top: "+".join(sorted(set(found) & SHARED_ON_ONE_WORKER)) or min(found) for top, found in members.items()}
+    for item in items:
+        if keys[item.nodeid]:
+            item.add_marker(pytest.mark.xdist_group(names[root(keys[item.nodeid][0])]), append=False)
+
+
 # --- the shared store (PostgreSQL + MLflow tracking server) ------------------------------------------
 
 SCRIPT = ROOT / "scripts" / "store.sh"
@@ -79,16 +137,34 @@ class StoreServer:
     env: dict = field(repr=False)  # the environment the script ran with (ports, state dir, credentials)
 
 
-def _port(preferred: int) -> str:
-    """``preferred`` when it is free on 127.0.0.1, else a free port (another session may hold the default)."""
-    for port in (preferred, 0):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return str(probe.getsockname()[1])
-    raise RuntimeError("no free port on 127.0.0.1")
+def _port(span: int = 1) -> str:
+    """A free port on 127.0.0.1 that the kernel picks, with the ``span - 1`` ports above it free too (a cluster's
+    workers' UIs). Never a fixed default: two xdist workers, or two sessions, would both find it free and both
+    take it."""
+    for _ in range(100):
+        probes = [socket.socket() for _ in range(span)]
+        try:
+            probes[0].bind(("127.0.0.1", 0))
+            port = probes[0].getsockname()[1]
+            for offset, probe in enumerate(probes[1:], 1):
+                probe.bind(("127.0.0.1", port + offset))
+            return str(port)
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError(f"no {span} free consecutive ports on 127.0.0.1")
+
+
+def _worker_port(variable: str) -> str | None:
+    """The port the environment variable ``variable`` fixes, if set: plus 10 for each xdist worker before this one
+    (gw0 takes it as given, gw1 ten above), so that workers never share one."""
+    fixed = os.environ.get(variable)
+    if not fixed:
+        return None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return str(int(fixed) + 10 * int(worker.removeprefix("gw") or 0))
 
 
 def _script(command: str, env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -107,8 +183,8 @@ def store_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("store-server-root")
     env = {**os.environ,
            "STORE_DB_DIR": str(state), "STORE_ROOT": str(root),
-           "STORE_PG_PORT": os.environ.get("SML_TEST_STORE_PG_PORT") or _port(5533),
-           "STORE_MLFLOW_PORT": os.environ.get("SML_TEST_STORE_MLFLOW_PORT") or _port(5155),
+           "STORE_PG_PORT": _worker_port("SML_TEST_STORE_PG_PORT") or _port(),
+           "STORE_MLFLOW_PORT": _worker_port("SML_TEST_STORE_MLFLOW_PORT") or _port(),
            "STORE_PG_USER": "sml_test", "STORE_PG_PASSWORD": secrets.token_hex(8)}
     up = _script("up", env)
     if up.returncode != 0:
@@ -132,12 +208,14 @@ def store_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
-    """``spark://127.0.0.1:<port>``: a master and two one-core workers of 2 GiB, started once per session on
-    ports of the tests' own (7177 / 8180 when free: a developer's own cluster on 7077 is left alone)."""
+    """``spark://127.0.0.1:<port>``: a master and two one-core workers of 2 GiB, started once per session (its
+    tests are one xdist group: one cluster on the machine) on free ports the kernel picks (a developer's own
+    cluster on 7077 is left alone; SML_TEST_CLUSTER_PORT / SML_TEST_CLUSTER_UI_PORT fix them)."""
     state = tmp_path_factory.mktemp("cluster")
-    port = os.environ.get("SML_TEST_CLUSTER_PORT") or _port(7177)
+    port = _worker_port("SML_TEST_CLUSTER_PORT") or _port()
     env = {**os.environ, "SML_CLUSTER_DIR": str(state), "SML_CLUSTER_PORT": port,
-           "SML_CLUSTER_UI_PORT": os.environ.get("SML_TEST_CLUSTER_UI_PORT") or _port(8180),
+           # the master's UI on this port, worker i's on this port + i (scripts/cluster.sh)
+           "SML_CLUSTER_UI_PORT": _worker_port("SML_TEST_CLUSTER_UI_PORT") or _port(span=3),
            "SML_CLUSTER_WORKER_MEMORY": "2g", "VENV": os.path.relpath(Path(sys.executable).parents[1], ROOT)}
     up = subprocess.run(["bash", "scripts/cluster.sh", "up"], cwd=ROOT, env=env, capture_output=True, text=True,
                         timeout=180)

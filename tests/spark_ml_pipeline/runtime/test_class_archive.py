@@ -17,9 +17,10 @@ def test_setup_recorded_the_archive_and_the_sessions_jvm_maps_it(spark):
     jvm = spark.sparkContext._jvm
     arguments = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
     assert f"-XX:SharedArchiveFile={archive}" in arguments, arguments
-    # Given is not used: a JVM that rejects an archive starts without it. The mapped file shows it was taken.
+    # Given is not used: a JVM that rejects an archive starts without it. The mapped file shows it was taken
+    # (/proc/<pid>/maps names it by its real path: the environment may be a symlink, e.g. a worktree's .venv).
     maps = Path(f"/proc/{jvm.java.lang.ProcessHandle.current().pid()}/maps").read_text()
-    assert str(archive) in maps
+    assert str(archive.resolve()) in maps
 
 
 def test_the_archive_is_used_unless_the_configuration_says_false():
