@@ -59,8 +59,9 @@ def main() -> None:
             write_trips(spark, GeneratorSpec(rows=rows, output_format=args.format,
                                              files_per_month=max(1, rows // 1_000_000)), str(raw))
         plain, ingested = [], []
-        for repeat in range(args.repeats):
-            for kind, timings in (("plain", plain), ("ingest", ingested)):
+        sides = [("plain", plain), ("ingest", ingested)]
+        for repeat in range(args.repeats + 1):  # the first pair warms both sides up and is not counted
+            for kind, timings in sides[repeat % 2:] + sides[:repeat % 2]:  # each side leads in turn
                 target = OUT / f"out-{kind}"
                 shutil.rmtree(target, ignore_errors=True)
                 started = time.perf_counter()
@@ -69,8 +70,11 @@ def main() -> None:
                     reader.format(args.format).load(str(raw)).write.parquet(str(target))
                 else:
                     stats = ingest(spark, str(raw), str(target), args.format)
-                timings.append(time.perf_counter() - started)
-                print(f"rows {rows:>10,} repeat {repeat} {kind:7s} {timings[-1]:6.2f} s", flush=True)
+                seconds = time.perf_counter() - started
+                if repeat:
+                    timings.append(seconds)
+                print(f"rows {rows:>10,} repeat {repeat} {kind:7s} {seconds:6.2f} s"
+                      f"{' (warm-up)' if not repeat else ''}", flush=True)
         assert stats.rows_in == rows, stats
         ratio = statistics.median(i / p for i, p in zip(ingested, plain))
         results[rows] = {"format": args.format, "plain_median_s": round(statistics.median(plain), 2),
