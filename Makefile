@@ -66,6 +66,7 @@ submit: setup dist ## spark-submit a pipeline to the cluster (MASTER, PIPELINE, 
 bench: setup ## every benchmark docs/benchmarks.md cites, with its documented arguments (hours; not tests)
 	$(PY) bench/xgb_spark_vs_native.py
 	$(PY) bench/train_vs_native.py --rows 1000000 --rounds 100 --repeats 3 --profile
+	$(PY) bench/xgboost_train_eval.py --rows 1000000 --rounds 100 --repeats 3
 	$(PY) bench/features_codegen.py --rows 1000000 --repeats 3
 	$(PY) bench/ingest.py --rows 1000000,10000000 --repeats 3
 	$(PY) bench/ingest_profile.py --rows 1000000 --repeats 3
