@@ -3,9 +3,10 @@ shared store for real: ``scripts/store.sh up`` (PostgreSQL + an MLflow tracking 
 free ports the kernel picks (or SML_TEST_STORE_PG_PORT / SML_TEST_STORE_MLFLOW_PORT), its state in a temporary
 directory, ``down`` at the end.
 
-``make test`` runs the suite on two pytest-xdist workers (``-n 2 --dist loadgroup``): each worker is a session of
-its own (its SparkSession, temporary directories, store and cluster), and the tests that share a fixture set up
-once per module or class, or one of SHARED_ON_ONE_WORKER's, run on one worker (see pytest_collection_modifyitems)."""
+``make test TEST_WORKERS=N`` runs the suite on N pytest-xdist workers (``-n N --dist loadgroup``; default one
+process): each worker is a session of its own (its SparkSession, temporary directories, store and cluster), and
+the tests that share a fixture set up once per module or class, or one of SHARED_ON_ONE_WORKER's, run on one
+worker (see pytest_collection_modifyitems)."""
 from __future__ import annotations
 
 import os
