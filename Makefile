@@ -77,7 +77,7 @@ bench: setup ## every benchmark docs/benchmarks.md cites, with its documented ar
 	$(PY) bench/scale.py --rows 200000,2000000,20000000,100000000 --driver-memory 8g
 	$(PY) bench/tune_parallel.py
 	$(PY) bench/tune_quality.py --verbose
-	$(PY) bench/horovod_scaling.py --rows 20000 --epochs 5 --warmup-epochs 1 --lr-schedule cosine --repeats 2
+	$(PY) bench/keras_scaling.py --rows 20000 --epochs 5 --warmup-epochs 1 --lr-schedule cosine --repeats 2
 	$(PY) bench/dl_quality.py
 	$(PY) bench/taxi_quality.py --rows 200000
 	$(PY) bench/taxi_real.py

@@ -69,8 +69,8 @@ def estimator_for(config: FashionGanConfig) -> GANHorovodEstimator:
     return GANHorovodEstimator(
         featuresCol="features", inputShape=list(IMAGE_SHAPE), labelCol="label",
         modelSpec=config.model.model_dump_json(), trainingSettings=KerasTrainingSettings.from_section(config.training),
-        numProc=config.training.num_proc, threadsPerRank=dl.threads_per_rank(config), device=config.compute.device,
-        workDir=dl.work_location(config))
+        backend=config.training.backend, numProc=config.training.num_proc,
+        threadsPerRank=dl.threads_per_rank(config), device=config.compute.device, workDir=dl.work_location(config))
 
 
 def scoring_pipeline(config: FashionGanConfig, generator) -> PipelineModel:

@@ -13,7 +13,7 @@ from pyspark.ml import PipelineModel
 from pyspark.ml.feature import SQLTransformer
 
 from pipelines.taxi_fare.config import KerasMLPSection
-from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator
+from spark_ml_pipeline.train.keras_estimator import KerasEstimator
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.mlp import MLPSpec
 
@@ -29,10 +29,10 @@ def mlp_spec(section: KerasMLPSection) -> dict:
 
 def estimator(section: KerasMLPSection, *, features_size: int, label: str, workers: int, threads: int,
               work_dir: str, seed: int = 0, data_dir: str | None = None,
-              trial_reporting: str | None = None) -> KerasHorovodEstimator:
+              trial_reporting: str | None = None) -> KerasEstimator:
     """The Horovod estimator of the MLP on ``SCALED_FEATURES`` -> ``label`` (a fare, one output)."""
     optional = {k: v for k, v in (("dataDir", data_dir), ("trialReporting", trial_reporting)) if v}
-    return KerasHorovodEstimator(
+    return KerasEstimator(
         featuresCol=SCALED_FEATURES, inputShape=[features_size], labelCol=label, labelShape=[1],
         labelDtype="float32", modelSpec=json.dumps(mlp_spec(section)), outputShape=[1], loss="mse",
         metrics=["RootMeanSquaredError"], trainingSettings=KerasTrainingSettings.from_section(section, seed=seed),

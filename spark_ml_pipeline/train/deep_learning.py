@@ -17,15 +17,18 @@ from pyspark.sql import DataFrame
 
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, Section, run_date
 from spark_ml_pipeline.runtime.io import short_digest
-from spark_ml_pipeline.train.keras_estimator import DEFAULT_RANKS, KerasHorovodEstimator
+from spark_ml_pipeline.train.keras_estimator import DEFAULT_RANKS, KerasEstimator
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.zoo import ModelSpec
+from spark_ml_pipeline.train.rank_backends import Backend
 
 
 class TrainingSection(KerasTrainingSettings):
     """The ``training`` section: how every rank trains (:class:`KerasTrainingSettings`, whose fields it inherits),
     and how the pipeline launches the fit and splits its data."""
 
+    # How ranks train together: Horovod, or TensorFlow's MultiWorkerMirroredStrategy in Spark barrier tasks.
+    backend: Backend = "horovod"
     num_proc: PositiveInt = DEFAULT_RANKS
     threads_per_rank: Optional[PositiveInt] = None  # default: cores // num_proc
     loss: Optional[str] = None  # default: the pipeline's (e.g. mse); relative_l2 / relative_h1 for fields
@@ -111,15 +114,15 @@ def threads_per_rank(config: DeepPipelineConfig) -> int:
     return config.training.threads_per_rank or max(1, (os.cpu_count() or 1) // config.training.num_proc)
 
 
-def estimator_for(config: DeepPipelineConfig, prepared: Prepared) -> KerasHorovodEstimator:
+def estimator_for(config: DeepPipelineConfig, prepared: Prepared) -> KerasEstimator:
     t = config.training
-    return KerasHorovodEstimator(
+    return KerasEstimator(
         featuresCol=prepared.features_column, inputShape=list(prepared.input_shape),
         labelCol=prepared.label_column, labelShape=list(prepared.label_shape), labelDtype=prepared.label_dtype,
         modelSpec=json.dumps(config.model.model_dump(mode="json")), outputShape=list(prepared.output_shape),
         outputActivation=prepared.output_activation or "", loss=t.loss or prepared.loss,
         metrics=list(prepared.metrics), trainingSettings=KerasTrainingSettings.from_section(t),
-        numProc=t.num_proc, threadsPerRank=threads_per_rank(config), device=config.compute.device,
-        workDir=work_location(config))
+        backend=t.backend, numProc=t.num_proc, threadsPerRank=threads_per_rank(config),
+        device=config.compute.device, workDir=work_location(config))
 
 

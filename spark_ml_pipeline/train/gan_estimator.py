@@ -17,8 +17,8 @@ from pyspark.sql import DataFrame
 
 from spark_ml_pipeline.runtime.io import join, local_path
 from spark_ml_pipeline.train.gan_rank import SAMPLES_DIR, GANRankSpec, train_gan_rank
-from spark_ml_pipeline.train.horovod_rank import read_checkpoint_state
-from spark_ml_pipeline.train.keras_estimator import (KerasHorovodEstimator, KerasModel, KerasTrainingSummary,
+from spark_ml_pipeline.train.keras_rank import read_checkpoint_state
+from spark_ml_pipeline.train.keras_estimator import (KerasEstimator, KerasModel, KerasTrainingSummary,
                                                      _task_slots, scoring_batch_size)
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.gan import GANSpec
@@ -40,7 +40,7 @@ def latent_stage(spec: GANSpec, noise: str = "noise", label: str = "label", outp
     return SQLTransformer(statement=f"SELECT *, {expression} AS `{output}` FROM __THIS__")
 
 
-class GANHorovodEstimator(KerasHorovodEstimator):
+class GANHorovodEstimator(KerasEstimator):
     """``modelSpec`` is a :class:`GANSpec` as JSON, ``inputShape`` the image shape, ``labelCol`` the integer class
     (read by a conditional GAN). The training settings' ``learning_rate`` is the generator's per-rank rate (the
     spec may give the discriminator its own); their ``optimizer``, ``augment``, schedule and early stopping, and
@@ -50,6 +50,10 @@ class GANHorovodEstimator(KerasHorovodEstimator):
         super().__init__()
         self._setDefault(trainingSettings=GAN_TRAINING, labelDtype="int32", predictionCol="image")
         self._set(**{k: v for k, v in kwargs.items() if v is not None})
+
+    @classmethod
+    def backends(cls) -> tuple[str, ...]:
+        return ("horovod",)
 
     def gan_spec(self) -> GANSpec:
         return GANSpec(**json.loads(self.getOrDefault(self.modelSpec)))
@@ -64,6 +68,9 @@ class GANHorovodEstimator(KerasHorovodEstimator):
                 raise ValueError(f"{name}: {positive.name} must be >= 1")
         if self.getOrDefault(self.device) not in ("cpu", "cuda"):
             raise ValueError(f"{name}: device must be cpu or cuda")
+        if self.getOrDefault(self.backend) not in self.backends():
+            raise ValueError(f"{name}: backend {self.getOrDefault(self.backend)} is not available for the GAN (its "
+                             "custom training loop averages gradients with Horovod's allreduce); use horovod")
         try:
             self.gan_spec()
         except ValueError as exc:

@@ -26,13 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from spark_ml_pipeline.train.horovod_rank import (PROGRESS_LOG, RankResult, _checkpoint_files, _dataset,
+from spark_ml_pipeline.train.keras_rank import (PROGRESS_LOG, RankResult, _checkpoint_files, _dataset,
                                                   _optimizer_variables, _restore_optimizer, _write_state,
                                                   column_to_array, progress_line, read_checkpoint_state, read_shard,
-                                                  recalibrate_batch_norm, start_rank)
+                                                  recalibrate_batch_norm)
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.gan import GANSpec, build_discriminator, build_generator, latent_vectors
 from spark_ml_pipeline.train.models.loading import load_keras_model
+from spark_ml_pipeline.train.rank_backends import start_rank
 from spark_ml_pipeline.train.rank_test_hooks import RankTestHooks
 
 SAMPLES_DIR = "samples"

@@ -1,10 +1,12 @@
-"""A Spark ML Estimator that trains a Keras model data-parallel with Horovod on Spark executors.
+"""A Spark ML Estimator that trains a Keras model data-parallel on Spark executors, with Horovod or TensorFlow's own
+``MultiWorkerMirroredStrategy`` (``backend``).
 
-``fit(df)`` writes the prepared DataFrame to Parquet in the store, starts ``horovod.spark.run`` with one
-rank per process (Gloo, CPU here), each rank reading its own shard with pyarrow (no petastorm), and
-returns a :class:`KerasModel` Transformer that scores DataFrames with a batched pandas UDF.
+``fit(df)`` writes the prepared DataFrame to Parquet in the store and starts one rank per process: Horovod's
+(``horovod.spark.run``, Gloo) or TensorFlow's (one per Spark barrier task,
+:mod:`spark_ml_pipeline.train.tf_distribute_launch`). Each rank reads its own shard with pyarrow (no petastorm);
+the fit returns a :class:`KerasModel` Transformer that scores DataFrames with a batched pandas UDF.
 
-A rank that dies or fails ends the fit with one :class:`HorovodFitError` line (its output is in the work
+A rank that dies or fails ends the fit with one :class:`DistributedFitError` line (its output is in the work
 directory's ``ranks.log``); the epochs checkpointed so far are kept for a rerun. In Spark local mode Horovod
 listens on the loopback interface only (:mod:`spark_ml_pipeline.train.horovod_network`).
 """
@@ -36,11 +38,13 @@ from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, local_pa
 from spark_ml_pipeline.runtime.verbosity import configure as configure_verbosity
 from spark_ml_pipeline.runtime.verbosity import environment as verbosity_environment
 from spark_ml_pipeline.train.horovod_network import LoopbackNics, horovod_services, loopback_interfaces
-from spark_ml_pipeline.train.horovod_rank import PROGRESS_LOG, RankSpec, read_checkpoint_state, train_rank
+from spark_ml_pipeline.train.keras_rank import PROGRESS_LOG, RankSpec, read_checkpoint_state, train_rank
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.losses import resolve_loss
 from spark_ml_pipeline.train.models.loading import check_keras_file, load_keras_model
+from spark_ml_pipeline.train.rank_backends import BACKENDS
 from spark_ml_pipeline.train.splits import VALIDATION_INDICATOR
+from spark_ml_pipeline.train.tf_distribute_launch import RankFailure, run_tf_distribute
 from spark_ml_pipeline.train.trial_reporting import RemoteTrial
 
 
@@ -89,13 +93,14 @@ class KerasTrainingSummary:
         return self.rank_results[0].get("pruned_at_epoch") if self.rank_results else None
 
 
-class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol):
+class KerasEstimator(Estimator, _KerasParams, HasLabelCol):
     """Parameters are declared on the class and checked in :meth:`validate` before any Spark job; the fitted
     state (history, the ranks' reports) lives on the returned :class:`KerasModel` (``model.summary``).
 
     Three kinds: what to learn (columns, shapes, ``modelSpec``, ``loss``, ``metrics``); how to train, all in
     ``trainingSettings`` (a frozen :class:`KerasTrainingSettings`, handed whole to every rank); and where it runs
-    (``numProc``, ``threadsPerRank``, ``device``, ``workDir``, ``dataDir``, ``trialReporting``, ``showProgress``)."""
+    (``backend``, ``numProc``, ``threadsPerRank``, ``device``, ``workDir``, ``dataDir``, ``trialReporting``,
+    ``showProgress``)."""
 
     labelShape = Param(Params._dummy(), "labelShape", "shape of one label ([] for a scalar)", _shape)
     labelDtype = Param(Params._dummy(), "labelDtype", "numpy dtype of labels", TypeConverters.toString)
@@ -112,7 +117,9 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol):
                              _training_settings)
     device = Param(Params._dummy(), "device", "cpu, or cuda: one GPU per rank (by local rank)",
                    TypeConverters.toString)
-    numProc = Param(Params._dummy(), "numProc", "Horovod ranks (Spark tasks)", TypeConverters.toInt)
+    backend = Param(Params._dummy(), "backend", "how ranks train together: horovod, or tf_distribute "
+                    "(TensorFlow's MultiWorkerMirroredStrategy in Spark barrier tasks)", TypeConverters.toString)
+    numProc = Param(Params._dummy(), "numProc", "ranks (Spark tasks)", TypeConverters.toInt)
     threadsPerRank = Param(Params._dummy(), "threadsPerRank", "TF intra/inter-op threads per rank",
                            TypeConverters.toInt)
     workDir = Param(Params._dummy(), "workDir", "store location for data, checkpoints and the model",
@@ -128,17 +135,17 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol):
     @keyword_only
     def __init__(self, *, featuresCol="features", inputShape=None, labelCol="label", labelShape=None,
                  labelDtype="float32", validationCol=VALIDATION_INDICATOR, modelSpec=None, outputShape=None,
-                 outputActivation="", loss="mse", metrics=None, trainingSettings=None, numProc=None,
+                 outputActivation="", loss="mse", metrics=None, trainingSettings=None, backend=None, numProc=None,
                  threadsPerRank=1, device=None, workDir=None, dataDir=None, trialReporting=None,
                  predictionCol="prediction", showProgress=True):
         super().__init__()
         self._setDefault(featuresCol="features", labelCol="label", labelShape=[], labelDtype="float32",
                          validationCol=VALIDATION_INDICATOR, outputActivation="", loss="mse", metrics=[],
-                         trainingSettings=KerasTrainingSettings(), numProc=DEFAULT_RANKS, threadsPerRank=1,
-                         device="cpu", predictionCol="prediction", showProgress=True)
+                         trainingSettings=KerasTrainingSettings(), backend="horovod", numProc=DEFAULT_RANKS,
+                         threadsPerRank=1, device="cpu", predictionCol="prediction", showProgress=True)
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
-    def setTrainingSettings(self, value: KerasTrainingSettings) -> "KerasHorovodEstimator":
+    def setTrainingSettings(self, value: KerasTrainingSettings) -> "KerasEstimator":
         return self._set(trainingSettings=value)
 
     def getTrainingSettings(self) -> KerasTrainingSettings:
@@ -155,6 +162,9 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol):
                 raise ValueError(f"{type(self).__name__}: {positive.name} must be >= 1")
         if self.getOrDefault(self.device) not in ("cpu", "cuda"):
             raise ValueError(f"{type(self).__name__}: device must be cpu or cuda")
+        if self.getOrDefault(self.backend) not in self.backends():
+            raise ValueError(f"{type(self).__name__}: backend must be one of {', '.join(self.backends())}, "
+                             f"got {self.getOrDefault(self.backend)!r}")
         try:
             resolve_loss(self.getOrDefault(self.loss))
         except ValueError as exc:
@@ -172,6 +182,11 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol):
             raise ValueError(f"{type(self).__name__}: numProc={self.getOrDefault(self.numProc)} exceeds the "
                              f"cluster's {slots} task slots")
 
+    @classmethod
+    def backends(cls) -> tuple[str, ...]:
+        """The backends this estimator's rank function trains on."""
+        return BACKENDS
+
     def rank_spec(self, train_dir: str, validation_dir: str | None) -> RankSpec:
         g = self.getOrDefault
         work = local_path(g(self.workDir))
@@ -184,7 +199,7 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol):
             output_activation=activation, loss=g(self.loss), metrics=tuple(g(self.metrics)),
             checkpoint_dir=str(work / "checkpoints"), output_model=str(work / "model.keras"),
             training=self.getTrainingSettings(), threads_per_rank=g(self.threadsPerRank), device=g(self.device),
-            trial=self._remote_trial())
+            backend=g(self.backend), trial=self._remote_trial())
 
     def _remote_trial(self):
         if not self.isDefined(self.trialReporting):
@@ -225,58 +240,62 @@ class KerasHorovodEstimator(Estimator, _KerasParams, HasLabelCol):
         return model
 
     def run_ranks(self, dataset: DataFrame, train_fn, spec) -> list[dict]:
-        """``train_fn(spec)`` on ``numProc`` Horovod ranks (Spark tasks); their reports sorted by rank. Rank 0's
-        progress lines are printed as they come, the ranks' output goes to the work directory's ranks.log, and a
-        failure is one :class:`HorovodFitError` line. ``spec`` needs ``checkpoint_dir`` and ``training``."""
-        import horovod.spark
-
+        """``train_fn(spec)`` on ``numProc`` ranks (Spark tasks) of the estimator's backend; their reports sorted
+        by rank. Rank 0's progress lines are printed as they come, the ranks' output goes to the work directory's
+        ranks.log, and a failure is one :class:`DistributedFitError` line. ``spec`` needs ``checkpoint_dir`` and
+        ``training``."""
         g = self.getOrDefault
         num_proc = g(self.numProc)
         env = {**os.environ, **verbosity_environment()}  # the ranks import TensorFlow: quiet unless --verbose
-        _signal_free_gloo_launch()
-        _recording_rank_exits()
-        _RANK_EXITS.codes = None
-        _quiet_horovod_spark_thread()
-        # Local mode: every Horovod service and Gloo on the loopback interface (horovod_network).
         local = dataset.sparkSession.sparkContext.master.startswith("local")
-        nics = LoopbackNics(loopback_interfaces()) if local else None
         progress = _ProgressPrinter(os.path.join(spec.checkpoint_dir, PROGRESS_LOG), enabled=g(self.showProgress))
         ranks_log = str(local_path(join(g(self.workDir), RANKS_LOG)))
         started = time.time()
-        with progress, _RankOutput(ranks_log) as output, horovod_services(loopback=local):
+        with progress, _RankOutput(ranks_log) as output:
             try:
-                results = horovod.spark.run(train_fn, args=(spec,), num_proc=num_proc, use_gloo=True, env=env,
-                                            verbose=0, stdout=output, stderr=output, nics=nics)
+                if g(self.backend) == "tf_distribute":
+                    results = run_tf_distribute(dataset.sparkSession, train_fn, spec, num_proc, env, ranks_log,
+                                                loopback=local)
+                else:
+                    results = _run_horovod(train_fn, spec, num_proc, env, output, local)
             except Exception as exc:  # not KeyboardInterrupt: the caller's Ctrl-C handling stays as it is
                 raise fit_failure(exc, spec, num_proc, ranks_log, started) from exc
         return sorted(results, key=lambda r: r["rank"])
 
 
+def _run_horovod(train_fn, spec, num_proc: int, env: dict, output, local: bool) -> list[dict]:
+    import horovod.spark
+
+    _signal_free_gloo_launch()
+    _recording_rank_exits()
+    _RANK_EXITS.codes = None
+    _quiet_horovod_spark_thread()
+    # Local mode: every Horovod service and Gloo on the loopback interface (horovod_network).
+    nics = LoopbackNics(loopback_interfaces()) if local else None
+    with horovod_services(loopback=local):
+        return horovod.spark.run(train_fn, args=(spec,), num_proc=num_proc, use_gloo=True, env=env, verbose=0,
+                                 stdout=output, stderr=output, nics=nics)
+
+
 RANKS_LOG = "ranks.log"
 
 
-class HorovodFitError(StoreError):
-    """A Horovod fit failed: a rank died (killed, out of memory, its executor lost) or raised. Exit code 4, worth
-    a retry: the last epoch's checkpoint is kept and rerunning the same fit resumes from it."""
+class DistributedFitError(StoreError):
+    """A distributed fit failed: a rank died (killed, out of memory, its executor lost) or raised. Exit code 4,
+    worth a retry: the last epoch's checkpoint is kept and rerunning the same fit resumes from it."""
 
 
-def fit_failure(exc: Exception, spec, num_proc: int, ranks_log: str, started: float) -> HorovodFitError:
+def fit_failure(exc: Exception, spec, num_proc: int, ranks_log: str, started: float) -> DistributedFitError:
     """One line: which rank failed and how, what a rerun resumes from, and where the ranks' output is."""
     text = str(exc)
     failed = re.search(r"Process name: (\S+)\s+Exit code: (-?\d+)", text)  # horovod.runner.gloo_run's message
-    if failed:
+    if isinstance(exc, RankFailure):
+        what = _rank_failed("tf_distribute", str(exc.rank), exc.code, num_proc, ranks_log)
+    elif failed:
         rank, code = _rank_that_died(failed.group(1), int(failed.group(2)))
-        killer = _killing_signal(code)
-        if killer:
-            what = f"Horovod rank {rank} of {num_proc} was killed by {killer} (exit code {code})"
-        elif code == -1:  # horovod.spark.driver.rsh: the connection to the rank's Spark task broke
-            what = f"Horovod lost contact with rank {rank} of {num_proc} (its Spark task or executor died)"
-        else:
-            what = f"Horovod rank {rank} of {num_proc} exited with code {code}"
-            said = _last_error_line(ranks_log, rank)
-            what += f": {said}" if said else ""
+        what = _rank_failed("Horovod", rank, code, num_proc, ranks_log)
     else:
-        what = f"the Horovod fit failed: {_first_line(text) or type(exc).__name__}"
+        what = f"the distributed fit failed: {_first_line(text) or type(exc).__name__}"
         spark_error = _spark_thread_error(started)
         what += f" ({spark_error})" if spark_error and "Spark job has failed" in text else ""
     state = read_checkpoint_state(spec.checkpoint_dir)
@@ -285,7 +304,17 @@ def fit_failure(exc: Exception, spec, num_proc: int, ranks_log: str, started: fl
         resume = f"epochs 1-{done} of {spec.training.epochs} are checkpointed; rerun to resume from epoch {done + 1}"
     else:
         resume = "no epoch was checkpointed; a rerun starts from epoch 1"
-    return HorovodFitError(f"{what}; {resume} (checkpoints {spec.checkpoint_dir}, ranks' output {ranks_log})")
+    return DistributedFitError(f"{what}; {resume} (checkpoints {spec.checkpoint_dir}, ranks' output {ranks_log})")
+
+
+def _rank_failed(backend: str, rank: str, code: int, num_proc: int, ranks_log: str) -> str:
+    killer = _killing_signal(code)
+    if killer:
+        return f"{backend} rank {rank} of {num_proc} was killed by {killer} (exit code {code})"
+    if code == -1:  # horovod.spark.driver.rsh: the connection to the rank's Spark task broke
+        return f"{backend} lost contact with rank {rank} of {num_proc} (its Spark task or executor died)"
+    said = _last_error_line(ranks_log, rank)
+    return f"{backend} rank {rank} of {num_proc} exited with code {code}" + (f": {said}" if said else "")
 
 
 def _killing_signal(code: int) -> str:

@@ -1,7 +1,7 @@
 """Test-only hooks of the Horovod rank functions, switched on by environment variables that only tests set.
 
 The estimators carry no test Params: a test sets a variable in the driver's environment, the ranks inherit it
-(:meth:`~spark_ml_pipeline.train.keras_estimator.KerasHorovodEstimator.run_ranks` hands the driver's
+(:meth:`~spark_ml_pipeline.train.keras_estimator.KerasEstimator.run_ranks` hands the driver's
 environment to every rank), and only the rank functions read it. Production never sets them; unset, every hook
 is off and costs nothing.
 

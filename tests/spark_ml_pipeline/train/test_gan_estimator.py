@@ -15,8 +15,8 @@ from pyspark.ml import PipelineModel
 from spark_ml_pipeline.ingest.fashion_mnist import load_fashion_mnist
 from spark_ml_pipeline.train.gan_estimator import GAN_TRAINING, GANHorovodEstimator, latent_stage
 from spark_ml_pipeline.train.gan_rank import sample_grid
-from spark_ml_pipeline.train.horovod_rank import CHECKPOINT_STATE, PROGRESS_LOG, read_checkpoint_state
-from spark_ml_pipeline.train.keras_estimator import HorovodFitError
+from spark_ml_pipeline.train.keras_rank import CHECKPOINT_STATE, PROGRESS_LOG, read_checkpoint_state
+from spark_ml_pipeline.train.keras_estimator import DistributedFitError
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.models.gan import GANSpec, latent_vectors
 from spark_ml_pipeline.train.rank_test_hooks import KILL_RANK_IN_EPOCH
@@ -52,7 +52,7 @@ def two_rank_gan(spark, tmp_path_factory):
     resumed fit is what the other tests look at."""
     work = tmp_path_factory.mktemp("gan")
     frame = images_frame(spark)
-    with pytest.raises(HorovodFitError) as failure, pytest.MonkeyPatch.context() as patch:
+    with pytest.raises(DistributedFitError) as failure, pytest.MonkeyPatch.context() as patch:
         patch.setenv(KILL_RANK_IN_EPOCH, "1")  # 0-based: the second epoch
         estimator(work).fit(frame)
     state = read_checkpoint_state(str(work / "checkpoints"))

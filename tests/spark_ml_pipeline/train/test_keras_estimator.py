@@ -1,6 +1,7 @@
-"""Horovod really distributes: two ranks on Spark, disjoint shards, identical weights, a finished fit not
-retrained, and the fitted model scores a DataFrame exactly like in-process predict. (Resuming after a rank is
-killed mid-fit: tests/faults/test_horovod_rank_kill.py.) The training settings are one object handed whole to
+"""Both backends really distribute (Horovod, and TensorFlow's MultiWorkerMirroredStrategy in Spark barrier
+tasks): two ranks on Spark, disjoint shards, identical weights, a finished fit not retrained, and the fitted
+model scores a DataFrame exactly like in-process predict. (Resuming after a rank is killed mid-fit:
+tests/faults/test_rank_kill.py.) The training settings are one object handed whole to
 every rank: a new setting is one field (test_a_new_training_setting_is_one_field_and_reaches_every_rank)."""
 import json
 import os
@@ -14,10 +15,11 @@ from pydantic import Field, ValidationError
 
 from spark_ml_pipeline.runtime.config import load_config
 from spark_ml_pipeline.train.deep_learning import Prepared, TrainingSection, estimator_for
-from spark_ml_pipeline.train.horovod_rank import (CHECKPOINT_STATE, PROGRESS_LOG, gpu_for_rank, learning_rate_for,
-                                                  progress_line, shard_ranges)
-from spark_ml_pipeline.train.keras_estimator import KerasHorovodEstimator, _ProgressPrinter
+from spark_ml_pipeline.train.keras_rank import (CHECKPOINT_STATE, PROGRESS_LOG, learning_rate_for,
+                                                progress_line, shard_ranges)
+from spark_ml_pipeline.train.keras_estimator import KerasEstimator, _ProgressPrinter
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
+from spark_ml_pipeline.train.rank_backends import gpu_for_rank
 
 MLP = {"kind": "mlp", "hidden": [16]}
 FAST = KerasTrainingSettings(epochs=2, batch_size=32, early_stopping_patience=0)
@@ -42,16 +44,16 @@ def estimator(work_dir, training=FAST, **overrides):
                   outputShape=[1], loss="mse", metrics=["mae"], trainingSettings=training, numProc=2,
                   threadsPerRank=1, workDir=str(work_dir))
     params.update(overrides)
-    return KerasHorovodEstimator(**params)
+    return KerasEstimator(**params)
 
 
 pytestmark = pytest.mark.usefixtures("weights_digests")
 
 
-@pytest.fixture(scope="module")
-def two_rank_fit(spark, tmp_path_factory):
-    work = tmp_path_factory.mktemp("horovod")
-    est = estimator(work)
+@pytest.fixture(scope="module", params=["horovod", "tf_distribute"])
+def two_rank_fit(request, spark, tmp_path_factory):
+    work = tmp_path_factory.mktemp(request.param)
+    est = estimator(work, backend=request.param)
     model = est.fit(regression_frame(spark))
     return est, model, work
 
@@ -88,7 +90,7 @@ def test_a_finished_fit_is_not_retrained(spark, two_rank_fit):
     est, model, work = two_rank_fit
     # A completed fit's checkpoint keeps only its finished state (no weights): the fit's model is its output.
     assert sorted(p.name for p in (work / "checkpoints").iterdir()) == [CHECKPOINT_STATE, PROGRESS_LOG]
-    again = estimator(work).fit(regression_frame(spark))
+    again = estimator(work, backend=est.getOrDefault(est.backend)).fit(regression_frame(spark))
     assert again.summary.rank_results[0]["epochs_run"] == 0
     assert again.summary.rank_results[0]["weights_digest"] == model.summary.rank_results[0]["weights_digest"]
 
@@ -214,17 +216,21 @@ class ToySettings(KerasTrainingSettings):
 
 
 def read_in_rank(spec) -> dict:
-    """A rank function: what each Horovod rank, in its own process, finds in its spec."""
-    return {"rank": int(os.environ["HOROVOD_RANK"]), "settings": type(spec.training).__name__,
+    """A rank function: what each rank, in its own process, finds in its spec (and its rank, as its backend
+    tells it)."""
+    rank = (int(os.environ["HOROVOD_RANK"]) if "HOROVOD_RANK" in os.environ
+            else json.loads(os.environ["TF_CONFIG"])["task"]["index"])
+    return {"rank": rank, "settings": type(spec.training).__name__, "backend": spec.backend,
             "toy_momentum": spec.training.toy_momentum, "epochs": spec.training.epochs}
 
 
-def test_a_new_training_setting_is_one_field_and_reaches_every_rank(spark, tmp_path):
-    """The toy setting is validated, carried by the estimator and read by every Horovod rank with no other code:
-    the settings object travels whole, never field by field (a setting threaded by hand would not arrive)."""
+@pytest.mark.parametrize("backend", ["horovod", "tf_distribute"])
+def test_a_new_training_setting_is_one_field_and_reaches_every_rank(spark, tmp_path, backend):
+    """The toy setting is validated, carried by the estimator and read by every rank with no other code: the
+    settings object travels whole, never field by field (a setting threaded by hand would not arrive)."""
     with pytest.raises(ValidationError, match=r"toy_momentum\n  Input should be less than or equal to 1"):
         ToySettings(toy_momentum=2)
-    toy = estimator(tmp_path, ToySettings(toy_momentum=0.25, epochs=3), showProgress=False)
+    toy = estimator(tmp_path, ToySettings(toy_momentum=0.25, epochs=3), showProgress=False, backend=backend)
     frame = regression_frame(spark, rows=64)
     toy.validate(frame)
     assert toy.getTrainingSettings() == ToySettings(toy_momentum=0.25, epochs=3)
@@ -234,5 +240,5 @@ def test_a_new_training_setting_is_one_field_and_reaches_every_rank(spark, tmp_p
         results = toy.run_ranks(frame, read_in_rank, toy.rank_spec("unused", None))
     finally:
         cloudpickle.unregister_pickle_by_value(this_module)
-    assert results == [{"rank": rank, "settings": "ToySettings", "toy_momentum": 0.25, "epochs": 3}
-                       for rank in (0, 1)]
+    assert results == [{"rank": rank, "settings": "ToySettings", "backend": backend, "toy_momentum": 0.25,
+                        "epochs": 3} for rank in (0, 1)]

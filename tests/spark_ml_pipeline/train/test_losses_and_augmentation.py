@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spark_ml_pipeline.train.horovod_rank import augmenter, recalibrate_batch_norm
+from spark_ml_pipeline.train.keras_rank import augmenter, recalibrate_batch_norm
 from spark_ml_pipeline.train.losses import relative_h1, relative_l2, resolve_loss
 
 keras = pytest.importorskip("tensorflow").keras

@@ -20,7 +20,7 @@ import pytest
 from pipelines.darcy_surrogate.dataset import load_darcy
 from pipelines.tweet_sentiment.dataset import load_tweets
 from spark_ml_pipeline.ingest.fashion_mnist import load_fashion_mnist
-from spark_ml_pipeline.train.horovod_rank import recalibrate_batch_norm
+from spark_ml_pipeline.train.keras_rank import recalibrate_batch_norm
 from spark_ml_pipeline.train.losses import resolve_loss
 from spark_ml_pipeline.train.models.architecture import architectures
 from spark_ml_pipeline.train.models.zoo import build_model

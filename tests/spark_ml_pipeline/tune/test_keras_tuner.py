@@ -1,4 +1,5 @@
-"""Search over a Keras pipeline: Horovod trials, epochs reported from rank 0, pruning inside the fit."""
+"""Search over a Keras pipeline: distributed trials (on both backends), epochs reported from rank 0, pruning
+inside the fit."""
 import math
 
 import optuna
@@ -23,10 +24,11 @@ TINY_DARCY = ["run_date=2026-02-01", "model=mlp", "models.mlp.hidden=[64]", "dat
 GOOD, HOPELESS = {"learning_rate": 0.003, "batch_size": 16}, {"learning_rate": 1e-07, "batch_size": 16}
 
 
-@pytest.fixture(scope="module")
-def keras_search(spark, tmp_path_factory):
+@pytest.fixture(scope="module", params=["horovod", "tf_distribute"])
+def keras_search(request, spark, tmp_path_factory):
     store = tmp_path_factory.mktemp("keras_tune")
-    config = load_config("darcy_surrogate", ["local"], [f"store.root={store}", *TINY_DARCY])
+    config = load_config("darcy_surrogate", ["local"], [f"store.root={store}", *TINY_DARCY,
+                                                         f"training.backend={request.param}"])
     study, _ = open_study(config, "minimize")
     study.enqueue_trial(GOOD)  # completes and sets the median every later trial is judged against
     study.enqueue_trial(HOPELESS)  # learns nothing in epoch 1: the median pruner stops it there
@@ -39,9 +41,9 @@ def test_rank0_reports_every_epoch_and_the_pruner_stops_the_fit(keras_search):
     study = optuna.load_study(study_name=result.study_name, storage=open_storage(config))
     good, hopeless = study.trials
     assert good.params == GOOD and good.state.name == "COMPLETE"
-    assert sorted(good.intermediate_values) == [1, 2, 3]  # written by rank 0 inside the Horovod fit
+    assert sorted(good.intermediate_values) == [1, 2, 3]  # written by rank 0 inside the distributed fit
     assert good.value == pytest.approx(min(good.intermediate_values.values()))
-    assert good.user_attrs["num_workers"] == 2  # parallelism 1: both slots are Horovod ranks of one fit
+    assert good.user_attrs["num_workers"] == 2  # parallelism 1: both slots are ranks of one fit
     assert hopeless.params == HOPELESS and hopeless.state.name == "PRUNED"
     assert list(hopeless.intermediate_values) == [1] and hopeless.user_attrs["epochs"] == 1  # stopped early
     assert hopeless.intermediate_values[1] > good.intermediate_values[1]

@@ -1,5 +1,5 @@
-"""A Horovod rank SIGKILLed mid-epoch (two ranks, real Spark, Horovod and TensorFlow), in local mode and on a
-standalone cluster (where this file is also the driver: ``python tests/faults/test_horovod_rank_kill.py``).
+"""A rank SIGKILLed mid-epoch (two ranks, real Spark and TensorFlow, on Horovod and on tf_distribute), in local
+mode and on a standalone cluster (where this file is also the driver: ``python tests/faults/test_rank_kill.py``).
 
 The fit fails at the job boundary with one line and exit code 4, its MLflow run is FAILED and no model is
 visible; rerunning the same fit resumes after the last checkpoint and trains only the remaining epochs."""
@@ -28,7 +28,8 @@ from spark_ml_pipeline.runtime.io import local_path
 from spark_ml_pipeline.runs.keras_run import train_and_record
 from spark_ml_pipeline.store.tracking import Store
 from spark_ml_pipeline.train.deep_learning import Prepared, work_location
-from spark_ml_pipeline.train.horovod_rank import CHECKPOINT_STATE, PROGRESS_LOG
+from spark_ml_pipeline.train.keras_rank import CHECKPOINT_STATE, PROGRESS_LOG
+from spark_ml_pipeline.train.tf_distribute_launch import WORKER_MODULE
 
 EPOCHS, KILLED_IN_EPOCH, BATCH = 4, 3, 16  # SIGKILL once epoch 2's checkpoint is written: epoch 3 is running
 ROWS = 16_000  # 450 steps per rank and epoch: about a second, so the kill lands well inside epoch 3
@@ -49,17 +50,26 @@ def prepared(spark) -> Prepared:
 FIT_MARKER = "SML_TEST_HOROVOD_FIT"  # in a cluster fit's environment, which the ranks inherit
 
 
+def rank_number(process: psutil.Process) -> int | None:
+    """The rank a process is, on either backend (None: not a rank)."""
+    command = process.cmdline()
+    if "horovod.spark.task.gloo_exec_fn" in command:
+        return int(process.environ()["HOROVOD_RANK"])
+    if WORKER_MODULE in command:
+        return int(json.loads(process.environ()["TF_CONFIG"])["task"]["index"])
+    return None
+
+
 def rank_processes(marker: str | None = None) -> dict[int, psutil.Process]:
-    """This test's Horovod ranks, by rank (other sessions run fits too): descendants of this process, or on a
-    cluster (whose executors are not) the processes whose environment carries ``FIT_MARKER=marker``."""
+    """This test's ranks, by rank (other sessions run fits too): descendants of this process, or on a cluster
+    (whose executors are not) the processes whose environment carries ``FIT_MARKER=marker``."""
     ranks = {}
     candidates = psutil.process_iter() if marker else psutil.Process().children(recursive=True)
     for process in candidates:
         try:
-            if "horovod.spark.task.gloo_exec_fn" in process.cmdline():
-                environment = process.environ()
-                if marker is None or environment.get(FIT_MARKER) == marker:
-                    ranks[int(environment["HOROVOD_RANK"])] = process
+            rank = rank_number(process)
+            if rank is not None and (marker is None or process.environ().get(FIT_MARKER) == marker):
+                ranks[rank] = process
         except (psutil.Error, KeyError, ValueError):
             continue
     return ranks
@@ -89,8 +99,8 @@ def job(spark, config, data, results: list) -> int:
     return Job(argparse.Namespace()).run(body)
 
 
-def fit_config(store_root, env: str = "local", master: str | None = None):
-    config = load_config("fashion_mnist", [env], [
+def fit_config(store_root, env: str = "local", master: str | None = None, backend: str = "horovod"):
+    config = load_config("fashion_mnist", [env], [f"training.backend={backend}",
         f"store.root={store_root}", "model=mlp", "models.mlp.hidden=[16]", "models.mlp.dropout=0.0",
         f"training.epochs={EPOCHS}", f"training.batch_size={BATCH}", "training.num_proc=2",
         "training.threads_per_rank=1", "training.early_stopping_patience=0", "run_date=2026-03-01",
@@ -101,8 +111,17 @@ def fit_config(store_root, env: str = "local", master: str | None = None):
     return config
 
 
-def test_sigkilled_rank_fails_in_one_line_and_a_rerun_resumes_after_the_last_checkpoint(spark, tmp_path, capsys):
-    config = fit_config(tmp_path / "store")
+def killed_message(backend: str, rank: int) -> str:
+    """The error's words for a SIGKILLed rank: each backend's name, and how its exit code reads (a shell's 128 + 9
+    under Horovod's launcher, the child process's -9 under tf_distribute's)."""
+    name, code = {"horovod": ("Horovod", "137"), "tf_distribute": ("tf_distribute", "-9")}[backend]
+    return rf"{name} rank {rank} of 2 was killed by SIGKILL \(exit code {code}\)"
+
+
+@pytest.mark.parametrize("backend", ["horovod", "tf_distribute"])
+def test_sigkilled_rank_fails_in_one_line_and_a_rerun_resumes_after_the_last_checkpoint(spark, tmp_path, capsys,
+                                                                                         backend):
+    config = fit_config(tmp_path / "store", backend=backend)
     data = prepared(spark)
     work = local_path(work_location(config))  # derived from the configuration: the rerun finds it
     progress_log = work / "checkpoints" / PROGRESS_LOG
@@ -118,13 +137,13 @@ def test_sigkilled_rank_fails_in_one_line_and_a_rerun_resumes_after_the_last_che
     assert code == ExitCode.STORE and not results
     errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, captured.err
-    assert re.match(r"error: Horovod rank 0 of 2 was killed by SIGKILL \(exit code 137\); epochs 1-2 of 4 are "
-                    r"checkpointed; rerun to resume from epoch 3 \(checkpoints .+, ranks' output .+ranks\.log\)$",
-                    errors[0]), errors[0]
+    assert re.match(rf"error: {killed_message(backend, 0)}; epochs 1-2 of 4 are checkpointed; rerun to resume from "
+                    r"epoch 3 \(checkpoints .+, ranks' output .+ranks\.log\)$", errors[0]), errors[0]
     assert "Traceback" not in captured.err  # rank tracebacks go to ranks.log, Horovod's Spark thread's is kept
     ranks_log = (work / "ranks.log").read_text()
-    # the surviving rank's failure, kept for the post-mortem (its lines can interleave with another stream's)
-    assert re.search(r"^\[1\]<stderr>:.*Traceback", ranks_log, re.MULTILINE), ranks_log[-2000:]
+    if backend == "horovod":  # the surviving rank's failure, kept for the post-mortem (tf_distribute ends it
+        # with the cancelled Spark job, maybe before it fails by itself)
+        assert re.search(r"^\[1\]<stderr>:.*Traceback", ranks_log, re.MULTILINE), ranks_log[-2000:]
 
     # Killed inside epoch 3: two epochs logged and checkpointed, nothing after them.
     state = json.loads((work / "checkpoints" / CHECKPOINT_STATE).read_text())
@@ -168,12 +187,12 @@ def test_sigkilled_rank_fails_in_one_line_and_a_rerun_resumes_after_the_last_che
 
 # --- on a standalone cluster: this file is the driver ------------------------------------------------------
 
-def cluster_fits(master: str, store_root: str) -> int:
+def cluster_fits(master: str, store_root: str, backend: str) -> int:
     """The fit run twice in one driver process against ``master`` (the second resumes the first, whose rank the
     test kills): one JVM and one set of executors for both. Prints each exit code, and rank 0's report."""
     from spark_ml_pipeline.runtime.session import get_session
 
-    config = fit_config(store_root, "cluster", master)
+    config = fit_config(store_root, "cluster", master, backend)
     spark = get_session(config.spark, config.compute)
     data = prepared(spark)
     for attempt in (1, 2):
@@ -186,18 +205,19 @@ def cluster_fits(master: str, store_root: str) -> int:
 
 
 @pytest.mark.cluster
-def test_on_a_standalone_cluster_a_sigkilled_rank_fails_the_fit_and_a_rerun_resumes(cluster, tmp_path):
+@pytest.mark.parametrize("backend", ["horovod", "tf_distribute"])
+def test_on_a_standalone_cluster_a_sigkilled_rank_fails_the_fit_and_a_rerun_resumes(cluster, tmp_path, backend):
     """Executors in their own JVMs and Python workers (the ranks are found by a marker in their environment);
     the driver is a process of its own, so its whole stderr (JVM included) is checked."""
     store = tmp_path / "store"
     marker = uuid.uuid4().hex
-    config = fit_config(store, "cluster", cluster)
+    config = fit_config(store, "cluster", cluster, backend)
     work = local_path(work_location(config))
     killed: dict = {}
     killer = threading.Thread(target=kill_rank_during_epoch,
                               args=(work / "checkpoints" / PROGRESS_LOG, KILLED_IN_EPOCH, 1, killed, marker))
     killer.start()
-    driver = subprocess.run([sys.executable, str(Path(__file__).resolve()), cluster, str(store)],
+    driver = subprocess.run([sys.executable, str(Path(__file__).resolve()), cluster, str(store), backend],
                             env={**os.environ, FIT_MARKER: marker}, capture_output=True, text=True, timeout=600)
     killer.join()
     assert killed.get("pid"), f"rank 1 was never killed: {killed}\n{driver.stderr[-3000:]}"
@@ -205,8 +225,8 @@ def test_on_a_standalone_cluster_a_sigkilled_rank_fails_the_fit_and_a_rerun_resu
     assert f"EXIT1 {int(ExitCode.STORE)}" in driver.stdout.splitlines()
     errors = [line for line in driver.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in driver.stderr, driver.stderr[-3000:]
-    assert re.match(r"error: Horovod rank 1 of 2 was killed by SIGKILL \(exit code 137\); epochs 1-2 of 4 are "
-                    r"checkpointed; rerun to resume from epoch 3 ", errors[0]), errors[0]
+    assert re.match(rf"error: {killed_message(backend, 1)}; epochs 1-2 of 4 are checkpointed; rerun to resume from "
+                    r"epoch 3 ", errors[0]), errors[0]
     client = MlflowClient(Store(config.store).tracking_uri)
     failed, finished = sorted(client.search_runs([client.get_experiment_by_name("fashion_mnist").experiment_id]),
                               key=lambda run: run.info.start_time)
@@ -219,4 +239,4 @@ def test_on_a_standalone_cluster_a_sigkilled_rank_fails_the_fit_and_a_rerun_resu
 
 
 if __name__ == "__main__":
-    sys.exit(cluster_fits(*sys.argv[1:3]))
+    sys.exit(cluster_fits(*sys.argv[1:4]))

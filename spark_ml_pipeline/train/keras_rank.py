@@ -1,7 +1,9 @@
-"""What every Horovod rank runs: read its shard of the Parquet data, train data-parallel, checkpoint.
+"""What every rank of a Keras fit runs: read its shard of the Parquet data, train data-parallel, checkpoint.
 
-This module is imported inside the rank processes that ``horovod.spark.run`` starts, so it depends only on
-numpy, pyarrow, TensorFlow, Horovod and the model zoo, never on Spark.
+The ranks are Horovod's (``horovod.spark.run``) or TensorFlow's (``MultiWorkerMirroredStrategy`` in Spark
+barrier tasks); how a rank joins its peers is :mod:`spark_ml_pipeline.train.rank_backends`. This module is
+imported inside the rank processes, so it depends only on numpy, pyarrow, TensorFlow, the backends and the model
+zoo, never on Spark.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from spark_ml_pipeline.train.keras_settings import AUGMENTATIONS, KerasTrainingS
 from spark_ml_pipeline.train.losses import resolve_loss
 from spark_ml_pipeline.train.models.loading import load_keras_model
 from spark_ml_pipeline.train.models.zoo import build_model
+from spark_ml_pipeline.train.rank_backends import ranks_for
 from spark_ml_pipeline.train.rank_test_hooks import RankTestHooks
 
 CHECKPOINT_MODEL = "checkpoint.keras"
@@ -47,6 +50,7 @@ class RankSpec:
     training: KerasTrainingSettings  # how to train, whole as the estimator was given it
     threads_per_rank: int
     device: str  # cpu | cuda: cuda pins each rank to one GPU of its host (local rank)
+    backend: str = "horovod"  # how ranks join: rank_backends.BACKENDS
     # A search trial (spark_ml_pipeline.train.trial_reporting.RemoteTrial): rank 0 reports each epoch, the pruner
     # may stop the fit on every rank.
     trial: Any = None
@@ -275,9 +279,13 @@ def _checkpoint_files(checkpoint_dir: str) -> list[str]:
             for path in glob.glob(os.path.join(checkpoint_dir, pattern))]
 
 
-def _checkpoint_callback(checkpoint_dir: str, history_so_far: dict):
+def _checkpoint_callback(checkpoint_dir: str, history_so_far: dict, writes: bool = True):
     """Rank 0 saves model + state after every epoch; the state file is replaced last, atomically,
-    so a crash mid-save leaves the previous checkpoint valid."""
+    so a crash mid-save leaves the previous checkpoint valid. Where saving is a collective step
+    (``tf_distribute``), the other ranks save too (``writes=False``) to a scratch file they delete."""
+    import shutil
+    import tempfile
+
     from tensorflow import keras
 
     class EpochCheckpoint(keras.callbacks.Callback):
@@ -288,6 +296,13 @@ def _checkpoint_callback(checkpoint_dir: str, history_so_far: dict):
         def on_epoch_end(self, epoch, logs=None):
             for key, value in (logs or {}).items():
                 self.history.setdefault(key, []).append(float(value))
+            if not writes:
+                scratch = tempfile.mkdtemp(prefix="rank-checkpoint-")
+                try:
+                    self.model.save(os.path.join(scratch, "model.keras"))
+                finally:
+                    shutil.rmtree(scratch, ignore_errors=True)
+                return
             os.makedirs(checkpoint_dir, exist_ok=True)
             name, optimizer_name = f"epoch-{epoch:04d}.keras", f"optimizer-{epoch:04d}.npz"
             # Each file under a hidden name first: a rank killed mid-save leaves no half-written checkpoint.
@@ -305,11 +320,9 @@ def _checkpoint_callback(checkpoint_dir: str, history_so_far: dict):
     return EpochCheckpoint()
 
 
-def _PruningCallback(remote, rank: int):
+def _PruningCallback(remote, rank: int, ranks):
     """Report each epoch's (rank-averaged) metric to the search trial from rank 0; if its pruner says stop,
-    every rank stops after this epoch (the decision travels in an allreduce, so ranks never diverge)."""
-    import horovod.tensorflow.keras as hvd
-    import tensorflow as tf
+    every rank stops after this epoch (the decision travels in a sum over ranks, so ranks never diverge)."""
     from tensorflow import keras
 
     class Pruning(keras.callbacks.Callback):
@@ -322,7 +335,7 @@ def _PruningCallback(remote, rank: int):
             stop = 0.0
             if self.trial is not None:
                 stop = float(remote.report(self.trial, epoch + 1, logs or {}))
-            if float(hvd.allreduce(tf.constant([stop]), op=hvd.Sum).numpy()[0]) > 0:
+            if ranks.total(stop) > 0:
                 self.pruned_at_epoch = epoch + 1
                 self.model.stop_training = True
 
@@ -380,98 +393,58 @@ def _ProgressLog(path: str, epochs: int, samples_per_epoch: int, timer):
     return ProgressLog()
 
 
-def gpu_for_rank(device: str, gpus: list, local_rank: int):
-    """The GPU this rank trains on (None: CPU). ``cuda`` gives each rank of a host its own GPU by local rank,
-    the Horovod pattern; a rank that sees no GPU is an error, not a silent fall-back to the CPU."""
-    if device == "cpu":
-        return None
-    if device != "cuda":
-        raise ValueError(f"device must be cpu or cuda, got {device!r}")
-    if not gpus:
-        raise RuntimeError(f"compute.device=cuda but rank {local_rank} of this host sees no GPU "
-                           "(check the executors' GPU resources and CUDA_VISIBLE_DEVICES)")
-    return gpus[local_rank % len(gpus)]
-
-
-def _place_on_device(device: str, local_rank: int) -> None:
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    chosen = gpu_for_rank(device, gpus, local_rank)
-    if chosen is None:
-        if gpus:
-            tf.config.set_visible_devices([], "GPU")
-        return
-    tf.config.experimental.set_memory_growth(chosen, True)
-    tf.config.set_visible_devices(chosen, "GPU")
-
-
-def start_rank(hvd, threads_per_rank: int, device: str, seed: int) -> tuple[int, int]:
-    """Horovod up, then this rank's threads, device, seed and log level; (rank, size). ``hvd`` is the Horovod
-    module the caller trains with (``horovod.tensorflow.keras`` or ``horovod.tensorflow``)."""
-    import tensorflow as tf
-    from tensorflow import keras
-
-    hvd.init()
-    # N ranks on N cores: each rank gets its share of threads, so ranks do not oversubscribe the CPUs.
-    tf.config.threading.set_intra_op_parallelism_threads(threads_per_rank)
-    tf.config.threading.set_inter_op_parallelism_threads(threads_per_rank)
-    _place_on_device(device, hvd.local_rank())
-    keras.utils.set_random_seed(seed)  # the same initial weights everywhere (rank 0's are broadcast anyway)
-    tf.get_logger().setLevel("ERROR")  # e.g. "callback slow compared to the batch time" on tiny batches
-    return hvd.rank(), hvd.size()
-
-
 def train_rank(spec: RankSpec) -> dict:
-    """The Horovod training function: one call per rank."""
-    import horovod.tensorflow.keras as hvd
-    import tensorflow as tf
+    """The training function: one call per rank, on either backend (``spec.backend``)."""
+    import math
+
     from tensorflow import keras
 
     settings = spec.training
     hooks = RankTestHooks.from_environment()
-    rank, size = start_rank(hvd, spec.threads_per_rank, spec.device, settings.seed)
+    ranks = ranks_for(spec.backend)
+    rank, size = ranks.start(spec.threads_per_rank, spec.device, settings.seed)
 
     columns = [spec.features_column, spec.label_column]
     table, row_ids = read_shard(spec.train_dir, columns, rank, size)
     x = column_to_array(table, spec.features_column, spec.input_shape, "float32")
     y = column_to_array(table, spec.label_column, spec.label_shape, spec.label_dtype)
     steps = max(1, len(x) // settings.batch_size)
-    train_data = _dataset(x, y, settings.batch_size, settings.shuffle_buffer, settings.seed + rank, training=True,
-                          augment=augmenter(settings.augment, spec.input_shape, settings.seed + 7919 * rank))
-    validation = None
+    augment = augmenter(settings.augment, spec.input_shape, settings.seed + 7919 * rank)
+    train_data = ranks.distribute(lambda: _dataset(x, y, settings.batch_size, settings.shuffle_buffer,
+                                                   settings.seed + rank, training=True, augment=augment))
+    validation, validation_steps = None, None
     if spec.validation_dir:
         vtable, _ = read_shard(spec.validation_dir, columns, rank, size)
         vx = column_to_array(vtable, spec.features_column, spec.input_shape, "float32")
         vy = column_to_array(vtable, spec.label_column, spec.label_shape, spec.label_dtype)
         if len(vx):
-            validation = _dataset(vx, vy, settings.batch_size, 0, 0, training=False)
+            validation = ranks.distribute(lambda: _dataset(vx, vy, settings.batch_size, 0, 0, training=False))
+            validation_steps = math.ceil(len(vx) / settings.batch_size)  # equal shards: the same on every rank
 
-    model, initial_epoch, history_so_far, finished, optimizer_state = _load_checkpoint(spec.checkpoint_dir)
-    if finished:
-        if os.path.exists(spec.output_model):  # the final (best) model, not the last epoch's
-            model = load_keras_model(spec.output_model)
-        else:  # the finished fit's model is gone: train again
-            initial_epoch, history_so_far, finished = 0, {}, False
-    if model is None:
-        model = build_model(spec.model_spec, spec.input_shape, spec.output_shape, spec.output_activation)
-    # Data parallelism: gradients are averaged across ranks, so the effective batch is size x larger;
-    # scale the learning rate with it (Goyal et al.).
-    optimizer = hvd.DistributedOptimizer(_optimizer(settings.optimizer, learning_rate_for(settings, size, steps),
-                                                    settings.weight_decay))
-    model.compile(optimizer=optimizer, loss=resolve_loss(spec.loss), metrics=list(spec.metrics))
-    optimizer_restored = bool(optimizer_state and not finished and _restore_optimizer(optimizer, model, optimizer_state))
+    with ranks.scope():
+        model, initial_epoch, history_so_far, finished, optimizer_state = _load_checkpoint(spec.checkpoint_dir)
+        if finished:
+            if os.path.exists(spec.output_model):  # the final (best) model, not the last epoch's
+                model = load_keras_model(spec.output_model)
+            else:  # the finished fit's model is gone: train again
+                initial_epoch, history_so_far, finished = 0, {}, False
+        if model is None:
+            model = build_model(spec.model_spec, spec.input_shape, spec.output_shape, spec.output_activation)
+        # Data parallelism: gradients are averaged across ranks, so the effective batch is size x larger;
+        # scale the learning rate with it (Goyal et al.).
+        optimizer = ranks.optimizer(_optimizer(settings.optimizer, learning_rate_for(settings, size, steps),
+                                               settings.weight_decay))
+        model.compile(optimizer=optimizer, loss=resolve_loss(spec.loss), metrics=list(spec.metrics))
+        optimizer_restored = bool(optimizer_state and not finished
+                                  and _restore_optimizer(optimizer, model, optimizer_state))
 
-    callbacks = [hvd.callbacks.BroadcastGlobalVariablesCallback(0),
-                 # Average metrics across ranks before anything reads them, so early stopping decides
-                 # identically on every rank.
-                 hvd.callbacks.MetricAverageCallback()]
+    callbacks = ranks.callbacks()
     if settings.early_stopping_patience and validation is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.early_stopping_patience,
                                                        restore_best_weights=True))
-    if rank == 0:
-        callbacks.append(_checkpoint_callback(spec.checkpoint_dir, history_so_far))
-    pruning = _PruningCallback(spec.trial, rank) if spec.trial is not None else None
+    if rank == 0 or ranks.saving_is_collective:
+        callbacks.append(_checkpoint_callback(spec.checkpoint_dir, history_so_far, writes=rank == 0))
+    pruning = _PruningCallback(spec.trial, rank, ranks) if spec.trial is not None else None
     if pruning is not None:
         callbacks.append(pruning)
     timer = _EpochTimer()
@@ -484,12 +457,21 @@ def train_rank(spec: RankSpec) -> dict:
     epochs_run = 0
     if initial_epoch < settings.epochs and not finished:
         fit = model.fit(train_data, epochs=settings.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                        validation_data=validation, callbacks=callbacks, verbose=0)
+                        validation_data=validation, validation_steps=validation_steps, callbacks=callbacks,
+                        verbose=0)
         history = {k: [float(v) for v in values] for k, values in fit.history.items()}
         epochs_run = len(next(iter(history.values()), []))
     full_history = {k: list(history_so_far.get(k, [])) + history.get(k, [])
                     for k in set(history_so_far) | set(history)}
+    optimizer_iterations = int(optimizer.iterations.numpy())
+    weights_digest = hooks.weights_digest(model)  # every rank, before rank 0 changes its copy
 
+    if ranks.saving_is_collective:
+        # Every rank reads the final weights (a collective); rank 0 continues with a copy of its own, outside
+        # the strategy, so recalibrating and saving it involve no other rank.
+        weights = model.get_weights()
+        if rank == 0:
+            model = _local_copy(spec, weights)
     batch_norm_batches = 0
     if rank == 0 and epochs_run:  # only rank 0's model is saved; a finished fit's model already was
         batch_norm_batches = recalibrate_batch_norm(model, x, settings.batch_size, settings.recalibrate_batch_norm)
@@ -499,13 +481,21 @@ def train_rank(spec: RankSpec) -> dict:
         model.save(temporary)
         os.replace(temporary, spec.output_model)
         _mark_finished(spec.checkpoint_dir)
-    check = hvd.allreduce(tf.constant([float(rank + 1)]), op=hvd.Sum)
+    check = ranks.total(float(rank + 1))
     result = RankResult(rank=rank, size=size, rows=len(x), row_ids=row_ids, history=full_history,
                         initial_epoch=initial_epoch, epochs_run=epochs_run, epoch_seconds=timer.seconds,
-                        weights_digest=hooks.weights_digest(model),
-                        allreduce_check=float(check.numpy()[0]),
+                        weights_digest=weights_digest, allreduce_check=check,
                         pruned_at_epoch=pruning.pruned_at_epoch if pruning is not None else None,
-                        optimizer_restored=optimizer_restored,
-                        optimizer_iterations=int(optimizer.iterations.numpy()),
+                        optimizer_restored=optimizer_restored, optimizer_iterations=optimizer_iterations,
                         batch_norm_batches=batch_norm_batches)
     return asdict(result)
+
+
+def _local_copy(spec: RankSpec, weights: list):
+    """The fitted network rebuilt outside any distribution strategy, with ``weights``, compiled for the same loss
+    and metrics (a model file like the Horovod path's, minus the optimizer's state, which scoring never reads)."""
+    model = build_model(spec.model_spec, spec.input_shape, spec.output_shape, spec.output_activation)
+    model.set_weights(weights)
+    model.compile(optimizer=_optimizer(spec.training.optimizer, spec.training.learning_rate),
+                  loss=resolve_loss(spec.loss), metrics=list(spec.metrics))
+    return model
