@@ -1,4 +1,4 @@
-"""One recorded Keras fit: Horovod training, evaluation on every test set, and the run in the store.
+"""One recorded Keras fit: distributed training (Horovod or tf_distribute), evaluation on every test set, and the run in the store.
 
 Every Keras pipeline calls :func:`train_and_record` with its :class:`Prepared` data, its evaluation function and
 the test figure its models are judged by; the run is recorded by the one :class:`RunRecorder`, and the model is
@@ -57,7 +57,7 @@ Describe = Callable[[Report, DataFrame], dict]
 def train_and_record(spark, config: DeepPipelineConfig, prepared: Prepared,
                      evaluate: Callable[[DataFrame], dict], *, test_metric: str, test_direction: str,
                      feature_pipeline=None, describe: Describe | None = None) -> DeepResult:
-    """Fit with Horovod, evaluate every test set, and record everything in one MLflow run, with its report:
+    """Fit on the configured backend, evaluate every test set, and record everything in one MLflow run, with its report:
     learning curves, the metrics, and what ``describe`` draws from the first test set's predictions. The model
     is registered, judged by ``test_metric`` (a key of ``evaluate``'s result on the ``test`` set, better in
     ``test_direction``) against the current champion, as the search's refit is."""
@@ -123,7 +123,8 @@ def summary(result: DeepResult, config: DeepPipelineConfig) -> str:
     return "\n".join([
         f"{config.pipeline} ({config.model.kind}) · run date {run_date(config)} · MLflow run {result.run_id}"
         f" · {result.seconds:.0f} s",
-        f"  trained on {result.rows['rows_train']:,} rows with {config.training.num_proc} Horovod ranks, "
+        f"  trained on {result.rows['rows_train']:,} rows with {config.training.num_proc} ranks "
+        f"({config.training.backend}), "
         f"{result.metrics['epochs_trained']} epochs",
         f"  {shown}",
         f"  model   {result.model_uri}",

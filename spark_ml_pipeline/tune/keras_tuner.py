@@ -55,9 +55,10 @@ def best_epoch_attrs(history: dict, metric: str, direction: str, pruned_at_epoch
 
 
 class KerasTuner:
-    """Search a Keras pipeline: Horovod fits, per-epoch pruning from rank 0, refit of the best."""
+    """Search a Keras pipeline: distributed fits (the configured backend), per-epoch pruning from rank 0, refit of
+    the best."""
 
-    worker_noun = "Horovod rank"
+    worker_noun = "rank"
     budget_attr, budget_name = "best_epochs", "epochs"
     param_sections = ("model", "training")
 
