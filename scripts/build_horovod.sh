@@ -78,7 +78,9 @@ if [ "$print_only" = 1 ]; then
   exit 0
 fi
 
-installed_check="import horovod, sys; sys.exit(horovod.__version__ != '$version')"
+# Importing horovod.tensorflow loads its op library: a Horovod built against another TensorFlow than the venv's
+# now holds fails there (Horovod's version check, or an undefined symbol) and is rebuilt or reinstalled.
+installed_check="import horovod, sys, horovod.tensorflow; sys.exit(horovod.__version__ != '$version')"
 if [ "$flavour" != cpu ]; then  # a CPU-only Horovod already installed is replaced by the NCCL build
   installed_check="import horovod, sys, horovod.tensorflow as hvd; sys.exit(horovod.__version__ != '$version' or not hvd.nccl_built())"
 fi
@@ -89,8 +91,10 @@ if ! ls "$cache"/horovod-*.whl >/dev/null 2>&1; then
   command -v cmake >/dev/null || { echo "build_horovod: cmake is required (apt-get install cmake)" >&2; exit 1; }
   echo "Building Horovod $version ($flavour: $reason; once; cached in $cache) ..."
   tmp=$(mktemp -d "${cache}.tmp.XXXX" 2>/dev/null || { mkdir -p "$(dirname "$cache")"; mktemp -d "${cache}.tmp.XXXX"; })
+  # --no-cache-dir: pip's own wheel cache keys a wheel it built from an sdist by the sdist alone, so without it
+  # a Horovod built earlier against another TensorFlow (or numpy) is handed back as if just built.
   env "${flags[@]}" HOROVOD_CMAKE="$(command -v cmake)" MAKEFLAGS="-j$(nproc)" \
-    "$venv/bin/pip" wheel --no-build-isolation --no-deps "horovod==$version" -w "$tmp"
+    "$venv/bin/pip" wheel --no-cache-dir --no-build-isolation --no-deps "horovod==$version" -w "$tmp"
   rm -rf "$cache" && mv "$tmp" "$cache"  # publish the cache entry atomically
 fi
 "$venv/bin/pip" install --no-deps --force-reinstall "$cache"/horovod-*.whl
