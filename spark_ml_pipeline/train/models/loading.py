@@ -32,7 +32,8 @@ class UnsafeModelError(DataError):
 
 
 def _keras_module(module: str) -> bool:
-    return module == "keras" or module.startswith("keras.")
+    # tf_keras: the tf-keras package (Keras 2 on TensorFlow 2.16+, TF_USE_LEGACY_KERAS=1) records its own modules.
+    return any(module == root or module.startswith(root + ".") for root in ("keras", "tf_keras"))
 
 
 def _declared_own_layers() -> list[OwnLayers]:
