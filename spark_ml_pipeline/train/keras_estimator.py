@@ -289,11 +289,15 @@ def fit_failure(exc: Exception, spec, num_proc: int, ranks_log: str, started: fl
     """One line: which rank failed and how, what a rerun resumes from, and where the ranks' output is."""
     text = str(exc)
     failed = re.search(r"Process name: (\S+)\s+Exit code: (-?\d+)", text)  # horovod.runner.gloo_run's message
-    if isinstance(exc, RankFailure):
-        what = _rank_failed("tf_distribute", str(exc.rank), exc.code, num_proc, ranks_log)
+    if isinstance(exc, RankFailure):  # a child process's return code: -N is always signal N
+        killer = _signal_name(-exc.code if exc.code < 0 else 0)
+        what = _rank_failed("tf_distribute", str(exc.rank), exc.code, killer, num_proc, ranks_log)
     elif failed:
         rank, code = _rank_that_died(failed.group(1), int(failed.group(2)))
-        what = _rank_failed("Horovod", rank, code, num_proc, ranks_log)
+        if code == -1:  # horovod.spark.driver.rsh: the connection to the rank's Spark task broke
+            what = f"Horovod lost contact with rank {rank} of {num_proc} (its Spark task or executor died)"
+        else:
+            what = _rank_failed("Horovod", rank, code, _killing_signal(code), num_proc, ranks_log)
     else:
         what = f"the distributed fit failed: {_first_line(text) or type(exc).__name__}"
         spark_error = _spark_thread_error(started)
@@ -307,12 +311,10 @@ def fit_failure(exc: Exception, spec, num_proc: int, ranks_log: str, started: fl
     return DistributedFitError(f"{what}; {resume} (checkpoints {spec.checkpoint_dir}, ranks' output {ranks_log})")
 
 
-def _rank_failed(backend: str, rank: str, code: int, num_proc: int, ranks_log: str) -> str:
-    killer = _killing_signal(code)
+def _rank_failed(backend: str, rank: str, code: int, killer: str, num_proc: int, ranks_log: str) -> str:
+    """``killer``: the signal that ended the rank ("" if none), as the backend's exit codes say it."""
     if killer:
         return f"{backend} rank {rank} of {num_proc} was killed by {killer} (exit code {code})"
-    if code == -1:  # horovod.spark.driver.rsh: the connection to the rank's Spark task broke
-        return f"{backend} lost contact with rank {rank} of {num_proc} (its Spark task or executor died)"
     said = _last_error_line(ranks_log, rank)
     return f"{backend} rank {rank} of {num_proc} exited with code {code}" + (f": {said}" if said else "")
 

@@ -75,6 +75,9 @@ def test_a_failed_tf_distribute_rank_is_one_line_naming_it_and_what_a_rerun_resu
     killed = fit_failure(RankFailure(0, 2, -9), spec, 2, str(ranks_log), 0.0)
     assert str(killed).startswith("tf_distribute rank 0 of 2 was killed by SIGKILL (exit code -9); "
                                   "no epoch was checkpointed; a rerun starts from epoch 1 (checkpoints ")
+    # A child's -1 is SIGHUP (Horovod's launcher uses -1 for a lost connection; that reading is Horovod's alone).
+    hung_up = fit_failure(RankFailure(1, 2, -1), spec, 2, str(ranks_log), 0.0)
+    assert str(hung_up).startswith("tf_distribute rank 1 of 2 was killed by SIGHUP (exit code -1); ")
     raised = fit_failure(RankFailure(1, 2, 1), spec, 2, str(ranks_log), 0.0)
     assert str(raised).startswith("tf_distribute rank 1 of 2 exited with code 1: ValueError: shapes (4,) and (8,) "
                                   "are incompatible; no epoch")
