@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -283,9 +286,6 @@ def _checkpoint_callback(checkpoint_dir: str, history_so_far: dict, writes: bool
     """Rank 0 saves model + state after every epoch; the state file is replaced last, atomically,
     so a crash mid-save leaves the previous checkpoint valid. Where saving is a collective step
     (``tf_distribute``), the other ranks save too (``writes=False``) to a scratch file they delete."""
-    import shutil
-    import tempfile
-
     from tensorflow import keras
 
     class EpochCheckpoint(keras.callbacks.Callback):
@@ -395,8 +395,6 @@ def _ProgressLog(path: str, epochs: int, samples_per_epoch: int, timer):
 
 def train_rank(spec: RankSpec) -> dict:
     """The training function: one call per rank, on either backend (``spec.backend``)."""
-    import math
-
     from tensorflow import keras
 
     settings = spec.training

@@ -122,6 +122,7 @@ class TfDistributeRanks:
 
     def __init__(self) -> None:
         self.strategy = None
+        self._summed = None  # the sum over ranks, traced once
 
     def start(self, threads_per_rank: int, device: str, seed: int) -> tuple[int, int]:
         import tensorflow as tf
@@ -153,13 +154,16 @@ class TfDistributeRanks:
     def total(self, value: float) -> float:
         import tensorflow as tf
 
-        strategy = self.strategy
+        if self._summed is None:
+            strategy = self.strategy
 
-        @tf.function
-        def summed(local):
-            return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(local)), axis=None)
+            @tf.function
+            def summed(local):
+                return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(local)),
+                                       axis=None)
 
-        return float(summed(tf.constant([value])).numpy()[0])
+            self._summed = summed
+        return float(self._summed(tf.constant([value])).numpy()[0])
 
 
 def ranks_for(backend: str):
