@@ -332,10 +332,10 @@ def test_gpu_in_is_base_in_with_tensorflow_cuda_instead_of_cpu():
 def test_gpu_lock_differs_from_lock_only_by_tensorflow_cuda_and_its_nvidia_libraries():
     lock = pins(ROOT / "requirements" / "lock.txt")
     gpu = pins(ROOT / "requirements" / "gpu-lock.txt")
-    assert lock.pop("tensorflow-cpu") == gpu.pop("tensorflow") == "2.18.1"
+    assert lock.pop("tensorflow-cpu") == gpu.pop("tensorflow") == "2.19.1"
     nvidia = {name: gpu.pop(name) for name in list(gpu) if name.startswith("nvidia-")}
-    # what tensorflow[and-cuda]==2.18.1 pins: CUDA 12.5, cuDNN 9.3, NCCL 2.21.5
-    assert nvidia["nvidia-nccl-cu12"] == "2.21.5" and nvidia["nvidia-cudnn-cu12"] == "9.3.0.75"
+    # what tensorflow[and-cuda]==2.19.1 pins: CUDA 12.5, cuDNN 9.3, NCCL 2.23.4
+    assert nvidia["nvidia-nccl-cu12"] == "2.23.4" and nvidia["nvidia-cudnn-cu12"] == "9.3.0.75"
     assert nvidia["nvidia-cuda-runtime-cu12"].startswith("12.5.")
     lock.pop("nvidia-nccl-cu12")
     assert gpu == lock, "regenerate requirements/gpu-lock.txt (docs/gpu.md, 'The GPU dependency set')"

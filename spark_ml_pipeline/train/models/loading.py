@@ -2,7 +2,7 @@
 
 ``keras.models.load_model(path, safe_mode=True)`` refuses a Lambda layer's Python bytecode, but only for the
 ``.keras`` zip format: a legacy HDF5 file or SavedModel directory (even one named ``*.keras``) is loaded without
-it. And in Keras 2 (2.15, tf-keras 2.18) safe mode still resolves any ``module`` a config names
+it. And in Keras 2 (2.15, tf-keras 2.19) safe mode still resolves any ``module`` a config names
 (``importlib.import_module``), so a crafted config can import modules and make a layer call functions outside
 Keras. Before Keras reads anything, :func:`check_keras_file` therefore requires a ``.keras`` zip whose
 architecture names Keras modules only and has no layer that calls code by reference (``Lambda``, ``TFOpLambda``,
