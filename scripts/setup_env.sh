@@ -33,7 +33,7 @@ command -v "$python" >/dev/null || python=python3
 # --upgrade: a new venv's bundled pip (23.2) already satisfies "pip<25"; 24.3 resolves 2.3x faster here.
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade "pip<25"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements/lock.txt
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r requirements/data.txt
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r requirements/no-deps.txt
 bash scripts/build_horovod.sh "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 "$venv/bin/python" scripts/build_class_archive.py  # Spark's classes for the driver JVM's start (about a minute)

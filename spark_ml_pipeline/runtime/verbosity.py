@@ -16,7 +16,7 @@ Spark (``spark.log_level`` and ``runtime/resources/log4j2.properties``), Horovod
 in ``ranks.log``) and XGBoost already keep to warnings; the project's own progress lines are plain prints.
 Not covered: XLA's absl-logged lines (``WARNING: All log messages before absl::InitializeLog() ...``,
 ``Compiled cluster using XLA!``) appear only when a model is compiled with XLA, which no code path here asks for;
-TensorFlow 2.15 offers no environment setting for absl's C++ log level.
+TensorFlow (2.15 to 2.19) offers no environment setting for absl's C++ log level.
 """
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 DOCKERFILE_GPU = ROOT / "docker" / "Dockerfile.gpu"
+GPU_LOCK = ROOT / "requirements" / "gpu-lock.txt"
 SUBMIT_SH = ROOT / "scripts" / "submit.sh"
 ENV_EXAMPLE = ROOT / ".env.example"
 SPARK_SERVICES = ("spark-master", "spark-worker", "spark-worker-gpu", "submit")
@@ -267,7 +268,7 @@ def test_dockerfile_installs_the_locked_pyspark_and_builds_horovod(dockerfile, l
     parts = stages(dockerfile)
     build, final = parts["build"], parts["runtime"]
     assert f"pip install -r requirements/{lock} \"pyspark==${{PYSPARK_VERSION}}\"" in build
-    assert "pip install --no-deps -r requirements/data.txt" in build
+    assert "pip install --no-deps -r requirements/no-deps.txt" in build
     assert "bash scripts/build_horovod.sh /usr/local" in build
     assert "cmake" in build and "build-essential" in build
     # Multi-stage: the toolchain stays in the build stage; the final image is non-root, non-editable.
@@ -284,8 +285,14 @@ def test_cpu_and_gpu_bases():
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim-bookworm$", cpu, flags=re.M)
     assert "openjdk-17-jre-headless" in cpu
     gpu = DOCKERFILE_GPU.read_text()
-    assert "nvidia/cuda:12.2.2-cudnn8-runtime-ubuntu22.04" in gpu
-    assert "nvidia/cuda:12.2.2-cudnn8-devel-ubuntu22.04" in gpu
+    # The CUDA image must be the CUDA minor and cuDNN major that TensorFlow's pinned nvidia-* wheels are.
+    pins = dict(line.split("==") for line in GPU_LOCK.read_text().splitlines() if "==" in line and line[0] != "#")
+    cuda = ".".join(pins["nvidia-cuda-runtime-cu12"].split(".")[:2])
+    cudnn = pins["nvidia-cudnn-cu12"].split(".")[0]
+    cudnn_tag = "cudnn8" if cudnn == "8" else "cudnn"  # NVIDIA's tags name cuDNN 9 plainly "cudnn"
+    for flavour in ("runtime", "devel"):
+        image = re.search(rf"^ARG CUDA_{flavour.upper()}_IMAGE=(\S+)$", gpu, flags=re.M).group(1)
+        assert re.fullmatch(rf"nvidia/cuda:{re.escape(cuda)}\.\d+-{cudnn_tag}-{flavour}-ubuntu22\.04", image), image
     assert "HOROVOD_GPU_OPERATIONS=NCCL" in stages(DOCKERFILE_GPU)["build"]
     assert 'xgboost.build_info().get("USE_CUDA")' in gpu
     for text in (cpu, gpu):

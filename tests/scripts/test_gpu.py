@@ -324,20 +324,37 @@ def requirement_names(path: Path) -> dict[str, str]:
 def test_gpu_in_is_base_in_with_tensorflow_cuda_instead_of_cpu():
     base = requirement_names(ROOT / "requirements" / "base.in")
     gpu = requirement_names(ROOT / "requirements" / "gpu.in")
-    assert base.pop("tensorflow-cpu") == "tensorflow-cpu==2.15.1"
-    assert gpu.pop("tensorflow") == "tensorflow[and-cuda]==2.15.1"
+    tensorflow = base.pop("tensorflow-cpu").split("#")[0].strip().removeprefix("tensorflow-cpu==")
+    assert gpu.pop("tensorflow") == f"tensorflow[and-cuda]=={tensorflow}"
     assert gpu == base  # the same xgboost pin: its Linux x86_64 wheel is the CUDA build
 
 
 def test_gpu_lock_differs_from_lock_only_by_tensorflow_cuda_and_its_nvidia_libraries():
     lock = pins(ROOT / "requirements" / "lock.txt")
     gpu = pins(ROOT / "requirements" / "gpu-lock.txt")
-    assert lock.pop("tensorflow-cpu") == gpu.pop("tensorflow") == "2.15.1"
+    assert lock.pop("tensorflow-cpu") == gpu.pop("tensorflow") == "2.19.1"
     nvidia = {name: gpu.pop(name) for name in list(gpu) if name.startswith("nvidia-")}
-    assert nvidia["nvidia-nccl-cu12"] == "2.16.5" and nvidia["nvidia-cudnn-cu12"] == "8.9.4.25"
+    # what tensorflow[and-cuda]==2.19.1 pins: CUDA 12.5, cuDNN 9.3, NCCL 2.23.4
+    assert nvidia["nvidia-nccl-cu12"] == "2.23.4" and nvidia["nvidia-cudnn-cu12"] == "9.3.0.75"
+    assert nvidia["nvidia-cuda-runtime-cu12"].startswith("12.5.")
     lock.pop("nvidia-nccl-cu12")
     assert gpu == lock, "regenerate requirements/gpu-lock.txt (docs/gpu.md, 'The GPU dependency set')"
     assert gpu["xgboost"] == "3.2.0" and "cupy-cuda12x" not in gpu
+
+
+def test_tf_keras_matches_tensorflow_minor_in_both_locks_and_the_extras():
+    """tf-keras is installed --no-deps (it requires the `tensorflow` distribution, which tensorflow-cpu provides
+    under another name), so pip cannot check it against TensorFlow: a tf-keras of another minor imports and
+    then fails inside Keras. Same for setup.cfg's extras, which a user installs without the locks."""
+    keras = pins(ROOT / "requirements" / "no-deps.txt")["tf-keras"]
+    minor = lambda version: version.split(".")[:2]
+    for lock, name in (("lock.txt", "tensorflow-cpu"), ("gpu-lock.txt", "tensorflow")):
+        assert minor(pins(ROOT / "requirements" / lock)[name]) == minor(keras), lock
+    extras = (ROOT / "setup.cfg").read_text()
+    pinned_in_extras = lambda name: re.findall(rf"^\s+{re.escape(name)}==([\d.]+)$", extras, flags=re.M)
+    assert pinned_in_extras("tensorflow-cpu") == [pins(ROOT / "requirements" / "lock.txt")["tensorflow-cpu"]]
+    assert pinned_in_extras("tensorflow[and-cuda]") == [pins(ROOT / "requirements" / "gpu-lock.txt")["tensorflow"]]
+    assert pinned_in_extras("tf-keras") == [keras]  # [gpu] only: beside tensorflow-cpu pip cannot resolve it
 
 
 def test_gpu_lock_resolves_from_the_index_and_is_complete(tmp_path):

@@ -4,7 +4,7 @@ masked pooling -> dense head.
 Input: ``(max_length,)`` int32 token ids, as for :mod:`.recurrent`: 0 = padding, 1 = out-of-vocabulary, real
 tokens from 2, ``vocab_size`` counting both reserved ids. Padded steps are ignored everywhere: the token
 ``Embedding`` has ``mask_zero=True`` and its mask flows through the position embedding, the layer norms, the
-residual ``Add`` layers and the dense ones; Keras 2.15's ``MultiHeadAttention`` turns the Keras masks of its query
+residual ``Add`` layers and the dense ones; Keras 2's ``MultiHeadAttention`` turns the Keras masks of its query
 and value into its attention mask (no query attends to a padded key), and the pooling averages (or takes the
 maximum) over the non-padded steps only. A sequence therefore gives the same output whatever padding follows it,
 and an all-padding sequence (a tweet with no token left after cleaning) gives the pooled vector 0, not NaN.

@@ -2,10 +2,11 @@
 
 ``keras.models.load_model(path, safe_mode=True)`` refuses a Lambda layer's Python bytecode, but only for the
 ``.keras`` zip format: a legacy HDF5 file or SavedModel directory (even one named ``*.keras``) is loaded without
-it. And in Keras 2.15 safe mode still resolves any ``module`` a config names (``importlib.import_module``), so a
-crafted config can import modules and make a layer call functions outside Keras. Before Keras reads anything,
-:func:`check_keras_file` therefore requires a ``.keras`` zip whose architecture names Keras modules only and has
-no layer that calls code by reference (``Lambda``, ``TFOpLambda``, ``SlicingOpLambda``). The zoo builds from
+it. And in Keras 2 (2.15, tf-keras 2.19) safe mode still resolves any ``module`` a config names
+(``importlib.import_module``), so a crafted config can import modules and make a layer call functions outside
+Keras. Before Keras reads anything, :func:`check_keras_file` therefore requires a ``.keras`` zip whose
+architecture names Keras modules only and has no layer that calls code by reference (``Lambda``, ``TFOpLambda``,
+``SlicingOpLambda``). The zoo builds from
 built-in Keras layers plus the own layers its architectures declare (:mod:`.architecture`, allowed here by their
 registered names, each only with the module that defines it), so its models always pass; any other custom layer is
 refused.

@@ -27,7 +27,7 @@ def body():
 
 sys.exit(Job(args).run(body))
 """
-# What TensorFlow 2.15 prints once per process on x86 Linux (C++ INFO lines): the oneDNN notice, and on CPUs
+# What TensorFlow (2.15 to 2.19) prints once per process on x86 Linux (C++ INFO lines): the oneDNN notice, and on CPUs
 # with instructions the binary was not built for, cpu_feature_guard's "rebuild TensorFlow" advice.
 NOISE = ("oneDNN custom operations are on", "cpu_feature_guard", "rebuild TensorFlow with the appropriate compiler",
          "I tensorflow/", "absl::InitializeLog")

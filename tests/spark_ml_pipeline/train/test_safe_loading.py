@@ -43,7 +43,7 @@ def test_a_keras_file_with_a_lambda_layer_is_refused_before_any_code_runs(spark,
 
 
 def test_a_legacy_file_named_keras_is_refused_where_keras_safe_mode_would_run_its_code(tmp_path):
-    """Keras 2.15 applies safe mode to the .keras zip only: an HDF5 file, even one named *.keras, runs its
+    """Keras 2 (2.15, tf-keras 2.19) applies safe mode to the .keras zip only: an HDF5 file, even one named *.keras, runs its
     Lambda's bytecode on load with safe_mode=True. Only the zip format is loaded."""
     marker = tmp_path / "code-ran"
     legacy = tmp_path / "legacy.h5"
@@ -63,7 +63,7 @@ def test_a_legacy_file_named_keras_is_refused_where_keras_safe_mode_would_run_it
 
 
 def test_an_architecture_naming_modules_outside_keras_is_refused(tmp_path):
-    """Keras 2.15's safe mode imports any module a config names; the loader accepts Keras' own only."""
+    """Keras 2's safe mode imports any module a config names; the loader accepts Keras' own only."""
     path = tmp_path / "model.keras"
     build_model({"kind": "mlp", "hidden": [4]}, (3,), (1,), None).save(path)
     with zipfile.ZipFile(path) as archive:
