@@ -27,8 +27,8 @@ apt_install docker-compose  # validates docker-compose.yml in the tests (no Dock
 apt_install chromium  # the browser tests (tests/browser: Playwright drives this Chromium; it never downloads one)
 
 command -v "$python" >/dev/null || python=python3
-"$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
-  || { echo "setup: Python 3.11 is required (TensorFlow 2.15 / Horovod 0.28.1); set PYTHON=..." >&2; exit 1; }
+"$python" -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' \
+  || { echo "setup: Python 3.11 or 3.12 is required (the lock and the Horovod build are tested on them); set PYTHON=..." >&2; exit 1; }
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 # --upgrade: a new venv's bundled pip (23.2) already satisfies "pip<25"; 24.3 resolves 2.3x faster here.
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade "pip<25"
