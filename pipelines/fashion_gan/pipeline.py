@@ -154,15 +154,25 @@ def run_report(recorder: RunRecorder, config: FashionGanConfig, history: dict, s
     sections.generated_samples(
         report, [(f"after epoch {int(p.stem.split('-')[1])}", p.read_bytes()) for p in shown],
         note=("One row per class (T-shirt/top at the top, ankle boot at the bottom), one column per fixed noise "
-              "vector: the same latents every epoch." if config.model.conditional else
-              "100 samples from fixed noise: the same latents every epoch."))
+              "vector: the same latents every epoch" if config.model.conditional else
+              "100 samples from fixed noise: the same latents every epoch")
+        + " (plain normal noise: the generator's whole variety, whatever the judge's truncation).")
     if judgement is None:
         report.unavailable("Generated samples, judged per class", "no judge.model_uri was given")
     elif judgement.per_class:
         sections.judged_classes(report, judgement.per_class,
                                 note=f"{config.judge.samples_per_class} samples per class judged by the fashion_mnist "
-                                     f"classifier {config.judge.model_uri}.")
+                                     f"classifier {config.judge.model_uri}, {noise_drawn(config.judge.truncation)}.")
     return report
+
+
+def noise_drawn(truncation: float | None) -> str:
+    """How the judged samples' noise was drawn, in the report's words."""
+    if truncation is None:
+        return "drawn from plain standard normal noise"
+    return (f"drawn from noise truncated at ±{truncation:g} (the truncation trick: every value outside is redrawn, "
+            "so the samples are clearer and less varied than from plain normal noise; judge.truncation: null judges "
+            "plain noise)")
 
 
 def summary(result: DeepResult, config: FashionGanConfig) -> str:

@@ -68,6 +68,8 @@ def test_the_run_records_losses_sample_grids_judge_figures_and_the_generator(gan
     assert page.count('<img alt="after epoch 1" src="data:image/png;base64,') == 1
     assert page.count('<img alt="after epoch 2" src="data:image/png;base64,') == 1
     assert "judged per class" in page and "Ankle boot" in page and "Learning curves" in page
+    # The shipped judge samples with the truncation trick, and the page says so.
+    assert config.judge.truncation == 0.5 and "noise truncated at ±0.5 (the truncation trick" in page
 
 
 def test_the_committed_generator_scores_through_spark_like_in_process_predict(spark, gan_run):
