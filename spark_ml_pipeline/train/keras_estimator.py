@@ -37,6 +37,7 @@ from spark_ml_pipeline.runtime.errors import StoreError
 from spark_ml_pipeline.runtime.io import HadoopFS, atomic_output, join, local_path
 from spark_ml_pipeline.runtime.verbosity import configure as configure_verbosity
 from spark_ml_pipeline.runtime.verbosity import environment as verbosity_environment
+from spark_ml_pipeline.train.augmentation import augmentation_problem
 from spark_ml_pipeline.train.horovod_network import LoopbackNics, horovod_services, loopback_interfaces
 from spark_ml_pipeline.train.keras_rank import PROGRESS_LOG, RankSpec, read_checkpoint_state, train_rank
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
@@ -170,6 +171,11 @@ class KerasEstimator(Estimator, _KerasParams, HasLabelCol):
         except ValueError as exc:
             raise ValueError(f"{type(self).__name__}: {exc}") from None
         json.loads(self.getOrDefault(self.modelSpec))
+        settings = self.getTrainingSettings()
+        problem = augmentation_problem(settings.augment, tuple(self.getOrDefault(self.inputShape)),
+                                       tuple(self.getOrDefault(self.labelShape)), settings.augment_channels)
+        if problem:
+            raise ValueError(f"{type(self).__name__}: {problem}")
         if self.isDefined(self.trialReporting):
             RemoteTrial(**json.loads(self.getOrDefault(self.trialReporting)))
         if dataset is not None:

@@ -21,7 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spark_ml_pipeline.train.keras_settings import AUGMENTATIONS, KerasTrainingSettings
+from spark_ml_pipeline.train.augmentation import augmenter
+from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
 from spark_ml_pipeline.train.losses import resolve_loss
 from spark_ml_pipeline.train.models.loading import load_keras_model
 from spark_ml_pipeline.train.models.zoo import build_model
@@ -124,35 +125,6 @@ def column_to_array(table, column: str, shape: tuple[int, ...], dtype: str) -> n
 
 # --- training ------------------------------------------------------------------------------------------
 
-AUGMENT_SHIFT = 2  # pixels: a random crop of the image padded by 2, as in the CIFAR ResNet recipe
-
-
-def augmenter(kind: str, input_shape: tuple[int, ...], seed: int):
-    """A function of a batch of images ((B, H, W) or (B, H, W, C)) that returns them randomly shifted (by up to
-    :data:`AUGMENT_SHIFT` pixels, zero fill) and flipped left-right, or None for ``none``. Vectorised over the
-    batch (Keras' preprocessing layers), so it costs little next to a training step."""
-    if kind not in AUGMENTATIONS:
-        raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {kind!r}")
-    if kind == "none":
-        return None
-    if len(input_shape) not in (2, 3):
-        raise ValueError(f"augment={kind} needs image inputs (H, W) or (H, W, C), got input_shape {input_shape}")
-    import tensorflow as tf
-    from tensorflow import keras
-
-    height, width = input_shape[:2]
-    as_images = (-1, height, width, input_shape[2] if len(input_shape) == 3 else 1)
-    flip = keras.layers.RandomFlip("horizontal", seed=seed)
-    shift = keras.layers.RandomTranslation(AUGMENT_SHIFT / height, AUGMENT_SHIFT / width, fill_mode="constant",
-                                           interpolation="nearest", seed=seed + 1)
-
-    def augment(images):
-        shaped = tf.reshape(images, as_images)
-        return tf.reshape(shift(flip(shaped, training=True), training=True), tf.shape(images))
-
-    return augment
-
-
 def _dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, shuffle_buffer: int, seed: int,
              training: bool, augment=None):
     import tensorflow as tf
@@ -162,7 +134,7 @@ def _dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, shuffle_
         data = data.shuffle(min(shuffle_buffer, len(features)), seed=seed, reshuffle_each_iteration=True).repeat()
     data = data.batch(batch_size, drop_remainder=training)
     if training and augment is not None:
-        data = data.map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        data = data.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)
 
 
@@ -407,7 +379,8 @@ def train_rank(spec: RankSpec) -> dict:
     x = column_to_array(table, spec.features_column, spec.input_shape, "float32")
     y = column_to_array(table, spec.label_column, spec.label_shape, spec.label_dtype)
     steps = max(1, len(x) // settings.batch_size)
-    augment = augmenter(settings.augment, spec.input_shape, settings.seed + 7919 * rank)
+    augment = augmenter(settings.augment, spec.input_shape, spec.label_shape, settings.seed + 7919 * rank,
+                        settings.augment_channels)
     train_data = ranks.distribute(lambda: _dataset(x, y, settings.batch_size, settings.shuffle_buffer,
                                                    settings.seed + rank, training=True, augment=augment))
     validation, validation_steps = None, None

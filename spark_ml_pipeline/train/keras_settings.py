@@ -9,13 +9,13 @@ Spark-free: the Horovod ranks unpickle it.
 """
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal, Optional, get_args
 
 from pydantic import ConfigDict, Field, PositiveInt, model_validator
 
 from spark_ml_pipeline.runtime.config_models import Section
 
-Augmentation = Literal["none", "shift_flip"]
+Augmentation = Literal["none", "shift_flip", "dihedral"]
 AUGMENTATIONS: tuple[str, ...] = get_args(Augmentation)
 
 
@@ -33,7 +33,10 @@ class KerasTrainingSettings(Section):
     lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 0 by the last epoch
     warmup_epochs: int = Field(0, ge=0)  # linear warm-up to the rank-scaled rate
     early_stopping_patience: int = Field(3, ge=0)  # 0 = off
-    augment: Augmentation = "none"  # image pipelines: random shifts and left-right flips of training batches
+    # Random transformations of training batches (spark_ml_pipeline.train.augmentation): shift_flip for images,
+    # dihedral for square fields with field targets (the square's 8 symmetries, input and target together).
+    augment: Augmentation = "none"
+    augment_channels: Optional[PositiveInt] = None  # dihedral: input channels that move (the rest stay); null: all
     # Batches that re-estimate batch-norm statistics with the final weights (short fits need it); 0 = off.
     recalibrate_batch_norm: int = Field(50, ge=0)
     shuffle_buffer: PositiveInt = 10_000

@@ -106,8 +106,10 @@ def test_parameters_are_validated_before_any_job(spark, tmp_path):
     # The training settings are checked when they are made, so an estimator never holds invalid ones.
     with pytest.raises(ValidationError, match=r"optimizer\n  Input should be 'adam', 'adamw' or 'sgd'"):
         estimator(tmp_path, settings(optimizer="rmsprop")).fit(frame)
-    with pytest.raises(ValidationError, match=r"augment\n  Input should be 'none' or 'shift_flip'"):
+    with pytest.raises(ValidationError, match=r"augment\n  Input should be 'none', 'shift_flip' or 'dihedral'"):
         estimator(tmp_path, settings(augment="rotate")).fit(frame)
+    with pytest.raises(ValueError, match=r"augment=dihedral needs a square input field"):  # before any job too
+        estimator(tmp_path, settings(augment="dihedral")).fit(frame)
     with pytest.raises(ValidationError, match=r"weight_decay\n  Input should be greater than or equal to 0"):
         estimator(tmp_path, settings(optimizer="adamw", weight_decay=-0.1)).fit(frame)
     with pytest.raises(ValidationError, match=r"recalibrate_batch_norm\n  Input should be greater than or equal"):
