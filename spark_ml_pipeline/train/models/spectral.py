@@ -10,7 +10,13 @@ Block: ``act(SpectralConv2D(x) + Conv1x1(x))``; lifting 1x1 conv to ``width`` ch
 right before the blocks and crops it after (the FFT assumes a periodic field; Darcy's is not). Padding is in
 grid points, so it is not resolution-free: a model meant to predict on other grids keeps it at 0.
 
-``SpectralConv2D`` and ``SqueezeChannel`` are this module's own layers (:mod:`.own_layers`): registered with Keras
+``symmetric: true`` makes the model's predictions exactly equivariant under the square's 8 symmetries (a
+transposition and the reflections ``i -> -i`` of the periodic grid the FFT assumes): in inference the input
+field is transformed 8 ways (only its first ``symmetric_channels`` channels: grid coordinates stay), each
+predicted, transformed back and averaged; in training the model sees one example at a time, so it costs nothing
+there (train it with ``training.augment=dihedral``, which draws the same symmetries). Inference costs 8x.
+
+``SpectralConv2D``, ``SqueezeChannel``, ``SquareSymmetries`` and ``SymmetryAverage`` are this module's own layers (:mod:`.own_layers`): registered with Keras
 under the ``spark_ml_pipeline`` package, and allowed by name in :mod:`.loading`'s safe loader.
 """
 from __future__ import annotations
@@ -36,6 +42,8 @@ class FNOSpec(SpecBase):
     projection: PositiveInt = 128  # channels of the 1x1 layer before the output
     padding: int = Field(0, ge=0, le=16)  # zero rows/columns added bottom-right for the FFT, cropped after
     activation: Activation = "gelu"
+    symmetric: bool = False  # predictions averaged over the square's 8 symmetries (inference only; see above)
+    symmetric_channels: Optional[PositiveInt] = None  # input channels the symmetries move; null: all
 
 
 def _define_layers() -> list[type]:
@@ -94,10 +102,52 @@ def _define_layers() -> list[type]:
         def compute_output_shape(self, input_shape):
             return tuple(input_shape[:-1])
 
-    return [SpectralConv2D, SqueezeChannel]
+    def reflect(fields, axis):  # i -> -i (mod n) on a periodic grid: point 0 stays, k and n - k swap
+        return tf.roll(tf.reverse(fields, [axis]), 1, axis)
+
+    def symmetry(fields, k: int, inverse: bool = False):
+        """Element ``k`` (bits: transpose, reflect rows, reflect columns) of the square's group on (B, H, W, C)."""
+        steps = [(k & 1, lambda f: tf.transpose(f, [0, 2, 1, 3])), (k & 2, lambda f: reflect(f, 1)),
+                 (k & 4, lambda f: reflect(f, 2))]
+        for chosen, step in (reversed(steps) if inverse else steps):
+            fields = step(fields) if chosen else fields
+        return fields
+
+    class SquareSymmetries(keras.layers.Layer):
+        """(B, H, W, C) -> (8B, H, W, C) in inference: the input under each of the square's 8 symmetries (the
+        first ``channels`` channels moved, the rest kept); the input unchanged in training."""
+
+        def __init__(self, channels: int | None = None, **kwargs):
+            super().__init__(**kwargs)
+            self.channels = None if channels is None else int(channels)
+
+        def call(self, inputs, training=None):
+            if training:
+                return inputs
+            moved = inputs.shape[-1] if self.channels is None else self.channels
+            return tf.concat([tf.concat([symmetry(inputs[..., :moved], k), inputs[..., moved:]], axis=-1)
+                              for k in range(8)], axis=0)
+
+        def get_config(self):
+            return {**super().get_config(), "channels": self.channels}
+
+    class SymmetryAverage(keras.layers.Layer):
+        """(8B, H, W[, C]) -> (B, H, W[, C]) in inference: each prediction transformed back by its symmetry's
+        inverse, then averaged; the input unchanged in training."""
+
+        def call(self, inputs, training=None):
+            if training:
+                return inputs
+            fields = inputs if inputs.shape.rank == 4 else inputs[..., None]
+            parts = tf.split(fields, 8, axis=0)
+            average = tf.add_n([symmetry(part, k, inverse=True) for k, part in enumerate(parts)]) / 8.0
+            return average if inputs.shape.rank == 4 else average[..., 0]
+
+    return [SpectralConv2D, SqueezeChannel, SquareSymmetries, SymmetryAverage]
 
 
-OWN_LAYERS = OwnLayers(_define_layers, names=("SpectralConv2D", "SqueezeChannel"))
+OWN_LAYERS = OwnLayers(_define_layers, names=("SpectralConv2D", "SqueezeChannel", "SquareSymmetries",
+                                              "SymmetryAverage"))
 
 
 def build_fno(spec: FNOSpec, input_shape: ShapeLike, output_shape: ShapeLike,
@@ -113,12 +163,18 @@ def build_fno(spec: FNOSpec, input_shape: ShapeLike, output_shape: ShapeLike,
     if 2 * spec.modes > height or spec.modes > width // 2 + 1:
         raise ValueError(f"fno modes={spec.modes} needs a (padded) grid of at least {2 * spec.modes} x "
                          f"{2 * spec.modes - 2}, got {height} x {width}")
+    channels = input_shape[2] if len(input_shape) == 3 else 1
+    if spec.symmetric and (input_shape[0] != input_shape[1] or (spec.symmetric_channels or 0) > channels):
+        raise ValueError(f"fno symmetric=true needs a square grid and symmetric_channels <= the input's {channels} "
+                         f"channel(s); got input {input_shape}, symmetric_channels={spec.symmetric_channels}")
     own, layers = OWN_LAYERS.classes(), keras.layers
     if len(input_shape) == 3:  # any grid: the same model scores a finer one
         inputs = x = keras.Input(shape=(None, None, input_shape[2]), name="input")
     else:  # (H, W) data gets its channel axis from a Reshape, which needs the grid fixed
         inputs = keras.Input(shape=input_shape, name="input")
         x = layers.Reshape((*input_shape, 1), name="add_channel")(inputs)
+    if spec.symmetric:
+        x = own["SquareSymmetries"](spec.symmetric_channels, name="symmetries")(x)
     x = layers.Conv2D(spec.width, 1, name="lift")(x)
     if spec.padding:
         x = layers.ZeroPadding2D(((0, spec.padding), (0, spec.padding)), name="pad")(x)
@@ -137,6 +193,8 @@ def build_fno(spec: FNOSpec, input_shape: ShapeLike, output_shape: ShapeLike,
         x = layers.Conv2D(1, 1, dtype="float32", name="head")(x)
         x = own["SqueezeChannel"](dtype="float32", name="head_squeeze")(x)
         outputs = layers.Activation(output_activation or "linear", dtype="float32", name="output")(x)
+    if spec.symmetric:
+        outputs = own["SymmetryAverage"](dtype="float32", name="symmetry_average")(outputs)
     return keras.Model(inputs, outputs, name="fno")
 
 

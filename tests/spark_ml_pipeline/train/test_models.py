@@ -257,6 +257,57 @@ def test_fno_weights_are_grid_free_and_its_spectral_layer_commutes_with_resampli
         build_model({"kind": "fno"}, (16, 16, 3), (10,))
 
 
+def _square_symmetry(fields, k):
+    """Element k (bits: transpose, reflect rows, reflect columns; reflections i -> -i mod n) on (B, N, N)."""
+    def reflect(f, axis):
+        return np.roll(np.flip(f, axis), 1, axis)
+
+    fields = fields.swapaxes(1, 2) if k & 1 else fields
+    fields = reflect(fields, 1) if k & 2 else fields
+    return reflect(fields, 2) if k & 4 else fields
+
+
+def test_a_symmetric_fno_predicts_equivariantly_trains_on_one_view_and_loads_safely(tmp_path):
+    from spark_ml_pipeline.train.models.loading import load_keras_model
+
+    spec = {"kind": "fno", "width": 4, "modes": 3, "blocks": 2, "projection": 8, "symmetric": True,
+            "symmetric_channels": 1}
+    model = build_model(spec, (8, 8, 3), (8, 8))
+    rng = np.random.default_rng(0)
+    field, coordinates = rng.random((2, 8, 8), dtype=np.float32), rng.random((2, 8, 8, 2), dtype=np.float32)
+
+    def with_field(f):
+        return np.concatenate([f[..., None], coordinates], -1)
+
+    predicted = model.predict(with_field(field), verbose=0)
+    assert predicted.shape == (2, 8, 8)
+    for k in range(8):  # exactly equivariant in inference: transform the field, the prediction follows
+        np.testing.assert_allclose(model.predict(with_field(_square_symmetry(field, k)), verbose=0),
+                                   _square_symmetry(predicted, k), atol=1e-5)
+    # In training the model sees the one view it is given; its inference is the average of the 8 views' outputs,
+    # each transformed back (every element here is its own inverse but the transposed reflections: undone in order).
+    def inverse(f, k):
+        def reflect(g, axis):
+            return np.roll(np.flip(g, axis), 1, axis)
+        f = reflect(f, 2) if k & 4 else f
+        f = reflect(f, 1) if k & 2 else f
+        return f.swapaxes(1, 2) if k & 1 else f
+
+    views = [inverse(model(with_field(_square_symmetry(field, k)), training=True).numpy(), k) for k in range(8)]
+    np.testing.assert_allclose(predicted, np.mean(views, 0), atol=1e-5)
+    assert not np.allclose(views[0], predicted, atol=1e-4)  # one view is not the average
+    path = tmp_path / "symmetric.keras"
+    model.save(path)
+    np.testing.assert_allclose(load_keras_model(str(path)).predict(with_field(field), verbose=0), predicted,
+                               atol=1e-6)
+    assert build_model(spec, (8, 8, 3), (8, 8)).predict(np.zeros((1, 16, 16, 3), "float32"), verbose=0).shape \
+        == (1, 16, 16)  # still resolution-free
+    with pytest.raises(ValueError, match="symmetric=true needs a square grid"):
+        build_model({**spec, "modes": 2}, (8, 4, 3), (8, 4))
+    with pytest.raises(ValueError, match="symmetric_channels <= the input's 3"):
+        build_model({**spec, "symmetric_channels": 4}, (8, 8, 3), (8, 8))
+
+
 @pytest.mark.parametrize("kind, cell, layer_type", [("lstm", "lstm", "LSTM"), ("bilstm", "lstm", "LSTM"),
                                                     ("lstm", "gru", "GRU"), ("bilstm", "gru", "GRU"),
                                                     ("lstm", "rnn", "SimpleRNN"), ("bilstm", "rnn", "SimpleRNN")])
