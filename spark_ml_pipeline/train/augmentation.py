@@ -82,10 +82,17 @@ def _dihedral(input_shape, label_shape, seed: int, channels: Optional[int]):
     label_channels = label_shape[2] if len(label_shape) == 3 else 1
     moved = input_channels if channels is None else channels
 
-    def reflect(fields, axis):  # i -> -i (mod n): point 0 stays, point k and point n - k swap
-        return tf.roll(tf.reverse(fields, [axis]), 1, axis)
+    # Named functions, not lambdas: AutoGraph cannot read several lambdas on one line (it warns in every rank).
+    def transpose(fields):
+        return tf.transpose(fields, [0, 2, 1, 3])
 
-    symmetries = (lambda f: tf.transpose(f, [0, 2, 1, 3]), lambda f: reflect(f, 1), lambda f: reflect(f, 2))
+    def reflect_rows(fields):  # i -> -i (mod n): point 0 stays, point k and point n - k swap
+        return tf.roll(tf.reverse(fields, [1]), 1, 1)
+
+    def reflect_columns(fields):
+        return tf.roll(tf.reverse(fields, [2]), 1, 2)
+
+    symmetries = (transpose, reflect_rows, reflect_columns)
 
     def augment(features, labels):
         batch = tf.shape(features)[0]

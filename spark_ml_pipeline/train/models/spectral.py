@@ -102,15 +102,20 @@ def _define_layers() -> list[type]:
         def compute_output_shape(self, input_shape):
             return tuple(input_shape[:-1])
 
-    def reflect(fields, axis):  # i -> -i (mod n) on a periodic grid: point 0 stays, k and n - k swap
-        return tf.roll(tf.reverse(fields, [axis]), 1, axis)
+    def transpose(fields):
+        return tf.transpose(fields, [0, 2, 1, 3])
+
+    def reflect_rows(fields):  # i -> -i (mod n) on a periodic grid: point 0 stays, k and n - k swap
+        return tf.roll(tf.reverse(fields, [1]), 1, 1)
+
+    def reflect_columns(fields):
+        return tf.roll(tf.reverse(fields, [2]), 1, 2)
 
     def symmetry(fields, k: int, inverse: bool = False):
         """Element ``k`` (bits: transpose, reflect rows, reflect columns) of the square's group on (B, H, W, C)."""
-        steps = [(k & 1, lambda f: tf.transpose(f, [0, 2, 1, 3])), (k & 2, lambda f: reflect(f, 1)),
-                 (k & 4, lambda f: reflect(f, 2))]
-        for chosen, step in (reversed(steps) if inverse else steps):
-            fields = step(fields) if chosen else fields
+        steps = [step for bit, step in ((1, transpose), (2, reflect_rows), (4, reflect_columns)) if k & bit]
+        for step in (reversed(steps) if inverse else steps):
+            fields = step(fields)
         return fields
 
     class SquareSymmetries(keras.layers.Layer):
