@@ -29,6 +29,7 @@ CASES = {
     # The shipped default (conf/pipelines/darcy_surrogate.yaml): FNO, relative H1 loss, cosine, 100 epochs,
     # dihedral augmentation (issue 24); darcy_fno_unaugmented is the default before it.
     "darcy_fno": ("darcy_surrogate", ["model=fno"], "test_relative_l2", "<= 0.05"),
+    "darcy_fno_100": ("darcy_surrogate", ["model=fno", "training.epochs=100"], "test_relative_l2", "<= 0.05"),
     "darcy_fno_unaugmented": ("darcy_surrogate", ["model=fno", "training.augment=none"], "test_relative_l2",
                               "<= 0.05"),
     "darcy_fno_l2": ("darcy_surrogate", ["model=fno", "training.loss=relative_l2"], "test_relative_l2", "<= 0.05"),
