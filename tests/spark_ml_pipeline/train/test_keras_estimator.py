@@ -197,7 +197,7 @@ def test_the_training_section_hands_every_setting_to_the_ranks():
     setting it names, at a value other than its default, is in the rank's spec, and nothing else is."""
     changed = {"optimizer": "adamw", "learning_rate": 0.02, "weight_decay": 0.01, "batch_size": 16, "epochs": 4,
                "lr_schedule": "cosine", "warmup_epochs": 1, "early_stopping_patience": 0, "augment": "shift_flip",
-               "recalibrate_batch_norm": 7, "shuffle_buffer": 99, "seed": 5}
+               "augment_channels": 2, "recalibrate_batch_norm": 7, "shuffle_buffer": 99, "seed": 5}
     assert set(changed) == set(KerasTrainingSettings.model_fields)  # one value per setting
     assert all(changed[name] != field.default for name, field in KerasTrainingSettings.model_fields.items())
     assert issubclass(TrainingSection, KerasTrainingSettings)  # a new setting is a new config key, by inheritance
