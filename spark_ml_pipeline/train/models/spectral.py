@@ -16,8 +16,9 @@ field is transformed 8 ways (only its first ``symmetric_channels`` channels: gri
 predicted, transformed back and averaged; in training the model sees one example at a time, so it costs nothing
 there (train it with ``training.augment=dihedral``, which draws the same symmetries). Inference costs 8x.
 
-``SpectralConv2D``, ``SqueezeChannel``, ``SquareSymmetries`` and ``SymmetryAverage`` are this module's own layers (:mod:`.own_layers`): registered with Keras
-under the ``spark_ml_pipeline`` package, and allowed by name in :mod:`.loading`'s safe loader.
+``SpectralConv2D``, ``SqueezeChannel``, ``SquareSymmetries`` and ``SymmetryAverage`` are this module's own layers
+(:mod:`.own_layers`): registered with Keras under the ``spark_ml_pipeline`` package, and allowed by name in
+:mod:`.loading`'s safe loader.
 """
 from __future__ import annotations
 
