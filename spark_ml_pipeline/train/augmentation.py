@@ -3,11 +3,10 @@
 * ``shift_flip`` (images with class labels): every image shifted by up to :data:`SHIFT` pixels (zero fill) and
   flipped left-right at random; the label stays.
 * ``dihedral`` (square fields with field targets, e.g. PDE surrogates): every example's input field and target
-  field transposed and reflected together at random, one of the 8 symmetries of the square per example. The
-  reflections are those of a periodic grid about point 0 (``i -> -i mod n``): a field whose boundary lies at
-  point 0 and whose opposite boundary is the grid's next, unstored point (neuraloperator's Darcy grids) maps
-  onto itself exactly, where a plain flip would move the boundary by one point. Only the first
-  ``augment_channels`` input channels move with the target; the others (grid coordinates) keep their place.
+  field transposed and reflected together at random, one of the 8 symmetries of the square per example
+  (:mod:`.models.square_symmetry`: reflections of a periodic grid about point 0, exact for neuraloperator's Darcy
+  grids). Only the first ``augment_channels`` input channels move with the target; the others (grid
+  coordinates) keep their place.
 
 :func:`augmentation_problem` checks a setting against the data's shapes before any job runs; :func:`augmenter`
 builds the function a rank maps over its batches (TensorFlow imported there: the estimator's check needs none).
@@ -17,6 +16,7 @@ from __future__ import annotations
 from typing import Optional
 
 from spark_ml_pipeline.train.keras_settings import AUGMENTATIONS
+from spark_ml_pipeline.train.models.square_symmetry import STEPS
 
 SHIFT = 2  # pixels: a random crop of the image padded by 2, as in the CIFAR ResNet recipe
 
@@ -82,26 +82,14 @@ def _dihedral(input_shape, label_shape, seed: int, channels: Optional[int]):
     label_channels = label_shape[2] if len(label_shape) == 3 else 1
     moved = input_channels if channels is None else channels
 
-    # Named functions, not lambdas: AutoGraph cannot read several lambdas on one line (it warns in every rank).
-    def transpose(fields):
-        return tf.transpose(fields, [0, 2, 1, 3])
-
-    def reflect_rows(fields):  # i -> -i (mod n): point 0 stays, point k and point n - k swap
-        return tf.roll(tf.reverse(fields, [1]), 1, 1)
-
-    def reflect_columns(fields):
-        return tf.roll(tf.reverse(fields, [2]), 1, 2)
-
-    symmetries = (transpose, reflect_rows, reflect_columns)
-
     def augment(features, labels):
         batch = tf.shape(features)[0]
         x = tf.reshape(features, (batch, *input_shape[:2], input_channels))
         y = tf.cast(tf.reshape(labels, (batch, *label_shape[:2], label_channels)), x.dtype)
         fields = tf.concat([x[..., :moved], y], axis=-1)
-        for k, symmetry in enumerate(symmetries):  # each applied or not: the 8 elements of the square's group
+        for k, step in enumerate(STEPS):  # each applied or not, per example: the 8 elements of the group
             chosen = tf.random.uniform((batch, 1, 1, 1), seed=seed + k) < 0.5
-            fields = tf.where(chosen, symmetry(fields), fields)
+            fields = tf.where(chosen, step(fields), fields)
         x = tf.concat([fields[..., :moved], x[..., moved:]], axis=-1)
         y = fields[..., moved:]
         return tf.reshape(x, tf.shape(features)), tf.cast(tf.reshape(y, tf.shape(labels)), labels.dtype)

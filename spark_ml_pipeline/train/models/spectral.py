@@ -10,11 +10,12 @@ Block: ``act(SpectralConv2D(x) + Conv1x1(x))``; lifting 1x1 conv to ``width`` ch
 right before the blocks and crops it after (the FFT assumes a periodic field; Darcy's is not). Padding is in
 grid points, so it is not resolution-free: a model meant to predict on other grids keeps it at 0.
 
-``symmetric: true`` makes the model's predictions exactly equivariant under the square's 8 symmetries (a
-transposition and the reflections ``i -> -i`` of the periodic grid the FFT assumes): in inference the input
-field is transformed 8 ways (only its first ``symmetric_channels`` channels: grid coordinates stay), each
-predicted, transformed back and averaged; in training the model sees one example at a time, so it costs nothing
-there (train it with ``training.augment=dihedral``, which draws the same symmetries). Inference costs 8x.
+``symmetric: true`` makes the model's predictions exactly equivariant under the square's 8 symmetries
+(:mod:`.square_symmetry`: a transposition and the reflections ``i -> -i`` of the periodic grid the FFT assumes):
+in inference the input field is transformed 8 ways (only its first ``symmetric_channels`` channels: grid
+coordinates stay), each predicted, transformed back and averaged; in training the model sees one example at a
+time, so it costs nothing there (train it with ``training.augment=dihedral``, which draws the same symmetries).
+Inference costs 8x.
 
 ``SpectralConv2D``, ``SqueezeChannel``, ``SquareSymmetries`` and ``SymmetryAverage`` are this module's own layers
 (:mod:`.own_layers`): registered with Keras under the ``spark_ml_pipeline`` package, and allowed by name in
@@ -30,6 +31,7 @@ from spark_ml_pipeline.train.models.architecture import Architecture, declare
 from spark_ml_pipeline.train.models.cnn import conv_head
 from spark_ml_pipeline.train.models.mlp import Activation, ShapeLike, SpecBase, as_shape, check_activation
 from spark_ml_pipeline.train.models.own_layers import OwnLayers
+from spark_ml_pipeline.train.models.square_symmetry import ELEMENTS, square_symmetry
 
 if TYPE_CHECKING:  # pragma: no cover
     from tensorflow import keras
@@ -103,22 +105,6 @@ def _define_layers() -> list[type]:
         def compute_output_shape(self, input_shape):
             return tuple(input_shape[:-1])
 
-    def transpose(fields):
-        return tf.transpose(fields, [0, 2, 1, 3])
-
-    def reflect_rows(fields):  # i -> -i (mod n) on a periodic grid: point 0 stays, k and n - k swap
-        return tf.roll(tf.reverse(fields, [1]), 1, 1)
-
-    def reflect_columns(fields):
-        return tf.roll(tf.reverse(fields, [2]), 1, 2)
-
-    def symmetry(fields, k: int, inverse: bool = False):
-        """Element ``k`` (bits: transpose, reflect rows, reflect columns) of the square's group on (B, H, W, C)."""
-        steps = [step for bit, step in ((1, transpose), (2, reflect_rows), (4, reflect_columns)) if k & bit]
-        for step in (reversed(steps) if inverse else steps):
-            fields = step(fields)
-        return fields
-
     class SquareSymmetries(keras.layers.Layer):
         """(B, H, W, C) -> (8B, H, W, C) in inference: the input under each of the square's 8 symmetries (the
         first ``channels`` channels moved, the rest kept); the input unchanged in training."""
@@ -131,8 +117,8 @@ def _define_layers() -> list[type]:
             if training:
                 return inputs
             moved = inputs.shape[-1] if self.channels is None else self.channels
-            return tf.concat([tf.concat([symmetry(inputs[..., :moved], k), inputs[..., moved:]], axis=-1)
-                              for k in range(8)], axis=0)
+            return tf.concat([tf.concat([square_symmetry(inputs[..., :moved], k), inputs[..., moved:]], axis=-1)
+                              for k in range(ELEMENTS)], axis=0)
 
         def get_config(self):
             return {**super().get_config(), "channels": self.channels}
@@ -145,8 +131,8 @@ def _define_layers() -> list[type]:
             if training:
                 return inputs
             fields = inputs if inputs.shape.rank == 4 else inputs[..., None]
-            parts = tf.split(fields, 8, axis=0)
-            average = tf.add_n([symmetry(part, k, inverse=True) for k, part in enumerate(parts)]) / 8.0
+            parts = tf.split(fields, ELEMENTS, axis=0)
+            average = tf.add_n([square_symmetry(part, k, inverse=True) for k, part in enumerate(parts)]) / ELEMENTS
             return average if inputs.shape.rank == 4 else average[..., 0]
 
     return [SpectralConv2D, SqueezeChannel, SquareSymmetries, SymmetryAverage]

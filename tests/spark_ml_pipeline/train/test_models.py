@@ -257,14 +257,15 @@ def test_fno_weights_are_grid_free_and_its_spectral_layer_commutes_with_resampli
         build_model({"kind": "fno"}, (16, 16, 3), (10,))
 
 
-def _square_symmetry(fields, k):
-    """Element k (bits: transpose, reflect rows, reflect columns; reflections i -> -i mod n) on (B, N, N)."""
-    def reflect(f, axis):
-        return np.roll(np.flip(f, axis), 1, axis)
-
-    fields = fields.swapaxes(1, 2) if k & 1 else fields
-    fields = reflect(fields, 1) if k & 2 else fields
-    return reflect(fields, 2) if k & 4 else fields
+def _square_symmetry(fields, k, inverse=False):
+    """Element k (bits: transpose, reflect rows, reflect columns; reflections i -> -i mod n) on (B, N, N), in
+    numpy; its inverse undoes the steps in reverse order."""
+    steps = [step for bit, step in enumerate((lambda f: f.swapaxes(1, 2),
+                                              lambda f: np.roll(np.flip(f, 1), 1, 1),
+                                              lambda f: np.roll(np.flip(f, 2), 1, 2))) if k & (1 << bit)]
+    for step in (reversed(steps) if inverse else steps):
+        fields = step(fields)
+    return fields
 
 
 def test_a_symmetric_fno_predicts_equivariantly_trains_on_one_view_and_loads_safely(tmp_path):
@@ -286,14 +287,8 @@ def test_a_symmetric_fno_predicts_equivariantly_trains_on_one_view_and_loads_saf
                                    _square_symmetry(predicted, k), atol=1e-5)
     # In training the model sees the one view it is given; its inference is the average of the 8 views' outputs,
     # each transformed back (every element here is its own inverse but the transposed reflections: undone in order).
-    def inverse(f, k):
-        def reflect(g, axis):
-            return np.roll(np.flip(g, axis), 1, axis)
-        f = reflect(f, 2) if k & 4 else f
-        f = reflect(f, 1) if k & 2 else f
-        return f.swapaxes(1, 2) if k & 1 else f
-
-    views = [inverse(model(with_field(_square_symmetry(field, k)), training=True).numpy(), k) for k in range(8)]
+    views = [_square_symmetry(model(with_field(_square_symmetry(field, k)), training=True).numpy(), k, inverse=True)
+             for k in range(8)]
     np.testing.assert_allclose(predicted, np.mean(views, 0), atol=1e-5)
     assert not np.allclose(views[0], predicted, atol=1e-4)  # one view is not the average
     path = tmp_path / "symmetric.keras"
