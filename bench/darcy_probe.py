@@ -96,53 +96,54 @@ def fit(args) -> None:
               f"own resolution {relative_l2(one_view(with_coordinates(fine_x)), fine_y):.4f}")
 
 
+def local_linear_r2(x: np.ndarray, y: np.ndarray, positions: list[np.ndarray], k: int = 7) -> float:
+    """R2 of a shared-weight linear model of each solution value from the k x k coefficient patch around it (zero
+    padded) plus the given (H, W) position terms and a constant: how much of ``y`` the local ``x`` explains."""
+    pad = k // 2
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
+    patches = np.stack([padded[:, i:i + SIDE, j:j + SIDE] for i in range(k) for j in range(k)], -1)
+    where = [np.broadcast_to(p, x.shape).reshape(-1, 1) for p in positions]
+    features = np.concatenate([patches.reshape(-1, k * k), *where, np.ones((y.size, 1))], 1)
+    target = y.reshape(-1)
+    weights, *_ = np.linalg.lstsq(features, target, rcond=None)
+    residual = target - features @ weights
+    return float(1 - residual.var() / target.var())
+
+
+def _grid() -> tuple[np.ndarray, np.ndarray]:
+    grid = np.linspace(0, 1, SIDE)
+    return np.meshgrid(grid, grid, indexing="ij")
+
+
 def orientation(_args) -> None:
     from pipelines.darcy_surrogate.dataset import load_darcy
 
     x, y = load_darcy("train", SIDE)
-    k, pad = 7, 3
-    grid = np.linspace(0, 1, SIDE)
-    rows, cols = np.meshgrid(grid, grid, indexing="ij")
-    bump = np.broadcast_to(np.sin(np.pi * rows) * np.sin(np.pi * cols), x.shape).reshape(-1, 1)
+    rows, cols = _grid()
+    bump = [np.sin(np.pi * rows) * np.sin(np.pi * cols)]
     for name, variant in (("as loaded", x), ("transposed", x.transpose(0, 2, 1)), ("flipped rows", x[:, ::-1]),
                           ("flipped columns", x[:, :, ::-1]), ("rotated 180", x[:, ::-1, ::-1])):
-        padded = np.pad(variant, ((0, 0), (pad, pad), (pad, pad)))
-        patches = np.stack([padded[:, i:i + SIDE, j:j + SIDE] for i in range(k) for j in range(k)], -1)
-        features = np.concatenate([patches.reshape(-1, k * k), bump, np.ones((bump.shape[0], 1))], 1)
-        target = y.reshape(-1)
-        weights, *_ = np.linalg.lstsq(features, target, rcond=None)
-        residual = target - features @ weights
-        print(f"{name:16s} local linear R2 {1 - residual.var() / target.var():.3f}")
+        print(f"{name:16s} local linear R2 {local_linear_r2(variant, y, bump):.3f}")
 
 
 def symmetry(_args) -> None:
     from pipelines.darcy_surrogate.dataset import load_darcy
 
     x, y = load_darcy("train", SIDE)
-    k, pad = 7, 3
-    grid = np.linspace(0, 1, SIDE)
-    rows, cols = np.meshgrid(grid, grid, indexing="ij")
+    rows, cols = _grid()
     positions = [rows, cols, rows * cols, rows ** 2, cols ** 2, np.sin(np.pi * rows) * np.sin(np.pi * cols)]
-
-    def explained(xs, ys):
-        padded = np.pad(xs, ((0, 0), (pad, pad), (pad, pad)))
-        patches = np.stack([padded[:, i:i + SIDE, j:j + SIDE] for i in range(k) for j in range(k)], -1)
-        where = [np.broadcast_to(p, xs.shape).reshape(-1, 1) for p in positions]
-        features = np.concatenate([patches.reshape(-1, k * k), *where, np.ones((ys.size, 1))], 1)
-        weights, *_ = np.linalg.lstsq(features, ys.reshape(-1), rcond=None)
-        residual = ys.reshape(-1) - features @ weights
-        return 1 - residual.var() / ys.var()
 
     def periodic(f, axis):  # i -> -i (mod n): the product's reflection
         return np.roll(np.flip(f, axis), 1, axis)
 
-    print(f"{'fields alone':34s} local linear R2 {explained(x, y):.4f}")
+    print(f"{'fields alone':34s} local linear R2 {local_linear_r2(x, y, positions):.4f}")
     for name, op in (("+ transposed", lambda f: f.transpose(0, 2, 1)),
                      ("+ rows reflected i -> -i mod n", lambda f: periodic(f, 1)),
                      ("+ columns reflected i -> -i mod n", lambda f: periodic(f, 2)),
                      ("+ rows flipped i -> n-1-i", lambda f: np.flip(f, 1)),
                      ("+ columns flipped i -> n-1-i", lambda f: np.flip(f, 2))):
-        print(f"{name:34s} local linear R2 {explained(np.concatenate([x, op(x)]), np.concatenate([y, op(y)])):.4f}")
+        joined = local_linear_r2(np.concatenate([x, op(x)]), np.concatenate([y, op(y)]), positions)
+        print(f"{name:34s} local linear R2 {joined:.4f}")
 
 
 def main() -> None:
