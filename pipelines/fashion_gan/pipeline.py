@@ -83,7 +83,7 @@ def run(spark, config: FashionGanConfig) -> DeepResult:
     ingest(spark, config)
     train = training_images(spark, config)
     estimator = estimator_for(config)
-    estimator.validate(train)
+    dl.check_parameters(estimator, train)
     with RunRecorder(spark, config, tags={"model_kind": config.model.kind}) as recorder:
         recorder.log_config(("model", "training", "data", "judge"))
         recorder.log_lineage(input_files())

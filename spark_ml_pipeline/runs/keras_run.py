@@ -22,7 +22,8 @@ from spark_ml_pipeline.runtime.errors import PipelineError
 from spark_ml_pipeline.runtime.io import join, local_path
 from spark_ml_pipeline.store.recorder import RunRecorder
 from spark_ml_pipeline.store.registry import Promotion
-from spark_ml_pipeline.train.deep_learning import DeepPipelineConfig, Prepared, estimator_for, work_location
+from spark_ml_pipeline.train.deep_learning import (DeepPipelineConfig, Prepared, check_parameters, estimator_for,
+                                                   work_location)
 from spark_ml_pipeline.train.keras_estimator import KerasModel
 
 
@@ -63,7 +64,7 @@ def train_and_record(spark, config: DeepPipelineConfig, prepared: Prepared,
     ``test_direction``) against the current champion, as the search's refit is."""
     started = time.time()
     estimator = estimator_for(config, prepared)
-    estimator.validate(prepared.train)  # every parameter checked before any Spark job
+    check_parameters(estimator, prepared.train)  # every parameter checked before any Spark job
     with RunRecorder(spark, config, tags={"model_kind": config.model.kind}) as recorder:
         recorder.log_config(("model", "training", "data"), extra=prepared.extra_params)
         recorder.log_lineage(prepared.input_files)

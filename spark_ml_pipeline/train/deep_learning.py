@@ -16,6 +16,7 @@ from pyspark.ml import Transformer
 from pyspark.sql import DataFrame
 
 from spark_ml_pipeline.runtime.config_models import PipelineConfigBase, Section, run_date
+from spark_ml_pipeline.runtime.errors import ConfigError
 from spark_ml_pipeline.runtime.io import short_digest
 from spark_ml_pipeline.train.keras_estimator import DEFAULT_RANKS, KerasEstimator
 from spark_ml_pipeline.train.keras_settings import KerasTrainingSettings
@@ -112,6 +113,16 @@ def work_location(config: DeepPipelineConfig) -> str:
 
 def threads_per_rank(config: DeepPipelineConfig) -> int:
     return config.training.threads_per_rank or max(1, (os.cpu_count() or 1) // config.training.num_proc)
+
+
+def check_parameters(estimator: KerasEstimator, dataset: DataFrame) -> None:
+    """The estimator's check of every parameter before any Spark job, as a configuration error: its parameters
+    come from the configuration's ``model`` and ``training`` sections, so a misfit is one line and exit code 2
+    (e.g. ``augment_channels=5 exceeds the input's 3 channel(s)``), not a traceback."""
+    try:
+        estimator.validate(dataset)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def estimator_for(config: DeepPipelineConfig, prepared: Prepared) -> KerasEstimator:

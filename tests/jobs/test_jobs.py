@@ -35,6 +35,16 @@ def test_configuration_error_is_one_clear_message_without_traceback():
     assert "Traceback" not in result.stderr
 
 
+def test_training_settings_that_do_not_fit_the_data_are_one_line_before_any_fit(tmp_path):
+    result = run_job("-m", "jobs.run_pipeline", "darcy_surrogate", "training.augment_channels=5",
+                     "data.train_limit=20", "data.test_limit=5", "training.epochs=1", f"store.root={tmp_path}")
+    assert result.returncode == 2  # a configuration error (docs/scheduling.md: exit codes)
+    assert ("error: KerasEstimator: augment_channels=5 exceeds the input's 3 channel(s) (input_shape (16, 16, 3))"
+            in result.stderr)
+    assert "Traceback" not in result.stderr and (tmp_path / "data" / "darcy_surrogate" / "raw").exists()  # ingested
+    assert not (tmp_path / "data" / "darcy_surrogate" / "work").exists()  # nothing trained or written for a fit
+
+
 def test_missing_input_is_one_clear_message(tmp_path):
     result = run_job("-m", "jobs.ingest", "taxi_fare", f"ingest.input={tmp_path}/none", "ingest.format=csv",
                      f"store.root={tmp_path}/store", "spark.master=local[1]")
